@@ -1,0 +1,64 @@
+"""`turnout` entry point: a table of subcommands, each in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from turnout import __version__
+from turnout.cli import explain
+
+#: Subcommand name -> (module's `add_arguments`, module's `run`, one-line help).
+COMMANDS: dict[
+    str,
+    tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str],
+] = {
+    "explain": (explain.add_arguments, explain.run, explain.HELP),
+}
+
+
+class CommandError(Exception):
+    """A failure to report as one clear line (and a hint), never a traceback."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="turnout",
+        description="A model gateway that says why a provider path failed and moves traffic "
+        "to one that works.",
+    )
+    parser.add_argument("--version", action="version", version=f"turnout {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (add_arguments, run, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--config",
+            metavar="FILE",
+            help="config file (default: $TURNOUT_CONFIG, the user config directory, "
+            "then the embedded default)",
+        )
+        add_arguments(sub)
+        sub.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args))
+    except CommandError as exc:
+        print(f"turnout {args.command}: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

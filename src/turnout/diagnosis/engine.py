@@ -1,0 +1,96 @@
+"""diagnose(): from a status, body, headers or a pasted log to a `Diagnosis`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from functools import cache
+
+from turnout.diagnosis.facts import gather, parse_body
+from turnout.diagnosis.logs import read_log
+from turnout.diagnosis.messages import advice_for, normalize_language, path_sentence
+from turnout.diagnosis.model import Diagnosis
+from turnout.diagnosis.origin import (
+    is_local_target,
+    normalize_provider,
+    provider_from_text,
+    provider_from_url,
+)
+from turnout.diagnosis.retry_after import retry_after_seconds
+from turnout.diagnosis.rules import RuleBook, load_rules
+from turnout.diagnosis.taxonomy import CODES, NO_FAILOVER, RETRYABLE, Category
+
+#: Categories where a wait time is worth reporting (quota: when the plan says when it resets).
+_TIMED = RETRYABLE | {Category.QUOTA}
+
+
+@cache
+def packaged_rules() -> RuleBook:
+    return load_rules()
+
+
+def diagnose(
+    status: int | None = None,
+    body: str | None = "",
+    headers: Mapping[str, str] | None = None,
+    provider: str | None = None,
+    log: str | None = None,
+    lang: str | None = None,
+    *,
+    model: str | None = None,
+    endpoint: str | None = None,
+    now: datetime | None = None,
+) -> Diagnosis:
+    """Classify one provider error and explain it in `lang` ("en" or "zh"; default: locale).
+
+    Give what you have: a status and body as the provider sent them, or a pasted `log`
+    (a harness's failure block, an SDK exception, a curl error). The body decides over the
+    status. `now` fixes the clock for reset times given as wall-clock times.
+    """
+    body = body or ""
+    lowered_headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+    parsed = None
+    if log:
+        reading = read_log(log)
+        status = status if status is not None else reading.status
+        if not body:
+            body, parsed = reading.body, reading.parsed
+        provider = provider or reading.provider
+        model = model or reading.model
+        endpoint = endpoint or reading.endpoint
+    if parsed is None:
+        parsed = parse_body(body)
+    family = (
+        normalize_provider(provider)
+        or provider_from_url(endpoint)
+        or provider_from_text(log or body[:2048], parsed)
+    )
+    facts = gather(status, body, lowered_headers, parsed=parsed, extra_text=log or "")
+    facts.provider = family
+    facts.is_local = is_local_target(endpoint, family, facts.text)
+    rule_id, code = packaged_rules().classify(facts)
+    category = CODES[code]
+    retry_after = None
+    if category in _TIMED:
+        retry_after = retry_after_seconds(lowered_headers, facts.text, facts.retry_delay, now)
+    language = normalize_language(lang)
+    advice = advice_for(code, category, language)
+    where = path_sentence(language, provider or family, model, endpoint)
+    return Diagnosis(
+        category=category,
+        code=code,
+        retryable=category in RETRYABLE,
+        failover=category not in NO_FAILOVER,
+        retry_after_s=round(retry_after, 3) if retry_after is not None else None,
+        title=advice.title,
+        explanation=f"{advice.explanation} {where}".strip() if where else advice.explanation,
+        actions=advice.actions,
+        wont_help=advice.wont_help,
+        rule=rule_id,
+        status=status,
+        provider=family,
+        model=model,
+        endpoint=endpoint,
+        message=facts.message,
+        lang=language,
+    )

@@ -1,0 +1,155 @@
+"""Read an error response into the facts the rules match on.
+
+Providers wrap their errors in many shapes (`{"error": {"type": ...}}`,
+`{"code": 1113, "msg": ...}`, `{"__type": "ThrottlingException"}`, Gemini's `details` list,
+HTML pages). Rather than knowing each shape, we walk the parsed body once and collect every
+message-like string and every code-like value; the rules then speak of phrases and codes, never
+of JSON paths.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Keys whose string values are human messages.
+_MESSAGE_KEYS = frozenset(
+    {"message", "msg", "detail", "error", "error_msg", "errormessage", "error_message", "reason"}
+)
+#: Keys whose scalar values are machine codes (matched exactly, case-insensitively).
+_CODE_KEYS = frozenset(
+    {
+        "type",
+        "code",
+        "status",
+        "__type",
+        "errortype",
+        "error_type",
+        "error_code",
+        "errorcode",
+        "reason",
+        "param",
+    }
+)
+#: How much of a body the phrase rules read; error bodies that matter are far shorter.
+_TEXT_LIMIT = 16_384
+_MAX_DEPTH = 6
+#: Larger bodies are not error documents worth parsing; their text is still searched.
+_PARSE_LIMIT = 262_144
+
+
+@dataclass(slots=True)
+class ErrorFacts:
+    """What the rules may ask about one error."""
+
+    status: int | None
+    text: str  # lower-cased body (and log), truncated
+    codes: frozenset[str]  # lower-cased code-like values from the body and headers
+    headers: Mapping[str, str]  # lower-cased names
+    message: str | None = None  # the provider's own words, original case
+    retry_delay: str | None = None  # Gemini's RetryInfo.retryDelay, e.g. "37s"
+    is_html: bool = False
+    provider: str | None = None
+    is_local: bool = False
+
+
+def parse_body(body: str) -> Any:
+    """Parse a JSON body, or a Python repr of one as SDK exceptions print it; None otherwise."""
+    stripped = body.strip()
+    if not stripped or stripped[0] not in "{[" or len(stripped) > _PARSE_LIMIT:
+        return None
+    try:
+        return json.loads(stripped)
+    except (ValueError, RecursionError):
+        pass
+    if "'" in stripped:
+        try:
+            return ast.literal_eval(stripped)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    return None
+
+
+def _walk(
+    node: Any, depth: int, messages: list[str], codes: set[str], found: dict[str, str]
+) -> None:
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            lowered = str(key).lower()
+            if isinstance(value, str):
+                if lowered in _MESSAGE_KEYS and value:
+                    messages.append(value)
+                if lowered in _CODE_KEYS and len(value) <= 80:
+                    codes.add(value.lower())
+                if lowered == "retrydelay":
+                    found["retry_delay"] = value
+            elif isinstance(value, bool):
+                continue
+            elif isinstance(value, int) and lowered in _CODE_KEYS:
+                codes.add(str(value))
+            else:
+                _walk(value, depth + 1, messages, codes, found)
+    elif isinstance(node, list):
+        for item in node[:16]:
+            _walk(item, depth + 1, messages, codes, found)
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def _html_message(body: str) -> str | None:
+    for pattern in (_TITLE, _H1):
+        match = pattern.search(body)
+        if match:
+            text = " ".join(_TAGS.sub(" ", match.group(1)).split())
+            if text:
+                return text
+    return None
+
+
+def gather(
+    status: int | None,
+    body: str,
+    headers: Mapping[str, str],
+    parsed: Any = None,
+    extra_text: str = "",
+) -> ErrorFacts:
+    """Collect the facts of one error. `parsed` may carry a body already parsed by the caller."""
+    if parsed is None:
+        parsed = parse_body(body)
+    messages: list[str] = []
+    codes: set[str] = set()
+    found: dict[str, str] = {}
+    if parsed is not None:
+        _walk(parsed, 0, messages, codes, found)
+    amzn = headers.get("x-amzn-errortype")
+    if amzn:
+        codes.add(amzn.split(":", 1)[0].lower())
+    text = body[:_TEXT_LIMIT]
+    if extra_text:
+        text = f"{text}\n{extra_text[:_TEXT_LIMIT]}"
+    # One space for every run of whitespace: pasted logs wrap lines in the middle of phrases.
+    text = " ".join(text.lower().split())
+    head = text[:4096]
+    is_html = "<html" in head or "<!doctype" in head
+    message = messages[0] if messages else (_html_message(body) if is_html else None)
+    if message is None and parsed is None:
+        first_line = body.strip().splitlines()[0] if body.strip() else ""
+        message = first_line[:500] or None
+    return ErrorFacts(
+        status=status,
+        text=text,
+        codes=frozenset(codes),
+        headers=headers,
+        message=message,
+        retry_delay=found.get("retry_delay"),
+        is_html=is_html,
+    )

@@ -1,0 +1,198 @@
+"""diagnose() as a library: the contract of DESIGN.md, read on small examples."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from turnout import Category, diagnose
+from turnout.diagnosis.engine import packaged_rules
+from turnout.diagnosis.messages import LANGUAGES, advice_for
+from turnout.diagnosis.rules import load_rules
+from turnout.diagnosis.taxonomy import CODES, RETRYABLE
+
+EXTRA_USAGE = (
+    '{"type":"error","error":{"type":"invalid_request_error","message":"You\'re out of extra '
+    'usage. Add more at claude.ai/settings/usage and keep going."}}'
+)
+
+
+def test_the_body_decides_over_the_status() -> None:
+    assert diagnose(status=400, body=EXTRA_USAGE).category is Category.QUOTA
+    quota = '{"error":{"message":"You exceeded your current quota","type":"insufficient_quota"}}'
+    assert diagnose(status=429, body=quota).code == "insufficient_quota"
+    relay = '{"error":{"message":"当前分组 default 下对于模型 gpt-4o 无可用渠道"}}'
+    assert diagnose(status=503, body=relay).category is Category.MODEL_NOT_FOUND
+
+
+@pytest.mark.parametrize("category", list(Category))
+def test_retryable_exactly_for_the_transient_categories(category: Category) -> None:
+    code = next(code for code, cat in CODES.items() if cat is category)
+    assert (category in RETRYABLE) == (
+        category
+        in {
+            Category.RATE_LIMIT,
+            Category.OVERLOADED,
+            Category.SERVER_ERROR,
+            Category.TIMEOUT,
+            Category.CONNECTION,
+        }
+    ), code
+
+
+def test_status_alone_falls_back_by_table() -> None:
+    book = packaged_rules()
+    for status, code in book.status_fallback.items():
+        result = diagnose(status=status, body="")
+        assert (result.code, result.rule) == (code, f"status.{status}")
+    assert diagnose(status=418).category is Category.INVALID_REQUEST
+    assert diagnose(status=599).category is Category.SERVER_ERROR
+
+
+def test_nothing_known_is_unknown_and_not_retryable() -> None:
+    result = diagnose(body="something odd happened")
+    assert (result.category, result.retryable, result.rule) == (Category.UNKNOWN, False, None)
+
+
+def test_failover_is_false_only_when_the_request_is_at_fault() -> None:
+    assert diagnose(status=400, body=EXTRA_USAGE).failover is True
+    bad = '{"error":{"message":"Unrecognized request argument supplied: foo"}}'
+    assert diagnose(status=400, body=bad).failover is False
+    assert diagnose(status=503).failover is True
+
+
+def test_seed_article_log_is_a_subscription_usage_gate() -> None:
+    log = """⚠️ API call failed (attempt 1/3): BadRequestError [HTTP 400]
+🔌 Provider: anthropic Model: claude-sonnet-4-6
+🌐 Endpoint: https://api.anthropic.com
+📝 Error: HTTP 400: You're out of extra usage. Add more at claude.ai/settings/usage and keep going.
+📋 Details: {'type': 'error', 'error': {'type': 'invalid_request_error', 'message': "You're out of extra usage. Add more at claude.ai/settings/usage and keep going."}, 'request_id': ''}
+"""
+    result = diagnose(log=log, lang="en")
+    assert (result.category, result.code) == (Category.QUOTA, "subscription_usage_gate")
+    assert (result.status, result.provider, result.model, result.endpoint) == (
+        400,
+        "anthropic",
+        "claude-sonnet-4-6",
+        "https://api.anthropic.com",
+    )
+    assert "Restarting the agent" in " ".join(result.wont_help)
+    assert "anthropic" in result.explanation
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "expected"),
+    [
+        ({"retry-after": "30"}, "", 30.0),
+        ({"retry-after-ms": "1500"}, "", 1.5),
+        ({"retry-after": "Wed, 25 Nov 2026 12:01:00 GMT"}, "", 60.0),
+        ({"x-ratelimit-reset-requests": "6m0s", "x-ratelimit-remaining-requests": "0"}, "", 360.0),
+        (
+            {
+                "anthropic-ratelimit-tokens-reset": "2026-11-25T12:00:20Z",
+                "anthropic-ratelimit-tokens-remaining": "0",
+            },
+            "",
+            20.0,
+        ),
+        ({}, '{"error":{"message":"Rate limit reached. Please try again in 9m38s."}}', 578.0),
+        (
+            {},
+            '{"error":{"message":"Requests have exceeded call rate limit. Please retry after 6 seconds."}}',
+            6.0,
+        ),
+        (
+            {},
+            '{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"37s"}]}}',
+            37.0,
+        ),
+    ],
+)
+def test_retry_after_sources(headers: dict[str, str], body: str, expected: float) -> None:
+    now = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+    result = diagnose(status=429, body=body, headers=headers, now=now)
+    assert result.retry_after_s == pytest.approx(expected)
+
+
+def test_plan_reset_clock_time_is_read_in_its_zone() -> None:
+    now = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+    result = diagnose(log="5-hour limit reached ∙ resets 4pm (UTC)", provider="anthropic", now=now)
+    assert (result.code, result.retry_after_s) == ("subscription_usage_gate", 4 * 3600)
+    berlin = diagnose(
+        log="Claude usage limit reached. Your limit will reset at 3pm (Europe/Berlin).",
+        provider="anthropic",
+        now=now,
+    )
+    assert berlin.retry_after_s == 2 * 3600  # 3pm in Berlin is 14:00 UTC in November
+
+
+def test_chinese_explanations_for_every_code_and_category() -> None:
+    for code, category in CODES.items():
+        for lang in LANGUAGES:
+            advice = advice_for(code, category, lang)
+            assert advice.title, (code, lang)
+            assert advice.explanation, (code, lang)
+            assert advice.actions, (code, lang)
+    zh = diagnose(status=400, body=EXTRA_USAGE, lang="zh")
+    assert zh.lang == "zh"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in zh.title)
+
+
+def test_default_language_follows_the_locale(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert diagnose(status=429).lang == "zh"
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    assert diagnose(status=429).lang == "en"
+
+
+def test_connection_refused_to_a_local_server_says_it_is_not_running() -> None:
+    local = diagnose(
+        log="httpx.ConnectError: [Errno 111] Connection refused", endpoint="http://127.0.0.1:11434"
+    )
+    remote = diagnose(
+        log="httpx.ConnectError: [Errno 111] Connection refused",
+        endpoint="https://relay.example/v1",
+    )
+    assert (local.code, remote.code) == ("local_server_down", "connection_refused")
+    assert local.provider == "ollama"
+
+
+def test_a_bad_rule_table_is_refused_with_its_id() -> None:
+    with pytest.raises(ValueError, match=r"rule x\.y: unknown code"):
+        load_rules('[[rule]]\nid = "x.y"\ncode = "nope"\n')
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_rules('[[rule]]\nid = "x.y"\ncode = "unknown"\nphrase = ["a"]\n')
+
+
+def test_to_dict_has_the_stable_fields() -> None:
+    data = diagnose(status=400, body=EXTRA_USAGE).to_dict()
+    for field in (
+        "category",
+        "retryable",
+        "failover",
+        "retry_after_s",
+        "code",
+        "title",
+        "explanation",
+        "actions",
+        "wont_help",
+        "provider",
+        "model",
+        "endpoint",
+        "status",
+        "rule",
+    ):
+        assert field in data
+    assert data["category"] == "quota"
+    assert isinstance(data["actions"], list)
+
+
+def test_huge_and_hostile_bodies_are_read_safely() -> None:
+    nested = "[" * 5000 + "]" * 5000
+    assert diagnose(status=500, body=nested).category is Category.SERVER_ERROR
+    big = '{"error":{"message":"' + "x" * 2_000_000 + '"}}'
+    assert diagnose(status=400, body=big).category is Category.INVALID_REQUEST
+    assert diagnose(log="{'a': " * 3000).category is Category.UNKNOWN
