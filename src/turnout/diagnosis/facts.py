@@ -100,6 +100,8 @@ def _walk(
             _walk(item, depth + 1, messages, codes, found)
 
 
+# Exception names as SDKs print them: "An error occurred (ThrottlingException) when calling ...".
+_EXCEPTION_NAMES = re.compile(r"\b([A-Z][A-Za-z]+Exception)\b|error occurred \((\w+)\)")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
@@ -130,6 +132,9 @@ def gather(
     found: dict[str, str] = {}
     if parsed is not None:
         _walk(parsed, 0, messages, codes, found)
+    if extra_text:
+        for named, quoted in _EXCEPTION_NAMES.findall(extra_text[:_TEXT_LIMIT]):
+            codes.add((named or quoted).lower())
     amzn = headers.get("x-amzn-errortype")
     if amzn:
         codes.add(amzn.split(":", 1)[0].lower())
