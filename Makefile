@@ -13,7 +13,7 @@ $(BIN)/turnout: pyproject.toml
 
 ## run: start turnout on its embedded default
 run: $(BIN)/turnout
-	$(BIN)/turnout explain --help
+	$(BIN)/turnout serve
 
 ## test: lint, format check, type check and the whole test suite
 test: $(BIN)/turnout check

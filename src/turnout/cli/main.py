@@ -7,13 +7,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from turnout import __version__
-from turnout.cli import explain
+from turnout.cli import explain, serve
 
 #: Subcommand name -> (module's `add_arguments`, module's `run`, one-line help).
 COMMANDS: dict[
     str,
     tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str],
 ] = {
+    "serve": (serve.add_arguments, serve.run, serve.HELP),
     "explain": (explain.add_arguments, explain.run, explain.HELP),
 }
 

@@ -1,0 +1,108 @@
+"""The configuration as the gateway uses it: validated, immutable, secrets kept out of reprs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+class Secret:
+    """A credential: usable as `.value`, never shown by repr, str or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    @property
+    def value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Retry, cooldown and timeout knobs; set in `defaults:`, per provider and per route."""
+
+    retries: int = 2  # extra tries of the same target on a retryable failure
+    backoff_s: float = 0.25  # first backoff; doubles each retry, with jitter
+    backoff_max_s: float = 8.0
+    retry_after_max_s: float = 20.0  # a longer Retry-After fails over instead of waiting
+    cooldown_s: float = 15.0  # how long a path that kept failing transiently is skipped
+    gate_s: float = 300.0  # how long a gated path is skipped when no reset time is known
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 300.0  # silence allowed between bytes of a response
+    failover_on: tuple[str, ...] = ()  # extra categories that fail over (invalid_request, ...)
+
+    def merged(self, overrides: dict[str, Any]) -> Settings:
+        return replace(self, **overrides)
+
+
+SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str
+    kind: str  # "anthropic" | "openai" | "mock"
+    base_url: str
+    api_key: Secret | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # overrides of Settings
+    context_windows: dict[str, int] = field(default_factory=dict)
+    script: tuple[dict[str, Any], ...] = ()  # mock replies, in order, repeating the last
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One path of a route: a provider and the model name it knows."""
+
+    provider: str
+    model: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    name: str
+    targets: tuple[Target, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8787
+    max_body_bytes: int = 32 * 1024 * 1024
+    keys: tuple[Secret, ...] = ()  # gateway keys clients must present; none means open
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    providers: dict[str, ProviderConfig]
+    routes: dict[str, RouteConfig]
+    defaults: Settings = field(default_factory=Settings)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    aliases: dict[str, str] = field(default_factory=dict)  # model name -> route name
+    tasks: dict[str, str] = field(default_factory=dict)  # task kind -> route name
+    source: str = "<embedded default>"
+
+    def settings_for(self, route: RouteConfig, provider: ProviderConfig) -> Settings:
+        """Defaults, then the provider's overrides, then the route's."""
+        return self.defaults.merged(provider.settings).merged(route.settings)

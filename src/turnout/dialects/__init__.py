@@ -1,0 +1,1 @@
+"""The client-facing wire formats: OpenAI chat completions and Anthropic messages."""

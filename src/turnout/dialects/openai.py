@@ -1,0 +1,78 @@
+"""OpenAI chat completions: `POST /v1/chat/completions`, errors as `{"error": {...}}`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from turnout.dialects.base import ParsedRequest, parse_json_object, require_model
+from turnout.dialects.sse import Event
+from turnout.errors import ClientRequestError
+
+_ERROR_TYPES = {
+    "auth": "authentication_error",
+    "permission": "permission_error",
+    "quota": "insufficient_quota",
+    "rate_limit": "rate_limit_exceeded",
+    "overloaded": "server_overloaded",
+    "model_not_found": "invalid_request_error",
+    "context_length": "invalid_request_error",
+    "invalid_request": "invalid_request_error",
+    "payload_too_large": "invalid_request_error",
+    "content_policy": "invalid_request_error",
+}
+_FINISH = re.compile(r'"finish_reason"\s*:\s*"')
+
+
+class OpenAIStreamState:
+    """`data: [DONE]` ends a stream; a chunk with a finish reason means the answer is whole."""
+
+    __slots__ = ("finished", "saw_finish_reason")
+
+    def __init__(self) -> None:
+        self.finished = False
+        self.saw_finish_reason = False
+
+    def observe(self, event: Event) -> str | None:
+        data = event.data
+        if data == "[DONE]":
+            self.finished = True
+            return None
+        if data.startswith('{"error"') or event.name == "error":
+            return data
+        if not self.saw_finish_reason and _FINISH.search(data):
+            self.saw_finish_reason = True
+        return None
+
+
+class OpenAIDialect:
+    name = "openai"
+
+    def parse(self, body: bytes) -> ParsedRequest:
+        data = parse_json_object(body)
+        model = require_model(data)
+        messages = data.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ClientRequestError(400, "'messages' must be a non-empty list")
+        return ParsedRequest(body, data, model, data.get("stream") is True)
+
+    def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
+        return orjson.dumps({"error": self._error(category, message, extra)})
+
+    def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
+        return b"data: " + orjson.dumps({"error": self._error(category, message, extra)}) + b"\n\n"
+
+    def new_stream_state(self) -> OpenAIStreamState:
+        return OpenAIStreamState()
+
+    @staticmethod
+    def _error(category: str, message: str, extra: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "message": message,
+            "type": _ERROR_TYPES.get(category, "api_error"),
+            "param": None,
+            "code": extra.get("code", category),
+            "turnout": extra,
+        }

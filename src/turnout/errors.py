@@ -1,0 +1,59 @@
+"""turnout's exception tree. Errors carry fields, never meaning hidden in their text.
+
+TurnoutError
+├── ConfigError                (turnout.config.load) a config the gateway refuses
+├── ClientRequestError         the client's request is unusable: status + message in its dialect
+└── UpstreamError              one attempt at one path failed
+    ├── UpstreamHTTPError      the provider answered with a non-2xx status
+    ├── UpstreamTransportError the provider could not be reached or went silent
+    └── StreamBroken           a stream that had started ended without finishing
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class TurnoutError(Exception):
+    """Base of every error turnout raises on purpose."""
+
+
+class ClientRequestError(TurnoutError):
+    """The client's request cannot be served as sent (bad JSON, unknown model, too large)."""
+
+    def __init__(self, status: int, message: str, *, kind: str = "invalid_request") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.kind = kind  # a taxonomy category, used to pick the dialect's error type
+
+
+class UpstreamError(TurnoutError):
+    """One attempt failed. `status`/`body`/`headers` are what the provider sent, if anything."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: str = "",
+        headers: Mapping[str, str] | None = None,
+        log: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        self.log = log  # text for the diagnosis when there is no body (transport errors)
+
+
+class UpstreamHTTPError(UpstreamError):
+    """The provider answered with an error status (or an error event before any content)."""
+
+
+class UpstreamTransportError(UpstreamError):
+    """Connecting, sending or reading failed: refused, DNS, TLS, reset, timeout."""
+
+
+class StreamBroken(UpstreamError):
+    """A stream stopped before its end marker; what was sent so far is incomplete."""

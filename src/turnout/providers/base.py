@@ -1,0 +1,51 @@
+"""The provider protocol: open one call, get a response whose body can be read or streamed.
+
+A provider raises `UpstreamHTTPError` for an error status (with the body read) and
+`UpstreamTransportError` when the server cannot be reached or goes silent. Everything else
+about routing (retries, failover, health) is the router's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from turnout.config.model import ProviderConfig, Settings
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    """One request to send: already in the provider's dialect, model name already set."""
+
+    operation: str  # "chat" | "count_tokens"
+    dialect: str  # wire format of `body`
+    body: bytes
+    model: str
+    stream: bool
+    settings: Settings
+    client_headers: Mapping[str, str] = field(default_factory=dict)  # forwardable, lower-case
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    chunks: AsyncIterator[bytes]
+    close: Callable[[], Awaitable[None]]
+
+    async def read(self) -> bytes:
+        try:
+            return b"".join([chunk async for chunk in self.chunks])
+        finally:
+            await self.close()
+
+
+class Provider(Protocol):
+    config: ProviderConfig
+    #: The wire format this provider speaks; "any" answers in the caller's (the mock).
+    dialect: str
+
+    async def open(self, call: UpstreamCall) -> UpstreamResponse: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Routing: pick the route for a model, walk its chain, remember which paths are gated."""

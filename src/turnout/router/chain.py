@@ -1,0 +1,281 @@
+"""Walk a route's chain of paths: retry what is transient, fail over on the rest, skip gated paths.
+
+Nothing here touches the client: the chain returns either a response ready to relay (for a
+stream, with its first events already read, so a failure before any content can still fail
+over) or a failure with every attempt's diagnosis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from turnout.config.model import GatewayConfig, ProviderConfig, RouteConfig, Settings, Target
+from turnout.diagnosis import Category, Diagnosis, diagnose
+from turnout.diagnosis.origin import provider_from_url
+from turnout.dialects.sse import Event, EventSplitter
+from turnout.errors import StreamBroken, UpstreamError, UpstreamHTTPError
+from turnout.providers.base import Provider, UpstreamCall, UpstreamResponse
+from turnout.router.health import Admission, PathHealth
+from turnout.router.resolve import target_model
+
+#: Categories that take a path out of service until its reset (or `gate_s`).
+GATING = frozenset(
+    {
+        Category.QUOTA,
+        Category.AUTH,
+        Category.PERMISSION,
+        Category.MODEL_NOT_FOUND,
+        Category.ENDPOINT_NOT_FOUND,
+    }
+)
+#: Categories where the request is at fault: answer the client unless the route opts in.
+REQUEST_FAULTS = frozenset(
+    {Category.INVALID_REQUEST, Category.CONTENT_POLICY, Category.PAYLOAD_TOO_LARGE}
+)
+#: Anthropic stream events that come before any content: a failure after them can still fail over.
+_PREAMBLE_EVENTS = frozenset({"message_start", "ping"})
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    target: Target
+    outcome: str  # "ok", a category, or "skipped"
+    diagnosis: Diagnosis | None = None
+    note: str = ""
+
+    def label(self) -> str:
+        if self.outcome == "skipped" and self.diagnosis is not None:
+            return f"{self.target.provider}:skipped({self.diagnosis.category.value})"
+        if self.outcome == "skipped":
+            return f"{self.target.provider}:skipped"
+        return f"{self.target.provider}:{self.outcome}"
+
+
+@dataclass(slots=True)
+class Served:
+    """A path answered. For streams, `head` holds events already read from `rest`."""
+
+    target: Target
+    provider: Provider
+    response: UpstreamResponse
+    attempts: list[Attempt]
+    head: list[Event] = field(default_factory=list)
+    splitter: EventSplitter | None = None
+    upstream_s: float = 0.0
+
+
+@dataclass(slots=True)
+class Failed:
+    """Every path failed (or the request itself was refused by one)."""
+
+    attempts: list[Attempt]
+    decisive: Diagnosis
+    passthrough: UpstreamError | None = None  # a request fault to hand back as the provider said
+    upstream_s: float = 0.0
+
+
+#: Builds the body for a target: the caller's body with the target's model, or a translation.
+BodyFor = Callable[[Target, Provider], bytes | None]
+
+
+class RouteChain:
+    """Tries the targets of one route in order for one call."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        providers: dict[str, Provider],
+        health: PathHealth,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._config = config
+        self._providers = providers
+        self._health = health
+        self._sleep = sleep
+
+    async def run(
+        self,
+        route: RouteConfig,
+        call: UpstreamCall,
+        body_for: BodyFor,
+        requested_model: str,
+    ) -> Served | Failed:
+        attempts: list[Attempt] = []
+        elapsed = 0.0
+        cooling: list[Target] = []
+        targets = [Target(t.provider, target_model(t, requested_model)) for t in route.targets]
+        for target in targets:
+            provider = self._providers[target.provider]
+            admission, mark = self._health.admit(target.path)
+            if admission is Admission.SKIP:
+                attempts.append(Attempt(target, "skipped", mark.diagnosis if mark else None))
+                if mark is not None and not mark.gated:
+                    cooling.append(target)
+                continue
+            outcome = await self._try_target(
+                route, target, provider, call, body_for, requested_model, attempts
+            )
+            elapsed += outcome[1]
+            if isinstance(outcome[0], Served):
+                outcome[0].upstream_s = elapsed
+                return outcome[0]
+            if isinstance(outcome[0], Failed):
+                outcome[0].upstream_s = elapsed
+                return outcome[0]
+        # Every path was skipped or failed. Paths only cooling down get one more chance
+        # rather than a certain failure.
+        if not any(a.outcome not in ("skipped",) for a in attempts) and cooling:
+            for target in cooling:
+                provider = self._providers[target.provider]
+                outcome = await self._try_target(
+                    route, target, provider, call, body_for, requested_model, attempts
+                )
+                elapsed += outcome[1]
+                if isinstance(outcome[0], Served | Failed):
+                    outcome[0].upstream_s = elapsed
+                    return outcome[0]
+        return Failed(attempts, self._decisive(attempts, requested_model), upstream_s=elapsed)
+
+    async def _try_target(
+        self,
+        route: RouteConfig,
+        target: Target,
+        provider: Provider,
+        call: UpstreamCall,
+        body_for: BodyFor,
+        requested_model: str,
+        attempts: list[Attempt],
+    ) -> tuple[Served | Failed | Diagnosis | None, float]:
+        """Try one target with its retries. Returns what happened and the seconds spent."""
+        settings = self._config.settings_for(route, self._config.providers[target.provider])
+        body = body_for(target, provider)
+        if body is None:
+            attempts.append(Attempt(target, "skipped", note="dialect translation unavailable"))
+            return None, 0.0
+        target_call = UpstreamCall(
+            operation=call.operation,
+            dialect=call.dialect if provider.dialect == "any" else provider.dialect,
+            body=body,
+            model=target.model,
+            stream=call.stream,
+            settings=settings,
+            client_headers=call.client_headers,
+        )
+        spent = 0.0
+        diagnosis: Diagnosis | None = None
+        for attempt_no in range(settings.retries + 1):
+            started = time.perf_counter()
+            try:
+                served = await self._open(target, provider, target_call)
+            except UpstreamError as exc:
+                spent += time.perf_counter() - started
+                diagnosis = self._diagnose(exc, provider.config, target)
+                attempts.append(Attempt(target, diagnosis.category.value, diagnosis))
+                if (
+                    diagnosis.category in REQUEST_FAULTS
+                    and diagnosis.category.value not in settings.failover_on
+                ):
+                    self._health.release_probe(target.path)
+                    return Failed(list(attempts), diagnosis, passthrough=exc), spent
+                wait = self._retry_wait(diagnosis, settings, attempt_no)
+                if wait is None:
+                    break
+                await self._sleep(wait)
+                spent += wait
+                continue
+            spent += time.perf_counter() - started
+            self._health.succeeded(target.path)
+            attempts.append(Attempt(target, "ok"))
+            served.attempts = list(attempts)
+            return served, spent
+        assert diagnosis is not None
+        self._remember(target, diagnosis, settings)
+        return diagnosis, spent
+
+    async def _open(self, target: Target, provider: Provider, call: UpstreamCall) -> Served:
+        response = await provider.open(call)
+        served = Served(target, provider, response, [])
+        if not call.stream:
+            return served
+        # Read until the first content event: an error or a cut before it can still fail over.
+        splitter = EventSplitter()
+        served.splitter = splitter
+        try:
+            async for chunk in response.chunks:
+                for event in splitter.feed(chunk):
+                    if _is_error_event(event):
+                        raise UpstreamHTTPError(
+                            "error event before content", status=None, body=event.data
+                        )
+                    served.head.append(event)
+                    if event.name not in _PREAMBLE_EVENTS:
+                        return served
+            raise StreamBroken(
+                "stream ended before any content", log="stream interrupted: ended before content"
+            )
+        except BaseException:
+            await response.close()
+            raise
+
+    def _diagnose(self, exc: UpstreamError, provider: ProviderConfig, target: Target) -> Diagnosis:
+        family = provider_from_url(provider.base_url) or (
+            provider.kind if provider.kind == "anthropic" else None
+        )
+        return diagnose(
+            status=exc.status,
+            body=exc.body,
+            headers=exc.headers,
+            provider=family,
+            log=exc.log,
+            model=target.model,
+            endpoint=provider.base_url or None,
+        )
+
+    @staticmethod
+    def _retry_wait(diagnosis: Diagnosis, settings: Settings, attempt_no: int) -> float | None:
+        """Seconds to wait before trying the same target again, or None to move on."""
+        if not diagnosis.retryable or attempt_no >= settings.retries:
+            return None
+        if diagnosis.retry_after_s is not None:
+            if diagnosis.retry_after_s > settings.retry_after_max_s:
+                return None  # waiting that long is worse than another path
+            return float(diagnosis.retry_after_s)
+        backoff = min(settings.backoff_max_s, settings.backoff_s * (2.0**attempt_no))
+        return backoff * random.uniform(0.5, 1.0)
+
+    def _remember(self, target: Target, diagnosis: Diagnosis, settings: Settings) -> None:
+        if diagnosis.category in GATING:
+            seconds = diagnosis.retry_after_s or settings.gate_s
+            self._health.failed(target.path, diagnosis, seconds, gated=True)
+        elif diagnosis.retryable:
+            seconds = max(settings.cooldown_s, diagnosis.retry_after_s or 0.0)
+            self._health.failed(target.path, diagnosis, seconds, gated=False)
+        else:
+            self._health.release_probe(target.path)
+
+    @staticmethod
+    def _decisive(attempts: list[Attempt], model: str) -> Diagnosis:
+        """The diagnosis the client's error is built on: a failure that waiting can cure if
+        there is one (so clients may retry), else the preferred path's."""
+        diagnosed = [a.diagnosis for a in attempts if a.diagnosis is not None]
+        retryable = [d for d in diagnosed if d.retryable]
+        if retryable:
+            return retryable[0]
+        if diagnosed:
+            return diagnosed[0]
+        return diagnose(status=502, body="", log=f"no path could be tried for {model}")
+
+
+def _is_error_event(event: Event) -> bool:
+    return event.name == "error" or event.data.startswith('{"error"')
+
+
+async def relay_rest(served: Served) -> AsyncIterator[bytes]:
+    """The rest of a response body after the events already read."""
+    async for chunk in served.response.chunks:
+        yield chunk

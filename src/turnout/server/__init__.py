@@ -1,0 +1,1 @@
+"""The HTTP front: a plain ASGI application serving both dialects."""

@@ -1,0 +1,243 @@
+"""The ASGI application: a table of endpoints, each answering in the dialect its path implies.
+
+No framework: the gateway's own code is the only work on the request path, so its overhead is
+what we measure.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from turnout import __version__
+from turnout.diagnosis import diagnose
+from turnout.dialects.base import Dialect
+from turnout.errors import ClientRequestError
+from turnout.server.asgi import (
+    BodyTooLarge,
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    header_map,
+    read_body,
+    send_response,
+)
+from turnout.server.gateway import Gateway
+from turnout.server.relay import (
+    DIALECTS,
+    Exchange,
+    client_error,
+    count_tokens,
+    model_entry,
+    models_body,
+    relay,
+)
+
+log = logging.getLogger("turnout.server")
+
+
+def warm_up() -> None:
+    """Load the rule table and texts now, not on the first failing request."""
+    diagnose(status=400, body='{"error":{"message":"warm up"}}', lang="en")
+    diagnose(status=400, body="", lang="zh")
+
+
+Handler = Callable[["Request"], Awaitable[None]]
+
+#: Prefixes clients put before the API paths (Hermes Agent needs `/anthropic`).
+_PREFIXES = ("/anthropic", "/openai")
+
+
+class Request:
+    """One HTTP request, with the dialect its path implies for errors."""
+
+    __slots__ = ("dialect", "headers", "method", "path", "receive", "request_id", "send", "started")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        self.started = time.perf_counter()
+        self.method: str = scope["method"]
+        self.path = path
+        self.headers = header_map(scope)
+        self.receive = receive
+        self.send = send
+        self.request_id = self.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        self.dialect: Dialect = DIALECTS[
+            "anthropic" if _looks_anthropic(path, self.headers) else "openai"
+        ]
+
+    async def error(self, exc: ClientRequestError) -> None:
+        status, body = client_error(self.dialect, exc)
+        headers = [("x-request-id", self.request_id)]
+        if status < 500:
+            headers.append(("x-should-retry", "false"))
+        await send_response(self.send, status, body, headers)
+
+
+def _looks_anthropic(path: str, headers: dict[str, str]) -> bool:
+    return "/messages" in path or "anthropic-version" in headers
+
+
+def _normalize(raw_path: str) -> tuple[str, bool]:
+    """The API path without a client prefix; and whether a prefix named Anthropic."""
+    for prefix in _PREFIXES:
+        if raw_path.startswith(prefix + "/"):
+            return raw_path[len(prefix) :], prefix == "/anthropic"
+    return raw_path, False
+
+
+class TurnoutApp:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._routes: dict[tuple[str, str], Handler] = {
+            ("POST", "/v1/chat/completions"): self._chat_openai,
+            ("POST", "/chat/completions"): self._chat_openai,
+            ("POST", "/v1/messages"): self._chat_anthropic,
+            ("POST", "/v1/messages/count_tokens"): self._count_tokens,
+            ("GET", "/v1/models"): self._models,
+            ("GET", "/models"): self._models,
+            ("GET", "/healthz"): self._healthz,
+        }
+        self._known_paths = {path for _, path in self._routes}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path, anthropic_prefix = _normalize(scope["path"])
+        request = Request(scope, receive, send, path)
+        if anthropic_prefix:
+            request.dialect = DIALECTS["anthropic"]
+        try:
+            await self._dispatch(request)
+        except ClientRequestError as exc:
+            await request.error(exc)
+        except ClientGone:
+            return
+        except Exception:
+            log.exception("%s internal error on %s %s", request.request_id, request.method, path)
+            await request.error(
+                ClientRequestError(
+                    500, "turnout internal error; see the gateway log", kind="unknown"
+                )
+            )
+
+    async def _dispatch(self, request: Request) -> None:
+        handler = self._routes.get((request.method, request.path))
+        if handler is not None:
+            self._authorize(request)
+            await handler(request)
+            return
+        if request.method == "GET" and request.path.startswith(("/v1/models/", "/models/")):
+            self._authorize(request)
+            await self._model(request)
+        elif request.path in self._known_paths:
+            raise ClientRequestError(405, f"{request.method} is not allowed on {request.path}")
+        else:
+            raise ClientRequestError(
+                404,
+                f"turnout has no endpoint {request.path}; use /v1/chat/completions, "
+                "/v1/messages or /v1/models",
+                kind="endpoint_not_found",
+            )
+
+    def _authorize(self, request: Request) -> None:
+        keys = self.gateway.config.server.keys
+        if not keys:
+            return
+        presented = request.headers.get("x-api-key") or ""
+        bearer = request.headers.get("authorization", "")
+        if not presented and bearer.lower().startswith("bearer "):
+            presented = bearer[7:].strip()
+        supplied = presented.encode()
+        if not any(hmac.compare_digest(supplied, key.value.encode()) for key in keys):
+            raise ClientRequestError(
+                401,
+                "missing or invalid turnout gateway key (x-api-key or Authorization: Bearer)",
+                kind="auth",
+            )
+
+    async def _read_json_body(self, request: Request) -> bytes:
+        content_type = request.headers.get("content-type", "application/json").lower()
+        if "json" not in content_type:
+            raise ClientRequestError(
+                415, f"content-type must be application/json, not {content_type!r}"
+            )
+        try:
+            return await read_body(request.receive, self.gateway.config.server.max_body_bytes)
+        except BodyTooLarge:
+            limit = self.gateway.config.server.max_body_bytes
+            raise ClientRequestError(
+                413,
+                f"request body exceeds turnout's limit of {limit} bytes",
+                kind="payload_too_large",
+            ) from None
+
+    async def _chat(self, request: Request) -> None:
+        body = await self._read_json_body(request)
+        parsed = request.dialect.parse(body)
+        exchange = Exchange(
+            request.dialect, parsed, request.headers, request.request_id, request.started
+        )
+        await relay(self.gateway, exchange, request.send)
+
+    async def _chat_openai(self, request: Request) -> None:
+        request.dialect = DIALECTS["openai"]
+        await self._chat(request)
+
+    async def _chat_anthropic(self, request: Request) -> None:
+        request.dialect = DIALECTS["anthropic"]
+        await self._chat(request)
+
+    async def _count_tokens(self, request: Request) -> None:
+        request.dialect = DIALECTS["anthropic"]
+        body = await self._read_json_body(request)
+        exchange = Exchange(
+            request.dialect,
+            request.dialect.parse(body),
+            request.headers,
+            request.request_id,
+            request.started,
+            "count_tokens",
+        )
+        await count_tokens(self.gateway, exchange, request.send)
+
+    async def _models(self, request: Request) -> None:
+        anthropic = "anthropic-version" in request.headers
+        await send_response(request.send, 200, models_body(self.gateway, anthropic))
+
+    async def _model(self, request: Request) -> None:
+        name = request.path.split("/models/", 1)[1]
+        entry = model_entry(self.gateway, name)
+        if "paths" not in entry:
+            raise ClientRequestError(
+                404, f"turnout has no route for model {name!r}", kind="model_not_found"
+            )
+        await send_response(request.send, 200, orjson.dumps(entry))
+
+    async def _healthz(self, request: Request) -> None:
+        body: dict[str, Any] = {
+            "status": "ok",
+            "version": __version__,
+            "routes": len(self.gateway.config.routes),
+        }
+        await send_response(request.send, 200, orjson.dumps(body))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                warm_up()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.gateway.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,34 @@
+"""The running gateway: config, providers, path health and the route chain, built together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from turnout.config.model import GatewayConfig
+from turnout.providers import Provider, build_provider
+from turnout.providers.transport import HttpTransport
+from turnout.router.chain import RouteChain
+from turnout.router.health import PathHealth
+
+
+@dataclass
+class Gateway:
+    config: GatewayConfig
+    providers: dict[str, Provider]
+    health: PathHealth
+    chain: RouteChain
+    transport: HttpTransport
+
+    @classmethod
+    def build(cls, config: GatewayConfig, health: PathHealth | None = None) -> Gateway:
+        transport = HttpTransport()
+        providers = {
+            name: build_provider(provider, transport) for name, provider in config.providers.items()
+        }
+        health = health or PathHealth()
+        return cls(config, providers, health, RouteChain(config, providers, health), transport)
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+        await self.transport.aclose()

@@ -1,0 +1,101 @@
+"""Run a real turnout gateway (uvicorn, real sockets) on a free loopback port for a test."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+
+from turnout.config import GatewayConfig, load_config_text
+from turnout.server.app import TurnoutApp
+from turnout.server.gateway import Gateway
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    gateway: Gateway
+
+    @property
+    def openai_base(self) -> str:
+        return self.url + "/v1"
+
+
+@contextmanager
+def running_gateway(
+    config: GatewayConfig | str, env: dict[str, str] | None = None
+) -> Iterator[RunningGateway]:
+    if isinstance(config, str):
+        config = load_config_text(config, "<test>", env or {})
+    gateway = Gateway.build(config)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            TurnoutApp(gateway),
+            host="127.0.0.1",
+            port=port,
+            loop="asyncio",
+            http="httptools",
+            access_log=False,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("gateway did not start")
+        time.sleep(0.01)
+    try:
+        yield RunningGateway(f"http://127.0.0.1:{port}", gateway)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+def request(
+    base_url: str,
+    method: str,
+    path: str,
+    body: bytes | object | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    """One plain HTTP request (no SDK): for what SDKs would not send."""
+    host, port = base_url.removeprefix("http://").split(":")
+    payload = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    all_headers = {"content-type": "application/json", **(headers or {})}
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request(method, path, body=payload, headers=all_headers)
+        response = connection.getresponse()
+        return Reply(
+            response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        )
+    finally:
+        connection.close()
