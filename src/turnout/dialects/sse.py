@@ -6,7 +6,6 @@ Pass-through relays each event's original bytes; only the few fields the gateway
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -25,7 +24,8 @@ class EventSplitter:
     def __init__(self) -> None:
         self._buffer = b""
 
-    def feed(self, chunk: bytes) -> Iterator[Event]:
+    def feed(self, chunk: bytes) -> list[Event]:
+        events: list[Event] = []
         buffer = self._buffer + chunk
         if b"\r" in buffer:
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -38,8 +38,9 @@ class EventSplitter:
             start = end + 2
             event = parse_event(raw)
             if event is not None:
-                yield event
+                events.append(event)
         self._buffer = buffer[start:]
+        return events
 
     @property
     def pending(self) -> bytes:

@@ -207,14 +207,16 @@ class RouteChain:
         served.splitter = splitter
         try:
             async for chunk in response.chunks:
+                content = False
                 for event in splitter.feed(chunk):
-                    if _is_error_event(event):
+                    if not content and _is_error_event(event):
                         raise UpstreamHTTPError(
                             "error event before content", status=None, body=event.data
                         )
                     served.head.append(event)
-                    if event.name not in _PREAMBLE_EVENTS:
-                        return served
+                    content = content or event.name not in _PREAMBLE_EVENTS
+                if content:
+                    return served
             raise StreamBroken(
                 "stream ended before any content", log="stream interrupted: ended before content"
             )

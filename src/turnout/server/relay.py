@@ -18,8 +18,9 @@ import orjson
 from turnout.config.model import RouteConfig, Target
 from turnout.diagnosis import Diagnosis, diagnose
 from turnout.dialects.anthropic import AnthropicDialect
-from turnout.dialects.base import Dialect, ParsedRequest, replace_model
+from turnout.dialects.base import Dialect, ParsedRequest, StreamState, replace_model
 from turnout.dialects.openai import OpenAIDialect, OpenAIStreamState
+from turnout.dialects.sse import Event
 from turnout.dialects.statuses import CLIENT_STATUS
 from turnout.errors import ClientRequestError, UpstreamError
 from turnout.providers.base import Provider, UpstreamCall
@@ -170,20 +171,14 @@ async def _relay_stream(gateway: Gateway, exchange: Exchange, served: Served, se
     failure: Diagnosis | None = None
     relayed_error = False  # an upstream error event, already in the client's dialect, went out
     try:
-        for event in served.head:
-            state.observe(event)
-            await send_chunk(send, event.raw)
+        failure = await _forward(served.head, state, send)
         assert served.splitter is not None
-        async for chunk in served.response.chunks:
-            for event in served.splitter.feed(chunk):
-                error = state.observe(event)
-                await send_chunk(send, event.raw)
-                if error is not None:
-                    failure, relayed_error = diagnose(status=None, body=error), True
-                if state.finished or failure is not None:
+        if failure is None and not state.finished:
+            async for chunk in served.response.chunks:
+                failure = await _forward(served.splitter.feed(chunk), state, send)
+                if failure is not None or state.finished:
                     break
-            if state.finished or failure is not None:
-                break
+        relayed_error = failure is not None
     except UpstreamError as exc:
         failure = diagnose(status=exc.status, body=exc.body, log=exc.log or "stream interrupted")
     finally:
@@ -202,6 +197,18 @@ async def _relay_stream(gateway: Gateway, exchange: Exchange, served: Served, se
         gateway.health.failed(served.target.path, failure, cooldown, gated=False)
     _log(exchange, served.attempts, failure.code if failure else "ok")
     await end_stream(send)
+
+
+async def _forward(events: list[Event], state: StreamState, send: Send) -> Diagnosis | None:
+    """Relay events as received, up to the end marker; an error event is relayed, then reported."""
+    for event in events:
+        error = state.observe(event)
+        await send_chunk(send, event.raw)
+        if error is not None:
+            return diagnose(status=None, body=error)
+        if state.finished:
+            return None
+    return None
 
 
 def _stream_error(dialect: Dialect, diagnosis: Diagnosis, served: Served) -> bytes:

@@ -1,0 +1,219 @@
+"""Measure what turnout adds: the same load straight to a fast upstream and through the gateway.
+
+    python scripts/bench_relay.py [--requests 2000] [--seconds 10]
+
+Prints, for non-streaming and streaming requests over one connection, the added latency at
+p50 and p99 (and the added time to the first streamed byte); with 16 connections (wrk, when
+installed) requests per second; the gateway's CPU time per request and its resident memory.
+Targets on a 2-core machine: < 1 ms added at p50, < 2 ms added to the first streamed byte,
+> 2,000 requests/s with 16 connections, < 150 MB resident.
+
+Everything runs on 127.0.0.1 and stops by itself. Where `taskset` exists the gateway gets core 0
+and the upstream and load generator core 1, so they do not steal each other's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TICKS = os.sysconf("SC_CLK_TCK")
+BODY = json.dumps(
+    {
+        "model": "bench",
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant. " * 20},
+            {"role": "user", "content": "Summarise the following text. " + "lorem ipsum " * 120},
+        ],
+        "max_tokens": 256,
+    }
+).encode()
+STREAM_BODY = BODY[:-1] + b', "stream": true}'
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pinned(core: int, command: list[str]) -> list[str]:
+    return ["taskset", "-c", str(core), *command] if shutil.which("taskset") else command
+
+
+def wait_for_port(port: int, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@contextmanager
+def process(command: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+
+
+def latencies(port: int, stream: bool, count: int) -> tuple[list[float], list[float]]:
+    """(first byte, whole response) seconds for `count` requests over one kept-alive connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    body = STREAM_BODY if stream else BODY
+    headers = {"content-type": "application/json", "authorization": "Bearer bench"}
+    first: list[float] = []
+    whole: list[float] = []
+    for index in range(count + count // 10):
+        start = time.perf_counter()
+        connection.request("POST", "/v1/chat/completions", body, headers)
+        response = connection.getresponse()
+        head = response.read1(65536)
+        got_first = time.perf_counter()
+        rest = response.read()
+        done = time.perf_counter()
+        if response.status != 200 or (stream and b"[DONE]" not in head + rest):
+            raise RuntimeError(f"bad response {response.status}: {(head + rest)[:200]!r}")
+        if index >= count // 10:  # the first tenth warms up
+            first.append(got_first - start)
+            whole.append(done - start)
+    connection.close()
+    return first, whole
+
+
+def wrk(port: int, seconds: int) -> tuple[float, int] | None:
+    if not shutil.which("wrk"):
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        body = BODY.decode().replace("\\", "\\\\").replace('"', '\\"')
+        script.write(f'wrk.method = "POST"\nwrk.body = "{body}"\n')
+        script.write('wrk.headers["Content-Type"] = "application/json"\n')
+    command = ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", script.name]
+    out = subprocess.run(
+        pinned(1, [*command, f"http://127.0.0.1:{port}/v1/chat/completions"]),
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rate, total
+
+
+def gateway_config(upstream_port: int) -> str:
+    return (
+        "providers:\n"
+        f"  fast: {{kind: openai, base_url: 'http://127.0.0.1:{upstream_port}/v1'}}\n"
+        "routes:\n  bench: [fast/bench-model]\n"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="latency samples per mode")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration")
+    args = parser.parse_args()
+    up_port, gw_port = free_port(), free_port()
+    python = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "bench.yaml"
+        config.write_text(gateway_config(up_port))
+        upstream = pinned(1, [python, str(ROOT / "scripts/bench/fast_upstream.py"), str(up_port)])
+        gateway = pinned(
+            0,
+            [
+                python,
+                "-m",
+                "turnout",
+                "serve",
+                "--config",
+                str(config),
+                "--port",
+                str(gw_port),
+                "--log-level",
+                "warning",
+            ],
+        )
+        with process(upstream, up_port), process(gateway, gw_port) as gw:
+            report(up_port, gw_port, gw.pid, args)
+    return 0
+
+
+def report(up_port: int, gw_port: int, gw_pid: int, args: argparse.Namespace) -> None:
+    n = args.requests
+    for label, stream in (("non-streaming", False), ("streaming", True)):
+        d_first, d_whole = latencies(up_port, stream, n)
+        g_first, g_whole = latencies(gw_port, stream, n)
+        print(f"{label}, 1 connection, {n} requests (ms):")
+        print(
+            f"  direct   p50 {percentile(d_whole, 0.5):7.3f}  p99 {percentile(d_whole, 0.99):7.3f}"
+            f"  first byte p50 {percentile(d_first, 0.5):7.3f}"
+        )
+        print(
+            f"  turnout  p50 {percentile(g_whole, 0.5):7.3f}  p99 {percentile(g_whole, 0.99):7.3f}"
+            f"  first byte p50 {percentile(g_first, 0.5):7.3f}"
+        )
+        print(
+            f"  added    p50 {percentile(g_whole, 0.5) - percentile(d_whole, 0.5):7.3f}"
+            f"  p99 {percentile(g_whole, 0.99) - percentile(d_whole, 0.99):7.3f}"
+            f"  first byte p50 {percentile(g_first, 0.5) - percentile(d_first, 0.5):7.3f}"
+        )
+    direct = wrk(up_port, args.seconds)
+    before = cpu_seconds(gw_pid)
+    through = wrk(gw_port, args.seconds)
+    used = cpu_seconds(gw_pid) - before
+    if direct is None or through is None:
+        print("16 connections: skipped (install wrk to measure throughput)")
+    else:
+        print(
+            f"16 connections, {args.seconds} s (wrk): direct {direct[0]:,.0f} req/s, "
+            f"turnout {through[0]:,.0f} req/s"
+        )
+        print(f"gateway CPU per request: {used / through[1] * 1e6:,.0f} µs")
+    print(f"gateway resident memory: {rss_mb(gw_pid):.1f} MB")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""Turning one scripted step into bytes on the wire, including the broken ways.
+
+Every pause is an `asyncio.sleep`, so stopping the server (which cancels
+handlers) ends a stalled answer at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, assert_never
+
+import orjson
+from aiohttp import web
+
+from tests.fakes import anthropic_wire, openai_wire
+from tests.fakes.sse import truncated
+from tests.fakes.steps import Cut, Fail, Malformed, Reply, Reset, Stall, Step
+
+BROKEN_JSON = b'{"id": "fake-malformed", "choices": [{"index": 0, "message": {"role": '
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+JSON_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one API family writes a reply, and names its request-id header."""
+
+    body: Callable[[Reply, Mapping[str, Any]], dict[str, Any]]
+    events: Callable[[Reply, Mapping[str, Any]], list[bytes]]
+    request_id_header: str
+
+
+OPENAI = Dialect(openai_wire.body, openai_wire.events, "x-request-id")
+ANTHROPIC = Dialect(anthropic_wire.body, anthropic_wire.events, "request-id")
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """The request being answered, with its parsed JSON object (empty if it had none)."""
+
+    request: web.Request
+    dialect: Dialect
+    json: Mapping[str, Any]
+
+    @property
+    def streaming(self) -> bool:
+        return self.json.get("stream") is True
+
+    def headers(self, base: Mapping[str, str]) -> dict[str, str]:
+        return {**base, self.dialect.request_id_header: f"req_fake_{uuid.uuid4().hex[:16]}"}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How the bytes go out: delays, a pause after N events, a cut after N, a bad event."""
+
+    header_delay_s: float = 0.0
+    pause_after: int | None = None
+    pause_s: float = 0.0
+    cut_after: int | None = None
+    garbage: bool = False
+
+
+async def answer(step: Step, exchange: Exchange) -> web.StreamResponse:
+    """Answer one request with one step."""
+    match step:
+        case Reply():
+            return await _reply(exchange, step, Delivery(header_delay_s=step.first_byte_delay_s))
+        case Cut():
+            return await _reply(
+                exchange, Reply(text=step.text), Delivery(cut_after=step.after_events)
+            )
+        case Stall():
+            delivery = Delivery(step.header_delay_s, step.after_events, step.stall_s)
+            return await _reply(exchange, Reply(), delivery)
+        case Malformed(kind="sse"):
+            return await _events(exchange, Reply(), Delivery(garbage=True))
+        case Malformed():
+            headers = exchange.headers({"Content-Type": JSON_TYPE})
+            return await _body(exchange, 200, BROKEN_JSON, headers, Delivery())
+        case Fail():
+            return await _fail(exchange, step)
+        case Reset():
+            _reset(exchange.request)
+            return web.Response()  # aiohttp's write to the aborted transport fails quietly
+        case _:
+            assert_never(step)
+
+
+async def _reply(exchange: Exchange, reply: Reply, delivery: Delivery) -> web.StreamResponse:
+    if exchange.streaming:
+        return await _events(exchange, reply, delivery)
+    body = orjson.dumps(exchange.dialect.body(reply, exchange.json))
+    headers = exchange.headers({"Content-Type": JSON_TYPE})
+    return await _body(exchange, 200, body, headers, delivery)
+
+
+async def _fail(exchange: Exchange, fail: Fail) -> web.StreamResponse:
+    body = fail.body.encode() if isinstance(fail.body, str) else fail.body
+    headers = dict(fail.headers)
+    if not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = JSON_TYPE if _is_json(body) else "text/plain; charset=utf-8"
+    return await _body(exchange, fail.status, body, headers, Delivery())
+
+
+async def _body(
+    exchange: Exchange, status: int, body: bytes, headers: dict[str, str], delivery: Delivery
+) -> web.StreamResponse:
+    """A body with a Content-Length; a pause sits after the headers, a cut halves the body."""
+    await asyncio.sleep(delivery.header_delay_s)
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = len(body)
+    await response.prepare(exchange.request)
+    if delivery.pause_after is not None:
+        await asyncio.sleep(delivery.pause_s)
+    if delivery.cut_after is not None:
+        await response.write(body[: len(body) // 2])
+        _close(exchange.request)
+        return response
+    if body:
+        await response.write(body)
+    await response.write_eof()
+    return response
+
+
+async def _events(exchange: Exchange, reply: Reply, delivery: Delivery) -> web.StreamResponse:
+    """A chunked SSE stream, paused or cut at event boundaries."""
+    frames = exchange.dialect.events(reply, exchange.json)
+    if delivery.garbage:
+        middle = len(frames) // 2
+        frames.insert(middle, truncated(frames[middle]))
+    if delivery.cut_after is not None:
+        frames = frames[: delivery.cut_after]
+    await asyncio.sleep(delivery.header_delay_s)
+    response = web.StreamResponse(headers=exchange.headers(SSE_HEADERS))
+    await response.prepare(exchange.request)
+    for index, event in enumerate(frames):
+        if index == delivery.pause_after:
+            await asyncio.sleep(delivery.pause_s)
+        await response.write(event)
+    if delivery.cut_after is not None:
+        _close(exchange.request)  # no terminating chunk: the client sees an incomplete body
+        return response
+    await response.write_eof()
+    return response
+
+
+def _close(request: web.Request) -> None:
+    """Close after flushing what was written, without ending the HTTP message."""
+    if request.transport is not None:
+        request.transport.close()
+
+
+def _reset(request: web.Request) -> None:
+    """Abort with SO_LINGER 0, so the client gets a TCP RST rather than a clean FIN."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return True
