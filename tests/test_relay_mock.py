@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -11,6 +10,7 @@ import openai
 import pytest
 import yaml
 
+from tests.clients import Clients
 from tests.gateway import request, running_gateway
 from turnout.config.default import DEMO_GATE_BODY, demo_config
 
@@ -34,34 +34,6 @@ def mock_config(
         **extra,
     }
     return yaml.safe_dump(data)
-
-
-@pytest.fixture
-def clients() -> Iterator[Clients]:
-    made = Clients()
-    yield made
-    made.close()
-
-
-class Clients:
-    """SDK clients for a test, all closed when it ends (their pools hold sockets)."""
-
-    def __init__(self) -> None:
-        self._open: list[openai.OpenAI | anthropic.Anthropic] = []
-
-    def openai(self, url: str, key: str = "anything") -> openai.OpenAI:
-        client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0, timeout=10)
-        self._open.append(client)
-        return client
-
-    def anthropic(self, url: str, key: str = "anything") -> anthropic.Anthropic:
-        client = anthropic.Anthropic(base_url=url, api_key=key, max_retries=0, timeout=10)
-        self._open.append(client)
-        return client
-
-    def close(self) -> None:
-        for client in self._open:
-            client.close()
 
 
 def ask_openai(client: openai.OpenAI) -> tuple[str, dict[str, str]]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -38,6 +39,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     json: Any
+    received_at: float = field(default_factory=time.monotonic)  # to check waits between calls
 
 
 def _parse(body: bytes) -> Any:

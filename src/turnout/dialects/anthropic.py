@@ -7,7 +7,6 @@ from typing import Any
 import orjson
 
 from turnout.dialects.base import ParsedRequest, parse_json_object, require_model
-from turnout.dialects.sse import Event
 from turnout.errors import ClientRequestError
 
 _ERROR_TYPES = {
@@ -22,22 +21,6 @@ _ERROR_TYPES = {
     "content_policy": "invalid_request_error",
     "payload_too_large": "request_too_large",
 }
-
-
-class AnthropicStreamState:
-    """`message_stop` ends a stream; an `error` event is a failure."""
-
-    __slots__ = ("finished",)
-
-    def __init__(self) -> None:
-        self.finished = False
-
-    def observe(self, event: Event) -> str | None:
-        if event.name == "message_stop":
-            self.finished = True
-        elif event.name == "error":
-            return event.data
-        return None
 
 
 class AnthropicDialect:
@@ -59,9 +42,6 @@ class AnthropicDialect:
     def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
         payload = {"type": "error", "error": self._error(category, message), "turnout": extra}
         return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
-
-    def new_stream_state(self) -> AnthropicStreamState:
-        return AnthropicStreamState()
 
     @staticmethod
     def _error(category: str, message: str) -> dict[str, str]:

@@ -8,7 +8,6 @@ from typing import Any, Protocol
 
 import orjson
 
-from turnout.dialects.sse import Event
 from turnout.errors import ClientRequestError
 
 
@@ -18,16 +17,6 @@ class ParsedRequest:
     data: dict[str, Any]
     model: str
     stream: bool
-
-
-class StreamState(Protocol):
-    """Follows one stream's events: is it finished, did it fail."""
-
-    finished: bool
-
-    def observe(self, event: Event) -> str | None:
-        """Record an event; return an error text if the event is an error event."""
-        ...
 
 
 class Dialect(Protocol):
@@ -40,8 +29,6 @@ class Dialect(Protocol):
     ) -> bytes: ...
 
     def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes: ...
-
-    def new_stream_state(self) -> StreamState: ...
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:

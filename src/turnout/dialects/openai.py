@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 
 from turnout.dialects.base import ParsedRequest, parse_json_object, require_model
-from turnout.dialects.sse import Event
 from turnout.errors import ClientRequestError
 
 _ERROR_TYPES = {
@@ -23,28 +21,6 @@ _ERROR_TYPES = {
     "payload_too_large": "invalid_request_error",
     "content_policy": "invalid_request_error",
 }
-_FINISH = re.compile(r'"finish_reason"\s*:\s*"')
-
-
-class OpenAIStreamState:
-    """`data: [DONE]` ends a stream; a chunk with a finish reason means the answer is whole."""
-
-    __slots__ = ("finished", "saw_finish_reason")
-
-    def __init__(self) -> None:
-        self.finished = False
-        self.saw_finish_reason = False
-
-    def observe(self, event: Event) -> str | None:
-        data = event.data
-        if data == "[DONE]":
-            self.finished = True
-            return None
-        if data.startswith('{"error"') or event.name == "error":
-            return data
-        if not self.saw_finish_reason and _FINISH.search(data):
-            self.saw_finish_reason = True
-        return None
 
 
 class OpenAIDialect:
@@ -63,9 +39,6 @@ class OpenAIDialect:
 
     def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
         return b"data: " + orjson.dumps({"error": self._error(category, message, extra)}) + b"\n\n"
-
-    def new_stream_state(self) -> OpenAIStreamState:
-        return OpenAIStreamState()
 
     @staticmethod
     def _error(category: str, message: str, extra: dict[str, Any]) -> dict[str, Any]:

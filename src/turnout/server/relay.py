@@ -18,8 +18,8 @@ import orjson
 from turnout.config.model import RouteConfig, Target
 from turnout.diagnosis import Diagnosis, diagnose
 from turnout.dialects.anthropic import AnthropicDialect
-from turnout.dialects.base import Dialect, ParsedRequest, StreamState, replace_model
-from turnout.dialects.openai import OpenAIDialect, OpenAIStreamState
+from turnout.dialects.base import Dialect, ParsedRequest, replace_model
+from turnout.dialects.openai import OpenAIDialect
 from turnout.dialects.sse import Event
 from turnout.dialects.statuses import CLIENT_STATUS
 from turnout.errors import ClientRequestError, UpstreamError
@@ -28,6 +28,12 @@ from turnout.router.chain import Attempt, Failed, Served
 from turnout.router.resolve import public_model_names, resolve_route, target_model
 from turnout.server.asgi import Send, end_stream, send_chunk, send_response, start_stream
 from turnout.server.gateway import Gateway
+from turnout.server.streaming import StreamRelay, convert_whole, stream_relay
+from turnout.translate import (
+    UpstreamStreamError,
+    anthropic_to_openai_request,
+    openai_to_anthropic_request,
+)
 
 log = logging.getLogger("turnout.relay")
 
@@ -53,6 +59,32 @@ class Exchange:
 def client_error(dialect: Dialect, exc: ClientRequestError) -> tuple[int, bytes]:
     body = dialect.error_body(exc.status, exc.kind, exc.message, {"code": exc.kind})
     return exc.status, body
+
+
+def _translated_body(exchange: Exchange, target: Target, upstream: str) -> bytes | None:
+    """The request in the upstream's dialect; None when that path cannot honour it."""
+    data = exchange.request.data
+    try:
+        if upstream == "openai":
+            translated = anthropic_to_openai_request(data, target.model)
+        else:
+            translated = openai_to_anthropic_request(data, target.model)
+    except ValueError as exc:
+        log.info("%s %s cannot serve this request: %s", exchange.request_id, target.path, exc)
+        return None
+    if translated.dropped:
+        log.info(
+            "%s %s: dropped unsupported parameters %s",
+            exchange.request_id,
+            target.path,
+            ", ".join(translated.dropped),
+        )
+    return orjson.dumps(translated.body)
+
+
+def _upstream_dialect(exchange: Exchange, served: Served) -> str:
+    dialect = served.provider.dialect
+    return exchange.dialect.name if dialect == "any" else dialect
 
 
 def _route_for(gateway: Gateway, exchange: Exchange) -> RouteConfig:
@@ -82,9 +114,9 @@ async def relay(gateway: Gateway, exchange: Exchange, send: Send) -> None:
     )
 
     def body_for(target: Target, provider: Provider) -> bytes | None:
-        if provider.dialect not in (exchange.dialect.name, "any"):
-            return None  # cross-dialect translation is not wired in yet
-        return replace_model(request.body, request.model, target.model)
+        if provider.dialect in (exchange.dialect.name, "any"):
+            return replace_model(request.body, request.model, target.model)
+        return _translated_body(exchange, target, provider.dialect)
 
     outcome = await gateway.chain.run(route, call, body_for, request.model)
     if isinstance(outcome, Failed):
@@ -151,9 +183,15 @@ def _forwarded(headers: Mapping[str, str]) -> list[tuple[str, str]]:
 
 async def _relay_whole(gateway: Gateway, exchange: Exchange, served: Served, send: Send) -> None:
     try:
-        body = await served.response.read()
-    except UpstreamError as exc:
-        diagnosis = diagnose(status=exc.status, body=exc.body, log=exc.log)
+        raw = await served.response.read()
+        body = convert_whole(
+            _upstream_dialect(exchange, served), exchange.dialect.name, raw, served.target.model
+        )
+    except (UpstreamError, ValueError) as exc:
+        if isinstance(exc, UpstreamError):
+            diagnosis = diagnose(status=exc.status, body=exc.body, log=exc.log)
+        else:
+            diagnosis = diagnose(status=502, log=f"malformed response from upstream: {exc}")
         _log(exchange, served.attempts, diagnosis.code)
         await _send_diagnosed_error(exchange, diagnosis, served.attempts, send, served.target)
         return
@@ -164,58 +202,58 @@ async def _relay_whole(gateway: Gateway, exchange: Exchange, served: Served, sen
 
 
 async def _relay_stream(gateway: Gateway, exchange: Exchange, served: Served, send: Send) -> None:
-    dialect = exchange.dialect
-    state = dialect.new_stream_state()
+    include_usage = bool((exchange.request.data.get("stream_options") or {}).get("include_usage"))
+    relay = stream_relay(
+        _upstream_dialect(exchange, served),
+        exchange.dialect.name,
+        served.target.model,
+        include_usage,
+    )
     headers = _turnout_headers(exchange, served.attempts, served.target, served.upstream_s)
     await start_stream(send, headers + _forwarded(served.response.headers))
     failure: Diagnosis | None = None
-    relayed_error = False  # an upstream error event, already in the client's dialect, went out
     try:
-        failure = await _forward(served.head, state, send)
+        await _forward(served.head, relay, send)
         assert served.splitter is not None
-        if failure is None and not state.finished:
+        if not relay.finished:
             async for chunk in served.response.chunks:
-                failure = await _forward(served.splitter.feed(chunk), state, send)
-                if failure is not None or state.finished:
+                await _forward(served.splitter.feed(chunk), relay, send)
+                if relay.finished:
                     break
-        relayed_error = failure is not None
+        if not relay.finished:
+            for closing in relay.finish():
+                await send_chunk(send, closing)
+        if not relay.finished:
+            failure = diagnose(log="stream interrupted: upstream ended before the answer did")
+    except UpstreamStreamError as exc:
+        failure = diagnose(status=None, body=exc.data, log=exc.message)
     except UpstreamError as exc:
         failure = diagnose(status=exc.status, body=exc.body, log=exc.log or "stream interrupted")
     finally:
         await served.response.close()
-    if failure is None and not state.finished:
-        if isinstance(state, OpenAIStreamState) and state.saw_finish_reason:
-            await send_chunk(send, b"data: [DONE]\n\n")  # whole answer, only the marker missing
-        else:
-            failure = diagnose(
-                log="stream interrupted: upstream ended before the end of the answer"
-            )
     if failure is not None:
-        if not relayed_error:
-            await send_chunk(send, _stream_error(dialect, failure, served))
+        await send_chunk(send, _stream_error(exchange.dialect, failure, served))
         cooldown = gateway.config.defaults.cooldown_s
         gateway.health.failed(served.target.path, failure, cooldown, gated=False)
     _log(exchange, served.attempts, failure.code if failure else "ok")
     await end_stream(send)
 
 
-async def _forward(events: list[Event], state: StreamState, send: Send) -> Diagnosis | None:
-    """Relay events as received, up to the end marker; an error event is relayed, then reported."""
+async def _forward(events: list[Event], relay: StreamRelay, send: Send) -> None:
+    """Relay events up to the end of the answer."""
     for event in events:
-        error = state.observe(event)
-        await send_chunk(send, event.raw)
-        if error is not None:
-            return diagnose(status=None, body=error)
-        if state.finished:
-            return None
-    return None
+        for chunk in relay.feed(event):
+            await send_chunk(send, chunk)
+        if relay.finished:
+            return
 
 
 def _stream_error(dialect: Dialect, diagnosis: Diagnosis, served: Served) -> bytes:
+    said = f" The provider said: {diagnosis.message}" if diagnosis.message else ""
     message = (
         f"turnout: the stream from {served.target.path} broke before the answer was complete "
         f"({diagnosis.category.value}/{diagnosis.code}): {diagnosis.title}. "
-        "The text received so far is incomplete."
+        f"The text received so far is incomplete.{said}"
     )
     return dialect.error_event(diagnosis.category.value, message, _diagnosis_extra(diagnosis))
 
