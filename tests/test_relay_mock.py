@@ -238,3 +238,29 @@ def test_count_tokens_answers_even_without_an_anthropic_path(clients: Clients) -
             model="claude-sonnet-4-6", messages=[{"role": "user", "content": "hello there"}]
         )
         assert count.input_tokens > 0
+
+
+def test_context_length_fails_over_only_to_a_larger_window(clients: Clients) -> None:
+    too_long = {
+        "status": 400,
+        "body": '{"error":{"message":"This model\'s maximum context length is 16385 tokens.","code":"context_length_exceeded"}}',
+    }
+    config = yaml.safe_dump(
+        {
+            "providers": {
+                "small": {"kind": "mock", "script": [too_long]},
+                "same": {"kind": "mock", "script": [{"reply": "never asked"}]},
+                "big": {"kind": "mock", "script": [{"reply": "fits here"}]},
+            },
+            "routes": {"m": ["small/gpt-3.5-turbo", "same/gpt-3.5-turbo-0125", "big/gpt-4o"]},
+        }
+    )
+    with running_gateway(config) as gw:
+        raw = clients.openai(gw.url).chat.completions.with_raw_response.create(
+            model="m", messages=[{"role": "user", "content": "long"}]
+        )
+        assert raw.parse().choices[0].message.content == "fits here"
+        assert raw.headers["x-turnout-attempts"] == "small:context_length -> same:skipped -> big:ok"
+        entry = request(gw.url, "GET", "/v1/models/m").json()
+        assert isinstance(entry, dict)
+        assert entry["context_window"] == 16385  # the smallest window along the route

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from turnout.catalog import context_window
 from turnout.config.model import GatewayConfig, ProviderConfig, RouteConfig, Settings, Target
 from turnout.diagnosis import Category, Diagnosis, diagnose
 from turnout.diagnosis.origin import provider_from_url
@@ -109,8 +110,13 @@ class RouteChain:
         elapsed = 0.0
         cooling: list[Target] = []
         targets = [Target(t.provider, target_model(t, requested_model)) for t in route.targets]
+        too_long_for: int | None = None  # a window the prompt did not fit in
         for target in targets:
             provider = self._providers[target.provider]
+            window = context_window(target.model, provider.config.context_windows)
+            if too_long_for is not None and window is not None and window <= too_long_for:
+                attempts.append(Attempt(target, "skipped", note="context window not larger"))
+                continue
             admission, mark = self._health.admit(target.path)
             if admission is Admission.SKIP:
                 attempts.append(Attempt(target, "skipped", mark.diagnosis if mark else None))
@@ -127,6 +133,8 @@ class RouteChain:
             if isinstance(outcome[0], Failed):
                 outcome[0].upstream_s = elapsed
                 return outcome[0]
+            if isinstance(outcome[0], Diagnosis) and outcome[0].category is Category.CONTEXT_LENGTH:
+                too_long_for = window
         # Every path was skipped or failed. Paths only cooling down get one more chance
         # rather than a certain failure.
         if not any(a.outcome not in ("skipped",) for a in attempts) and cooling:

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from turnout.catalog import context_window
 from turnout.config.model import RouteConfig, Target
 from turnout.diagnosis import Diagnosis, diagnose
 from turnout.dialects.anthropic import AnthropicDialect
@@ -360,7 +361,9 @@ def model_entry(gateway: Gateway, name: str) -> dict[str, Any]:
     route = resolve_route(gateway.config, name)
     if route is not None:
         windows = [
-            gateway.config.providers[t.provider].context_windows.get(target_model(t, name))
+            context_window(
+                target_model(t, name), gateway.config.providers[t.provider].context_windows
+            )
             for t in route.targets
         ]
         known = [w for w in windows if w]
