@@ -264,3 +264,19 @@ def test_context_length_fails_over_only_to_a_larger_window(clients: Clients) -> 
         entry = request(gw.url, "GET", "/v1/models/m").json()
         assert isinstance(entry, dict)
         assert entry["context_window"] == 16385  # the smallest window along the route
+
+
+def test_the_gateway_reports_the_paths_it_keeps_out_of_service(clients: Clients) -> None:
+    with running_gateway(mock_config([QUOTA])) as gw:
+        assert request(gw.url, "GET", "/turnout/paths").json() == {"paths": []}
+        ask_openai(clients.openai(gw.url))
+        paths = request(gw.url, "GET", "/turnout/paths").json()
+        assert isinstance(paths, dict)
+        [entry] = paths["paths"]
+        assert entry["path"] == "primary/claude-sonnet-4-6"
+        assert (entry["state"], entry["category"], entry["code"]) == (
+            "gated",
+            "quota",
+            "subscription_usage_gate",
+        )
+        assert 0 < entry["seconds_left"] <= 0.3

@@ -103,6 +103,7 @@ class TurnoutApp:
             ("GET", "/v1/models"): self._models,
             ("GET", "/models"): self._models,
             ("GET", "/healthz"): self._healthz,
+            ("GET", "/turnout/paths"): self._paths,
         }
         self._known_paths = {path for _, path in self._routes}
 
@@ -230,6 +231,22 @@ class TurnoutApp:
             "routes": len(self.gateway.config.routes),
         }
         await send_response(request.send, 200, orjson.dumps(body))
+
+    async def _paths(self, request: Request) -> None:
+        """Paths this gateway is keeping out of service (gated or cooling), for doctor."""
+        health = self.gateway.health
+        paths = [
+            {
+                "path": path,
+                "state": "gated" if mark.gated else "cooling",
+                "category": mark.diagnosis.category.value,
+                "code": mark.diagnosis.code,
+                "title": mark.diagnosis.title,
+                "seconds_left": round(health.seconds_left(mark), 1),
+            }
+            for path, mark in health.snapshot().items()
+        ]
+        await send_response(request.send, 200, orjson.dumps({"paths": paths}))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
