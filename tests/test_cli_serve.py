@@ -94,5 +94,5 @@ def test_a_broken_config_is_refused_with_the_file_and_the_fix(tmp_path: Path) ->
         check=False,
     )
     assert result.returncode == 2
-    assert f"{config}: providers.a.base_url ends in /chat/completions" in result.stderr
+    assert f"{config}:2: providers.a.base_url ends in /chat/completions" in result.stderr
     assert "hint: give the base only: https://x/v1" in result.stderr

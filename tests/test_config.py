@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from turnout.config import ConfigError, load_config_text
@@ -115,7 +117,7 @@ def test_mistakes_are_refused_with_a_fix(text: str, message: str, hint: str | No
     with pytest.raises(ConfigError) as caught:
         load_config_text(text, "my.yaml", env={})
     assert message in str(caught.value)
-    assert str(caught.value).startswith("my.yaml: ")
+    assert re.match(r"my\.yaml:\d+: ", str(caught.value))
     if hint is not None:
         assert caught.value.hint is not None
         assert hint in caught.value.hint
@@ -138,3 +140,26 @@ def test_demo_has_a_gated_path_then_a_healthy_one() -> None:
 def test_config_is_found_by_flag_then_environment(tmp_path: pytest.TempPathFactory) -> None:
     assert str(find_config("a.yaml", {"TURNOUT_CONFIG": "b.yaml"})) == "a.yaml"
     assert str(find_config(None, {"TURNOUT_CONFIG": "b.yaml"})) == "b.yaml"
+
+
+def test_every_mistake_is_reported_at_once_with_its_line() -> None:
+    text = """providers:
+  relay:
+    kind: openai
+    base_url: https://api.openai.com
+    api_key: ${MISSING_KEY}
+  relay:
+    kind: anthropic
+    base_url: https://api.anthropic.com
+routes:
+  m:
+    - relay/gpt-4o
+    - nowhere/gpt-4o
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, "team.yaml", env={})
+    lines = str(caught.value).splitlines()
+    assert "team.yaml:6: providers: duplicate name 'relay'" in lines
+    assert any(
+        line.startswith("team.yaml:12: routes.m[1]: no provider named 'nowhere'") for line in lines
+    )

@@ -7,6 +7,7 @@ import argparse
 from turnout.config.default import load_for_command
 from turnout.config.load import ConfigError
 from turnout.config.model import GatewayConfig
+from turnout.config.ports import port_problem
 
 HELP = "run the gateway: OpenAI and Anthropic APIs, routed along fallback chains"
 
@@ -57,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
             f"refusing to listen on {host} without gateway keys",
             "add server.keys (e.g. keys: [${TURNOUT_GATEWAY_KEY}]) to the config, or use 127.0.0.1",
         )
+    problem = port_problem(host, port)
+    if problem is not None:
+        problem.source = config.source
+        raise CommandError(str(problem), problem.hint)
     print(describe(config, host, port), flush=True)
     if args.demo:
         body = '{"model":"claude-sonnet-4-6","messages":[{"role":"user","content":"hi"}]}'

@@ -1,16 +1,22 @@
 """Read a YAML config into a `GatewayConfig`, refusing mistakes with messages a person can act on.
 
-Keys come from the environment (`api_key: ${ANTHROPIC_API_KEY}`), never from the file in clear.
+Every mistake is a `ConfigError` that knows where in the document it is (`at`, a key path), so
+`turnout config check` can name the line. Validation goes on after a mistake, so one run lists
+them all (`ConfigErrors`). Keys come from the environment (`api_key: ${ANTHROPIC_API_KEY}`),
+never from the file in clear.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -34,49 +40,109 @@ _PROVIDER_KEYS = frozenset(
 )
 _ROUTE_KEYS = frozenset({"targets"} | SETTING_NAMES)
 _SERVER_KEYS = frozenset(f.name for f in fields(ServerConfig))
+#: OpenAI-compatible hosts and the path their API lives under: a base URL without it 404s.
+VERSIONED_HOSTS: dict[str, str] = {
+    "api.openai.com": "/v1",
+    "openrouter.ai": "/api/v1",
+    "api.groq.com": "/openai/v1",
+    "api.x.ai": "/v1",
+    "api.mistral.ai": "/v1",
+    "api.together.xyz": "/v1",
+    "api.siliconflow.cn": "/v1",
+    "api.moonshot.cn": "/v1",
+    "dashscope.aliyuncs.com": "/compatible-mode/v1",
+    "open.bigmodel.cn": "/api/paas/v4",
+}
+#: Local servers whose OpenAI-compatible API lives under /v1.
+VERSIONED_LOCAL_PORTS = frozenset({11434, 1234, 8000, 8080})
+
+At = tuple[str | int, ...]
+T = TypeVar("T")
+
+
+def label(at: At) -> str:
+    """`providers.relay.base_url`, `routes.m[0]`: how a message names a place."""
+    text = ""
+    for part in at:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "the config"
 
 
 class ConfigError(TurnoutError):
-    """A config the gateway refuses; `hint` says how to fix it."""
+    """A config the gateway refuses; `hint` says how to fix it, `at` where it is."""
 
-    def __init__(self, message: str, hint: str | None = None, source: str | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, source: str | None = None, at: At = ()
+    ) -> None:
         super().__init__(message)
+        self.message = message
         self.hint = hint
         self.source = source
+        self.at = at
+        self.line: int | None = None  # filled in by the checker when it knows the document
 
     def __str__(self) -> str:
-        text = super().__str__()
-        return f"{self.source}: {text}" if self.source else text
+        where = self.source or ""
+        if where and self.line is not None:
+            where += f":{self.line}"
+        return f"{where}: {self.message}" if where else self.message
 
 
-def expand_env(value: str, env: Mapping[str, str], where: str) -> str:
+class ConfigErrors(ConfigError):
+    """Several mistakes, all reported at once; the first one is the message."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, first.hint, first.source, first.at)
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+class _Collector:
+    """Gathers mistakes so validation can go on after the first one."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def attempt(self, build: Callable[[], T]) -> T | None:
+        try:
+            return build()
+        except ConfigErrors as many:
+            self.errors.extend(many.errors)
+        except ConfigError as exc:
+            self.errors.append(exc)
+        return None
+
+
+def expand_env(value: str, env: Mapping[str, str], at: At) -> str:
     """Replace `${NAME}` and `${NAME:-default}`; an unset variable without default is an error."""
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        if name in env and env[name] != "":
+        if env.get(name):
             return env[name]
         if default is not None:
             return default
         raise ConfigError(
-            f"{where}: environment variable {name} is not set",
+            f"{label(at)}: environment variable {name} is not set",
             f"export {name}=... before starting turnout",
+            at=at,
         )
 
     return _ENV_REFERENCE.sub(substitute, value)
 
 
-def _mapping(value: Any, where: str) -> dict[str, Any]:
+def _mapping(value: Any, at: At) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a mapping, not {type(value).__name__}")
+        raise ConfigError(f"{label(at)} must be a mapping, not {type(value).__name__}", at=at)
     return value
 
 
-def _check_keys(table: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
-    import difflib
-
+def _check_keys(table: Mapping[str, Any], allowed: frozenset[str], at: At) -> None:
     for key in table:
         if key not in allowed:
             close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
@@ -85,119 +151,160 @@ def _check_keys(table: Mapping[str, Any], allowed: frozenset[str], where: str) -
                 if close
                 else f"known keys: {', '.join(sorted(allowed))}"
             )
-            raise ConfigError(f"{where}: unknown key {key!r}", hint)
+            raise ConfigError(f"{label(at)}: unknown key {key!r}", hint, at=(*at, str(key)))
 
 
-def _settings(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _settings(table: Mapping[str, Any], at: At) -> dict[str, Any]:
     defaults = Settings()
     out: dict[str, Any] = {}
-    for name in SETTING_NAMES & set(table):
-        value = table[name]
+    for name in sorted(SETTING_NAMES & set(table)):
+        value, where = table[name], (*at, name)
         expected = type(getattr(defaults, name))
         if expected is tuple:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{where}.{name} must be a list of category names")
+                raise ConfigError(f"{label(where)} must be a list of category names", at=where)
             out[name] = tuple(value)
         elif expected is int:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"{where}.{name} must be a whole number >= 0")
+                raise ConfigError(f"{label(where)} must be a whole number >= 0", at=where)
             out[name] = value
         else:
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"{where}.{name} must be a number of seconds >= 0")
+                raise ConfigError(f"{label(where)} must be a number of seconds >= 0", at=where)
             out[name] = float(value)
     return out
 
 
-def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
-    where = f"providers.{name}"
-    table = _mapping(raw, where)
-    _check_keys(table, _PROVIDER_KEYS, where)
-    kind = table.get("kind")
-    if kind not in PROVIDER_KINDS:
+def check_base_url(base_url: str, kind: str, at: At) -> None:
+    """Refuse the base URL mistakes that make every request 404."""
+    if not re.match(r"^https?://[^/\s]+", base_url):
         raise ConfigError(
-            f"{where}.kind is {kind!r}", f"use one of: {', '.join(sorted(PROVIDER_KINDS))}"
-        )
-    base_url = expand_env(str(table.get("base_url") or ""), env, f"{where}.base_url").rstrip("/")
-    if kind != "mock" and not re.match(r"^https?://[^/\s]+", base_url):
-        raise ConfigError(
-            f"{where}.base_url {base_url!r} is not an http(s) URL",
+            f"{label(at)} {base_url!r} is not an http(s) URL",
             "for example https://api.anthropic.com or https://relay.example/v1",
+            at=at,
         )
     for suffix in ("/chat/completions", "/messages", "/completions"):
         if base_url.endswith(suffix):
             raise ConfigError(
-                f"{where}.base_url ends in {suffix}",
+                f"{label(at)} ends in {suffix}",
                 f"give the base only: {base_url[: -len(suffix)]}",
+                at=at,
             )
-    api_key = None
-    raw_key = table.get("api_key")
-    if raw_key is not None:
-        raw_key = str(raw_key)
-        if not _ENV_REFERENCE.search(raw_key):
-            raise ConfigError(
-                f"{where}.api_key is written in clear",
-                "put the key in an environment variable and write api_key: ${MY_KEY}",
-            )
-        api_key = Secret(expand_env(raw_key, env, f"{where}.api_key"))
-    headers = {
-        str(k): expand_env(str(v), env, f"{where}.headers.{k}")
-        for k, v in _mapping(table.get("headers"), f"{where}.headers").items()
-    }
-    windows: dict[str, int] = {}
-    for model, info in _mapping(table.get("models"), f"{where}.models").items():
-        window = _mapping(info, f"{where}.models.{model}").get("context_window")
-        if window is not None:
-            windows[str(model)] = int(window)
+    if kind != "openai":
+        return
+    parts = urlsplit(base_url)
+    host, path = (parts.hostname or "").lower(), parts.path.rstrip("/")
+    needed = VERSIONED_HOSTS.get(host)
+    if (
+        needed is None
+        and host in ("localhost", "127.0.0.1")
+        and parts.port in VERSIONED_LOCAL_PORTS
+    ):
+        needed = "/v1"
+    if needed is not None and not path:
+        raise ConfigError(
+            f"{label(at)} {base_url!r} has no API version path",
+            f"this server's OpenAI-compatible API is under {needed}: {base_url}{needed}",
+            at=at,
+        )
+
+
+def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
+    at: At = ("providers", name)
+    table = _mapping(raw, at)
+    _check_keys(table, _PROVIDER_KEYS, at)
+    kind = table.get("kind")
+    if kind not in PROVIDER_KINDS:
+        raise ConfigError(
+            f"{label((*at, 'kind'))} is {kind!r}",
+            f"use one of: {', '.join(sorted(PROVIDER_KINDS))}",
+            at=(*at, "kind"),
+        )
+    url_at = (*at, "base_url")
+    base_url = expand_env(str(table.get("base_url") or ""), env, url_at).rstrip("/")
+    if kind != "mock":
+        check_base_url(base_url, kind, url_at)
     script = table.get("script") or []
     if kind == "mock" and not isinstance(script, list):
-        raise ConfigError(f"{where}.script must be a list of replies")
+        raise ConfigError(f"{label((*at, 'script'))} must be a list of replies", at=(*at, "script"))
     return ProviderConfig(
         name=name,
         kind=kind,
         base_url=base_url,
-        api_key=api_key,
-        headers=headers,
-        settings=_settings(table, where),
-        context_windows=windows,
-        script=tuple(_mapping(step, f"{where}.script[{i}]") for i, step in enumerate(script)),
+        api_key=_api_key(table.get("api_key"), env, (*at, "api_key")),
+        headers={
+            str(k): expand_env(str(v), env, (*at, "headers", str(k)))
+            for k, v in _mapping(table.get("headers"), (*at, "headers")).items()
+        },
+        settings=_settings(table, at),
+        context_windows=_windows(table.get("models"), (*at, "models")),
+        script=tuple(_mapping(step, (*at, "script", i)) for i, step in enumerate(script)),
     )
 
 
-def _target(text: Any, where: str, providers: Mapping[str, ProviderConfig]) -> Target:
+def _api_key(raw: Any, env: Mapping[str, str], at: At) -> Secret | None:
+    if raw is None:
+        return None
+    if not _ENV_REFERENCE.search(str(raw)):
+        raise ConfigError(
+            f"{label(at)} is written in clear",
+            "put the key in an environment variable and write api_key: ${MY_KEY}",
+            at=at,
+        )
+    return Secret(expand_env(str(raw), env, at))
+
+
+def _windows(raw: Any, at: At) -> dict[str, int]:
+    windows: dict[str, int] = {}
+    for model, info in _mapping(raw, at).items():
+        window = _mapping(info, (*at, str(model))).get("context_window")
+        if window is not None:
+            windows[str(model)] = int(window)
+    return windows
+
+
+def _target(text: Any, at: At, providers: Mapping[str, Any]) -> Target:
     if not isinstance(text, str) or "/" not in text:
-        raise ConfigError(f"{where}: {text!r} is not provider/model", "write e.g. relay/gpt-4o")
+        raise ConfigError(
+            f"{label(at)}: {text!r} is not provider/model", "write e.g. relay/gpt-4o", at=at
+        )
     provider, model = text.split("/", 1)
     if provider not in providers:
         raise ConfigError(
-            f"{where}: no provider named {provider!r}",
+            f"{label(at)}: no provider named {provider!r}",
             f"configured providers: {', '.join(sorted(providers)) or 'none'}",
+            at=at,
         )
     return Target(provider, model)
 
 
-def _route(name: str, raw: Any, providers: Mapping[str, ProviderConfig]) -> RouteConfig:
-    where = f"routes.{name}"
+def _route(name: str, raw: Any, providers: Mapping[str, Any]) -> RouteConfig:
+    at: At = ("routes", name)
     table: dict[str, Any]
     if isinstance(raw, list):
-        table = {"targets": raw}
+        table, targets_at = {"targets": raw}, at
     else:
-        table = _mapping(raw, where)
-        _check_keys(table, _ROUTE_KEYS, where)
+        table, targets_at = _mapping(raw, at), (*at, "targets")
+        _check_keys(table, _ROUTE_KEYS, at)
     targets = table.get("targets")
     if not isinstance(targets, list) or not targets:
-        raise ConfigError(f"{where} has no targets", "list provider/model paths, first preferred")
+        raise ConfigError(
+            f"{label(at)} has no targets", "list provider/model paths, first preferred", at=at
+        )
     return RouteConfig(
         name=name,
-        targets=tuple(_target(t, f"{where}[{i}]", providers) for i, t in enumerate(targets)),
-        settings=_settings(table, where),
+        targets=tuple(_target(t, (*targets_at, i), providers) for i, t in enumerate(targets)),
+        settings=_settings(table, at),
     )
 
 
 def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
-    table = _mapping(raw, "server")
-    _check_keys(table, _SERVER_KEYS, "server")
-    keys = tuple(Secret(expand_env(str(k), env, "server.keys")) for k in table.get("keys") or [])
+    table = _mapping(raw, ("server",))
+    _check_keys(table, _SERVER_KEYS, ("server",))
+    keys = tuple(
+        Secret(expand_env(str(k), env, ("server", "keys", i)))
+        for i, k in enumerate(table.get("keys") or [])
+    )
     default = ServerConfig()
     return ServerConfig(
         host=str(table.get("host", default.host)),
@@ -207,55 +314,91 @@ def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
     )
 
 
-def _route_names(table: Any, where: str, routes: Mapping[str, RouteConfig]) -> dict[str, str]:
-    names = {str(k): str(v) for k, v in _mapping(table, where).items()}
+def _route_names(table: Any, at: At, routes: Mapping[str, Any]) -> dict[str, str]:
+    names = {str(k): str(v) for k, v in _mapping(table, at).items()}
     for key, route in names.items():
         if route not in routes:
-            raise ConfigError(f"{where}.{key}: no route named {route!r}")
+            raise ConfigError(f"{label((*at, key))}: no route named {route!r}", at=(*at, key))
     return names
 
 
 def build_config(
     data: Any, env: Mapping[str, str], source: str, *, allow_empty: bool = False
 ) -> GatewayConfig:
-    """Validate parsed YAML into a config; raises ConfigError naming the source."""
-    try:
-        top = _mapping(data, "the config")
-        _check_keys(top, _TOP_LEVEL, "the config")
-        providers = {
-            str(name): _provider(str(name), raw, env)
-            for name, raw in _mapping(top.get("providers"), "providers").items()
-        }
-        routes = {
-            str(name): _route(str(name), raw, providers)
-            for name, raw in _mapping(top.get("routes"), "routes").items()
-        }
-        if not routes and not allow_empty:
-            raise ConfigError("no routes", "map a model name to a list of provider/model paths")
-        defaults_table = _mapping(top.get("defaults"), "defaults")
-        _check_keys(defaults_table, SETTING_NAMES, "defaults")
-        return GatewayConfig(
-            providers=providers,
-            routes=routes,
-            defaults=Settings().merged(_settings(defaults_table, "defaults")),
-            server=_server(top.get("server"), env),
-            aliases=_route_names(top.get("aliases"), "aliases", routes),
-            tasks=_route_names(top.get("tasks"), "tasks", routes),
-            source=source,
+    """Validate parsed YAML into a config; raises ConfigErrors naming the source and places."""
+    found = _Collector()
+    top = found.attempt(lambda: _mapping(data, ())) or {}
+    found.attempt(lambda: _check_keys(top, _TOP_LEVEL, ()))
+    raw_providers = found.attempt(lambda: _mapping(top.get("providers"), ("providers",))) or {}
+    providers: dict[str, ProviderConfig] = {}
+    for name, raw in raw_providers.items():
+        built = found.attempt(partial(_provider, str(name), raw, env))
+        if built is not None:
+            providers[str(name)] = built
+    raw_routes = found.attempt(lambda: _mapping(top.get("routes"), ("routes",))) or {}
+    routes: dict[str, RouteConfig] = {}
+    for name, raw in raw_routes.items():
+        # Routes are checked against every provider named, even one with a mistake of its own.
+        route = found.attempt(partial(_route, str(name), raw, raw_providers))
+        if route is not None:
+            routes[str(name)] = route
+    if not raw_routes and not allow_empty:
+        found.errors.append(
+            ConfigError(
+                "no routes", "map a model name to a list of provider/model paths", at=("routes",)
+            )
         )
-    except ConfigError as exc:
-        exc.source = exc.source or source
-        raise
+    defaults = found.attempt(lambda: _defaults(top.get("defaults")))
+    server = found.attempt(lambda: _server(top.get("server"), env))
+    aliases = found.attempt(lambda: _route_names(top.get("aliases"), ("aliases",), raw_routes))
+    tasks = found.attempt(lambda: _route_names(top.get("tasks"), ("tasks",), raw_routes))
+    if found.errors:
+        for error in found.errors:
+            error.source = error.source or source
+        raise ConfigErrors(found.errors)
+    assert defaults is not None
+    assert server is not None
+    assert aliases is not None
+    assert tasks is not None
+    return GatewayConfig(providers, routes, defaults, server, aliases, tasks, source)
+
+
+def _defaults(raw: Any) -> Settings:
+    table = _mapping(raw, ("defaults",))
+    _check_keys(table, SETTING_NAMES, ("defaults",))
+    return Settings().merged(_settings(table, ("defaults",)))
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        error = ConfigError(f"not valid YAML: {exc}", source=source)
+        mark = getattr(exc, "problem_mark", None)
+        error.line = mark.line + 1 if mark is not None else None
+        raise error from exc
 
 
 def load_config_text(
     text: str, source: str = "<text>", env: Mapping[str, str] | None = None
 ) -> GatewayConfig:
+    """Load and validate; every mistake found is raised at once, each with its line."""
+    from turnout.config.document import compose, duplicate_keys, line_of
+
+    data = parse_yaml(text, source)
+    root = compose(text)
+    errors = list(duplicate_keys(root))
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", source=source) from exc
-    return build_config(data, os.environ if env is None else env, source)
+        config = build_config(data, os.environ if env is None else env, source)
+    except ConfigErrors as found:
+        errors += found.errors
+    if errors:
+        for error in errors:
+            error.source = error.source or source
+            if error.line is None:
+                error.line = line_of(root, error.at)
+        raise ConfigErrors(errors)
+    return config
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:

@@ -1,0 +1,131 @@
+"""`turnout config check`: each mistake it knows, tripped by a config, named with file and line."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GOOD_PROVIDER = "  relay:\n    kind: openai\n    base_url: https://relay.example/v1\n"
+
+
+def check(
+    path: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "turnout", "config", "check", str(path), *extra],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "expected", "fix"),
+    [
+        (
+            "providers:\n  relay:\n    kind: openai\n    base_url: https://relay.example/v1/chat/completions\nroutes:\n  m: [relay/x]\n",
+            ":4: providers.relay.base_url ends in /chat/completions",
+            "give the base only: https://relay.example/v1",
+        ),
+        (
+            "providers:\n  claude:\n    kind: anthropic\n    base_url: https://api.anthropic.com/v1/messages\nroutes:\n  m: [claude/x]\n",
+            ":4: providers.claude.base_url ends in /messages",
+            "https://api.anthropic.com/v1",
+        ),
+        (
+            "providers:\n  oai:\n    kind: openai\n    base_url: https://api.openai.com\nroutes:\n  m: [oai/gpt-4o]\n",
+            ":4: providers.oai.base_url 'https://api.openai.com' has no API version path",
+            "https://api.openai.com/v1",
+        ),
+        (
+            "providers:\n  ollama:\n    kind: openai\n    base_url: http://127.0.0.1:11434\nroutes:\n  m: [ollama/llama3]\n",
+            ":4: providers.ollama.base_url 'http://127.0.0.1:11434' has no API version path",
+            "http://127.0.0.1:11434/v1",
+        ),
+        (
+            f"providers:\n{GOOD_PROVIDER}    api_key: ${{TURNOUT_TEST_UNSET_KEY}}\nroutes:\n  m: [relay/x]\n",
+            ":5: providers.relay.api_key: environment variable TURNOUT_TEST_UNSET_KEY is not set",
+            "export TURNOUT_TEST_UNSET_KEY=...",
+        ),
+        (
+            f"providers:\n{GOOD_PROVIDER}    retires: 3\nroutes:\n  m: [relay/x]\n",
+            ":5: providers.relay: unknown key 'retires'",
+            "did you mean 'retries'?",
+        ),
+        (
+            f"providers:\n{GOOD_PROVIDER}routes:\n  m:\n    - relay/x\n    - relya/x\n",
+            ":8: routes.m[1]: no provider named 'relya'",
+            "configured providers: relay",
+        ),
+        (
+            f"providers:\n{GOOD_PROVIDER}{GOOD_PROVIDER}routes:\n  m: [relay/x]\n",
+            ":5: providers: duplicate name 'relay'",
+            "each name may appear once",
+        ),
+    ],
+    ids=[
+        "chat-completions",
+        "messages",
+        "openai-version",
+        "ollama-version",
+        "unset-env",
+        "unknown-key",
+        "missing-provider",
+        "duplicate",
+    ],
+)
+def test_each_mistake_is_named_with_file_line_and_fix(
+    tmp_path: Path, config: str, expected: str, fix: str
+) -> None:
+    path = tmp_path / "turnout.yaml"
+    path.write_text(config)
+    result = check(path, "--no-port", env={"TURNOUT_TEST_UNSET_KEY": ""})
+    assert result.returncode == 1, result.stdout
+    assert f"{path}{expected}" in result.stdout
+    fixes = [line for line in result.stdout.splitlines() if line.startswith("  fix: ")]
+    assert any(fix in line for line in fixes), fixes
+
+
+def test_a_port_in_use_is_found(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = tmp_path / "turnout.yaml"
+        path.write_text(
+            f"providers:\n{GOOD_PROVIDER}routes:\n  m: [relay/x]\nserver:\n  port: {port}\n"
+        )
+        result = check(path)
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use" in result.stdout
+
+
+def test_a_good_config_passes(tmp_path: Path) -> None:
+    path = tmp_path / "turnout.yaml"
+    path.write_text(f"providers:\n{GOOD_PROVIDER}routes:\n  m: [relay/x]\n")
+    result = check(path, "--no-port")
+    assert result.returncode == 0
+    assert "ok (1 providers, 1 routes)" in result.stdout
+
+
+def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "turnout", "serve", "--demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr
