@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(path)
     except ConfigErrors as found:
         errors = found.errors
-    except ConfigError as error:
-        errors = [error]
+    except ConfigError as single:
+        errors = [single]
     else:
         problem = None if args.no_port else port_problem(config.server.host, config.server.port)
         if problem is not None:

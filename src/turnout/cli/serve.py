@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from turnout.config.default import load_for_command
+from turnout.config.default import find_config, load_for_command
 from turnout.config.load import ConfigError
 from turnout.config.model import GatewayConfig
 from turnout.config.ports import port_problem
@@ -70,5 +70,6 @@ def run(args: argparse.Namespace) -> int:
             f"-H 'content-type: application/json' -d '{body}'",
             flush=True,
         )
-    serve(config, host, port, args.log_level)
+    path = None if args.demo else find_config(args.config)
+    serve(config, host, port, args.log_level, path)
     return 0

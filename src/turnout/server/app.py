@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -39,6 +40,7 @@ from turnout.server.relay import (
     models_body,
     relay,
 )
+from turnout.server.reload import ConfigReloader
 
 log = logging.getLogger("turnout.server")
 
@@ -58,10 +60,23 @@ _PREFIXES = ("/anthropic", "/openai")
 class Request:
     """One HTTP request, with the dialect its path implies for errors."""
 
-    __slots__ = ("dialect", "headers", "method", "path", "receive", "request_id", "send", "started")
+    __slots__ = (
+        "dialect",
+        "gateway",
+        "headers",
+        "method",
+        "path",
+        "receive",
+        "request_id",
+        "send",
+        "started",
+    )
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+    def __init__(
+        self, scope: Scope, receive: Receive, send: Send, path: str, gateway: Gateway
+    ) -> None:
         self.started = time.perf_counter()
+        self.gateway = gateway  # the one in force when it arrived, even across a reload
         self.method: str = scope["method"]
         self.path = path
         self.headers = header_map(scope)
@@ -93,8 +108,9 @@ def _normalize(raw_path: str) -> tuple[str, bool]:
 
 
 class TurnoutApp:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, config_path: Path | None = None) -> None:
         self.gateway = gateway
+        self.reloader = ConfigReloader(self, config_path) if config_path else None
         self._routes: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): self._chat_openai,
             ("POST", "/chat/completions"): self._chat_openai,
@@ -114,9 +130,11 @@ class TurnoutApp:
         if scope["type"] != "http":
             return
         path, anthropic_prefix = _normalize(scope["path"])
-        request = Request(scope, receive, send, path)
+        gateway = self.gateway
+        request = Request(scope, receive, send, path, gateway)
         if anthropic_prefix:
             request.dialect = DIALECTS["anthropic"]
+        gateway.active += 1
         try:
             await self._dispatch(request)
         except ClientRequestError as exc:
@@ -130,6 +148,8 @@ class TurnoutApp:
                     500, "turnout internal error; see the gateway log", kind="unknown"
                 )
             )
+        finally:
+            gateway.active -= 1
 
     async def _dispatch(self, request: Request) -> None:
         handler = self._routes.get((request.method, request.path))
@@ -151,7 +171,7 @@ class TurnoutApp:
             )
 
     def _authorize(self, request: Request) -> None:
-        keys = self.gateway.config.server.keys
+        keys = request.gateway.config.server.keys
         if not keys:
             return
         presented = request.headers.get("x-api-key") or ""
@@ -173,9 +193,9 @@ class TurnoutApp:
                 415, f"content-type must be application/json, not {content_type!r}"
             )
         try:
-            return await read_body(request.receive, self.gateway.config.server.max_body_bytes)
+            return await read_body(request.receive, request.gateway.config.server.max_body_bytes)
         except BodyTooLarge:
-            limit = self.gateway.config.server.max_body_bytes
+            limit = request.gateway.config.server.max_body_bytes
             raise ClientRequestError(
                 413,
                 f"request body exceeds turnout's limit of {limit} bytes",
@@ -188,7 +208,7 @@ class TurnoutApp:
         exchange = Exchange(
             request.dialect, parsed, request.headers, request.request_id, request.started
         )
-        await relay(self.gateway, exchange, request.send)
+        await relay(request.gateway, exchange, request.send)
 
     async def _chat_openai(self, request: Request) -> None:
         request.dialect = DIALECTS["openai"]
@@ -209,15 +229,15 @@ class TurnoutApp:
             request.started,
             "count_tokens",
         )
-        await count_tokens(self.gateway, exchange, request.send)
+        await count_tokens(request.gateway, exchange, request.send)
 
     async def _models(self, request: Request) -> None:
         anthropic = "anthropic-version" in request.headers
-        await send_response(request.send, 200, models_body(self.gateway, anthropic))
+        await send_response(request.send, 200, models_body(request.gateway, anthropic))
 
     async def _model(self, request: Request) -> None:
         name = request.path.split("/models/", 1)[1]
-        entry = model_entry(self.gateway, name)
+        entry = model_entry(request.gateway, name)
         if "paths" not in entry:
             raise ClientRequestError(
                 404, f"turnout has no route for model {name!r}", kind="model_not_found"
@@ -228,13 +248,13 @@ class TurnoutApp:
         body: dict[str, Any] = {
             "status": "ok",
             "version": __version__,
-            "routes": len(self.gateway.config.routes),
+            "routes": len(request.gateway.config.routes),
         }
         await send_response(request.send, 200, orjson.dumps(body))
 
     async def _paths(self, request: Request) -> None:
         """Paths this gateway is keeping out of service (gated or cooling), for doctor."""
-        health = self.gateway.health
+        health = request.gateway.health
         paths = [
             {
                 "path": path,
@@ -253,8 +273,12 @@ class TurnoutApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 warm_up()
+                if self.reloader is not None:
+                    self.reloader.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.reloader is not None:
+                    await self.reloader.stop()
                 await self.gateway.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -18,6 +18,7 @@ class Gateway:
     health: PathHealth
     chain: RouteChain
     transport: HttpTransport
+    active: int = 0  # requests being served; a replaced gateway is closed when it reaches 0
 
     @classmethod
     def build(cls, config: GatewayConfig, health: PathHealth | None = None) -> Gateway:

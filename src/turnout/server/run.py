@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -30,13 +31,19 @@ def _loop() -> str:
     return "uvloop"
 
 
-def serve(config: GatewayConfig, host: str, port: int, log_level: str = "info") -> None:
+def serve(
+    config: GatewayConfig,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    config_path: Path | None = None,
+) -> None:
     logging.basicConfig(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    app = TurnoutApp(Gateway.build(config))
+    app = TurnoutApp(Gateway.build(config), config_path)
     uvicorn.run(
         app,
         host=host,
@@ -46,5 +53,6 @@ def serve(config: GatewayConfig, host: str, port: int, log_level: str = "info") 
         access_log=False,
         log_level=log_level,
         lifespan="on",
+        proxy_headers=False,
         timeout_graceful_shutdown=30,
     )

@@ -1,0 +1,96 @@
+"""Hot reload: a changed config file (or SIGHUP) is checked and swapped in without dropping
+in-flight requests. A broken config is refused with its messages and the running one stays.
+
+Requests hold the gateway they started with; the replaced one is closed once it has none.
+Path health carries over, so a reload does not forget which paths are gated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from turnout.config.load import ConfigError, load_config
+from turnout.server.gateway import Gateway
+
+if TYPE_CHECKING:
+    from turnout.server.app import TurnoutApp
+
+log = logging.getLogger("turnout.reload")
+
+POLL_S = 1.0
+#: A replaced gateway still serving a stream this long is closed anyway.
+DRAIN_LIMIT_S = 600.0
+
+
+class ConfigReloader:
+    def __init__(self, app: TurnoutApp, path: Path, poll_s: float = POLL_S) -> None:
+        self._app = app
+        self._path = path
+        self._poll_s = poll_s
+        self._stamp = self._read_stamp()
+        self._task: asyncio.Task[None] | None = None
+        self._drains: set[asyncio.Task[None]] = set()
+        self.reloads = 0  # successful swaps, for tests and logs
+
+    def _read_stamp(self) -> tuple[float, int] | None:
+        try:
+            stat = self._path.stat()
+        except OSError:
+            return None
+        return (stat.st_mtime, stat.st_size)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._watch())
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")  # main thread only
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for drain in list(self._drains):
+            await drain
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_s)
+            stamp = self._read_stamp()
+            if stamp is not None and stamp != self._stamp:
+                self._stamp = stamp
+                self.reload("file changed")
+
+    def reload(self, reason: str = "requested") -> bool:
+        """Load, check and swap in the config file; False (and the old config kept) if broken."""
+        old = self._app.gateway
+        try:
+            config = load_config(self._path)
+        except ConfigError as exc:
+            log.error("config reload refused, keeping the running config:\n%s", exc)
+            return False
+        if (config.server.host, config.server.port) != (
+            old.config.server.host,
+            old.config.server.port,
+        ):
+            log.warning("server.host and server.port changes take effect after a restart")
+        self._app.gateway = Gateway.build(config, health=old.health)
+        self.reloads += 1
+        log.info("config reloaded from %s (%s): %d routes", self._path, reason, len(config.routes))
+        drain = asyncio.get_running_loop().create_task(self._close_when_idle(old))
+        self._drains.add(drain)
+        drain.add_done_callback(self._drains.discard)
+        return True
+
+    @staticmethod
+    async def _close_when_idle(old: Gateway) -> None:
+        waited = 0.0
+        while old.active > 0 and waited < DRAIN_LIMIT_S:
+            await asyncio.sleep(0.05)
+            waited += 0.05
+        await old.aclose()
