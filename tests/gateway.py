@@ -6,15 +6,18 @@ import asyncio
 import http.client
 import json
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 
 from turnout.config import GatewayConfig, load_config_text
+from turnout.ledger.ledger import Ledger
 from turnout.server.app import TurnoutApp
 from turnout.server.gateway import Gateway
 
@@ -39,9 +42,14 @@ class RunningGateway:
 def running_gateway(
     config: GatewayConfig | str, env: dict[str, str] | None = None
 ) -> Iterator[RunningGateway]:
+    """A gateway on a free port; its ledger (unless the config says where) in a temporary
+    directory, stored when the gateway stops."""
     if isinstance(config, str):
         config = load_config_text(config, "<test>", env or {})
-    gateway = Gateway.build(config)
+    scratch = tempfile.TemporaryDirectory()
+    location = config.ledger or str(Path(scratch.name) / "ledger.sqlite3")
+    ledger = None if location == "off" else Ledger(location, "test")
+    gateway = Gateway.build(config, ledger=ledger)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -67,6 +75,7 @@ def running_gateway(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        scratch.cleanup()
 
 
 @dataclass

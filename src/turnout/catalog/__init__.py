@@ -1,5 +1,6 @@
-"""What turnout knows about models without asking: context windows (and, later, prices)."""
+"""What turnout knows about models without asking: context windows and prices."""
 
 from turnout.catalog.models import context_window
+from turnout.catalog.prices import Price, price_of
 
-__all__ = ["context_window"]
+__all__ = ["Price", "context_window", "price_of"]

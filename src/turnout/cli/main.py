@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from turnout import __version__
-from turnout.cli import config, explain, serve
+from turnout.cli import config, doctor, explain, init, serve
 
 #: Subcommand name -> (module's `add_arguments`, module's `run`, one-line help).
 COMMANDS: dict[
@@ -16,6 +16,8 @@ COMMANDS: dict[
 ] = {
     "serve": (serve.add_arguments, serve.run, serve.HELP),
     "explain": (explain.add_arguments, explain.run, explain.HELP),
+    "init": (init.add_arguments, init.run, init.HELP),
+    "doctor": (doctor.add_arguments, doctor.run, doctor.HELP),
     "config": (config.add_arguments, config.run, config.HELP),
 }
 

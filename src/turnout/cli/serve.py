@@ -8,6 +8,7 @@ from turnout.config.default import find_config, load_for_command
 from turnout.config.load import ConfigError
 from turnout.config.model import GatewayConfig
 from turnout.config.ports import port_problem
+from turnout.ledger.store import LedgerError
 
 HELP = "run the gateway: OpenAI and Anthropic APIs, routed along fallback chains"
 
@@ -71,5 +72,8 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     path = None if args.demo else find_config(args.config)
-    serve(config, host, port, args.log_level, path)
+    try:
+        serve(config, host, port, args.log_level, path)
+    except LedgerError as exc:
+        raise CommandError(str(exc), "check the ledger setting, or set ledger: off") from exc
     return 0

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from turnout.catalog.prices import Price, price_from_table
 from turnout.config.model import (
     SETTING_NAMES,
     GatewayConfig,
@@ -34,7 +35,9 @@ from turnout.errors import TurnoutError
 
 PROVIDER_KINDS = frozenset({"anthropic", "openai", "mock"})
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_TOP_LEVEL = frozenset({"providers", "routes", "defaults", "server", "aliases", "tasks"})
+_TOP_LEVEL = frozenset(
+    {"providers", "routes", "defaults", "server", "aliases", "tasks", "ledger", "prices"}
+)
 _PROVIDER_KEYS = frozenset(
     {"kind", "base_url", "api_key", "headers", "models", "script"} | SETTING_NAMES
 )
@@ -352,6 +355,8 @@ def build_config(
     server = found.attempt(lambda: _server(top.get("server"), env))
     aliases = found.attempt(lambda: _route_names(top.get("aliases"), ("aliases",), raw_routes))
     tasks = found.attempt(lambda: _route_names(top.get("tasks"), ("tasks",), raw_routes))
+    ledger = found.attempt(lambda: _ledger(top.get("ledger"), env))
+    prices = found.attempt(lambda: _prices(top.get("prices"))) or {}
     if found.errors:
         for error in found.errors:
             error.source = error.source or source
@@ -360,7 +365,35 @@ def build_config(
     assert server is not None
     assert aliases is not None
     assert tasks is not None
-    return GatewayConfig(providers, routes, defaults, server, aliases, tasks, source)
+    return GatewayConfig(
+        providers, routes, defaults, server, aliases, tasks, source, ledger, prices
+    )
+
+
+def _ledger(raw: Any, env: Mapping[str, str]) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError(
+            "ledger must be a SQLite file path, a postgresql:// URL or off", at=("ledger",)
+        )
+    return expand_env(raw.strip(), env, ("ledger",))
+
+
+def _prices(raw: Any) -> dict[str, Price]:
+    prices = {}
+    for pattern, table in _mapping(raw, ("prices",)).items():
+        at = ("prices", str(pattern))
+        entry = _mapping(table, at)
+        try:
+            prices[str(pattern)] = price_from_table(entry)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"{label(at)} needs numbers input and output (dollars per million tokens)",
+                "for example {input: 3.0, output: 15.0, cached: 0.3}",
+                at=at,
+            ) from exc
+    return prices
 
 
 def _defaults(raw: Any) -> Settings:

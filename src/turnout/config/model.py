@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from turnout.catalog.prices import Price
+
 
 class Secret:
     """A credential: usable as `.value`, never shown by repr, str or logs."""
@@ -102,6 +104,9 @@ class GatewayConfig:
     aliases: dict[str, str] = field(default_factory=dict)  # model name -> route name
     tasks: dict[str, str] = field(default_factory=dict)  # task kind -> route name
     source: str = "<embedded default>"
+    #: A SQLite file, a postgresql:// URL, "off", or None for the file in the data directory.
+    ledger: str | None = None
+    prices: dict[str, Price] = field(default_factory=dict)  # model glob -> price override
 
     def settings_for(self, route: RouteConfig, provider: ProviderConfig) -> Settings:
         """Defaults, then the provider's overrides, then the route's."""

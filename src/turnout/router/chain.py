@@ -182,7 +182,7 @@ class RouteChain:
                 served = await self._open(target, provider, target_call)
             except UpstreamError as exc:
                 spent += time.perf_counter() - started
-                diagnosis = self._diagnose(exc, provider.config, target)
+                diagnosis = diagnose_upstream_error(exc, provider.config, target.model)
                 attempts.append(Attempt(target, diagnosis.category.value, diagnosis))
                 if (
                     diagnosis.category in REQUEST_FAULTS
@@ -232,20 +232,6 @@ class RouteChain:
             await response.close()
             raise
 
-    def _diagnose(self, exc: UpstreamError, provider: ProviderConfig, target: Target) -> Diagnosis:
-        family = provider_from_url(provider.base_url) or (
-            provider.kind if provider.kind == "anthropic" else None
-        )
-        return diagnose(
-            status=exc.status,
-            body=exc.body,
-            headers=exc.headers,
-            provider=family,
-            log=exc.log,
-            model=target.model,
-            endpoint=provider.base_url or None,
-        )
-
     @staticmethod
     def _retry_wait(diagnosis: Diagnosis, settings: Settings, attempt_no: int) -> float | None:
         """Seconds to wait before trying the same target again, or None to move on."""
@@ -279,6 +265,24 @@ class RouteChain:
         if diagnosed:
             return diagnosed[0]
         return diagnose(status=502, body="", log=f"no path could be tried for {model}")
+
+
+def diagnose_upstream_error(
+    exc: UpstreamError, provider: ProviderConfig, model: str, endpoint: str | None = None
+) -> Diagnosis:
+    """What one failed call means, read with what the path tells (host, kind, model)."""
+    family = provider_from_url(provider.base_url) or (
+        provider.kind if provider.kind == "anthropic" else None
+    )
+    return diagnose(
+        status=exc.status,
+        body=exc.body,
+        headers=exc.headers,
+        provider=family,
+        log=exc.log,
+        model=model,
+        endpoint=endpoint or provider.base_url or None,
+    )
 
 
 def _is_error_event(event: Event) -> bool:

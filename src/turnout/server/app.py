@@ -30,16 +30,9 @@ from turnout.server.asgi import (
     read_body,
     send_response,
 )
+from turnout.server.catalog_views import model_entry, models_body
 from turnout.server.gateway import Gateway
-from turnout.server.relay import (
-    DIALECTS,
-    Exchange,
-    client_error,
-    count_tokens,
-    model_entry,
-    models_body,
-    relay,
-)
+from turnout.server.relay import DIALECTS, Exchange, client_error, count_tokens, relay
 from turnout.server.reload import ConfigReloader
 
 log = logging.getLogger("turnout.server")
@@ -227,7 +220,6 @@ class TurnoutApp:
             request.headers,
             request.request_id,
             request.started,
-            "count_tokens",
         )
         await count_tokens(request.gateway, exchange, request.send)
 
@@ -273,6 +265,8 @@ class TurnoutApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 warm_up()
+                if self.gateway.ledger is not None:
+                    await self.gateway.ledger.start()
                 if self.reloader is not None:
                     self.reloader.start()
                 await send({"type": "lifespan.startup.complete"})
@@ -280,5 +274,7 @@ class TurnoutApp:
                 if self.reloader is not None:
                     await self.reloader.stop()
                 await self.gateway.aclose()
+                if self.gateway.ledger is not None:
+                    await self.gateway.ledger.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from turnout.config.model import GatewayConfig
+from turnout.ledger.ledger import Ledger
 from turnout.providers import Provider, build_provider
 from turnout.providers.transport import HttpTransport
 from turnout.router.chain import RouteChain
@@ -18,16 +19,20 @@ class Gateway:
     health: PathHealth
     chain: RouteChain
     transport: HttpTransport
+    ledger: Ledger | None = None  # outlives reloads: the app owns its start and stop
     active: int = 0  # requests being served; a replaced gateway is closed when it reaches 0
 
     @classmethod
-    def build(cls, config: GatewayConfig, health: PathHealth | None = None) -> Gateway:
+    def build(
+        cls, config: GatewayConfig, health: PathHealth | None = None, ledger: Ledger | None = None
+    ) -> Gateway:
         transport = HttpTransport()
         providers = {
             name: build_provider(provider, transport) for name, provider in config.providers.items()
         }
         health = health or PathHealth()
-        return cls(config, providers, health, RouteChain(config, providers, health), transport)
+        chain = RouteChain(config, providers, health)
+        return cls(config, providers, health, chain, transport, ledger)
 
     async def aclose(self) -> None:
         for provider in self.providers.values():

@@ -10,6 +10,7 @@ from pathlib import Path
 import uvicorn
 
 from turnout.config.model import GatewayConfig
+from turnout.ledger.ledger import Ledger
 from turnout.server.app import TurnoutApp
 from turnout.server.gateway import Gateway
 
@@ -43,7 +44,8 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    app = TurnoutApp(Gateway.build(config), config_path)
+    ledger = None if config.ledger == "off" else Ledger.for_server(config.ledger, port)
+    app = TurnoutApp(Gateway.build(config, ledger=ledger), config_path)
     uvicorn.run(
         app,
         host=host,

@@ -37,16 +37,28 @@ class StreamRelay(Protocol):
         ...
 
 
+_EMPTY_CHOICES = re.compile(r'"choices"\s*:\s*\[\s*\]')
+
+
+def _is_usage_only(data: str) -> bool:
+    return '"usage"' in data and _EMPTY_CHOICES.search(data) is not None
+
+
 def _is_error(event: Event) -> bool:
     return event.name == "error" or event.data.startswith('{"error"')
 
 
 class OpenAIPassthrough:
-    """OpenAI to OpenAI: `[DONE]` ends it; a finish reason without `[DONE]` is still whole."""
+    """OpenAI to OpenAI: `[DONE]` ends it; a finish reason without `[DONE]` is still whole.
 
-    def __init__(self) -> None:
+    With `hide_usage`, the usage-only chunk the gateway asked for (for its ledger) is kept
+    from a client that did not ask for it.
+    """
+
+    def __init__(self, hide_usage: bool = False) -> None:
         self.finished = False
         self._saw_finish_reason = False
+        self._hide_usage = hide_usage
 
     def feed(self, event: Event) -> list[bytes]:
         if _is_error(event):
@@ -55,6 +67,8 @@ class OpenAIPassthrough:
             self.finished = True
         elif not self._saw_finish_reason and _FINISH_REASON.search(event.data):
             self._saw_finish_reason = True
+        if self._hide_usage and _is_usage_only(event.data):
+            return []
         return [event.raw]
 
     def finish(self) -> list[bytes]:
@@ -121,7 +135,9 @@ class AnthropicToOpenAI:
 def stream_relay(upstream: str, client: str, model: str, include_usage: bool) -> StreamRelay:
     """The relay for an upstream dialect and a client dialect."""
     if upstream == client:
-        return OpenAIPassthrough() if client == "openai" else AnthropicPassthrough()
+        return (
+            OpenAIPassthrough(not include_usage) if client == "openai" else AnthropicPassthrough()
+        )
     if upstream == "openai":
         return OpenAIToAnthropic(model)
     return AnthropicToOpenAI(model, include_usage)

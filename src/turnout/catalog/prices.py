@@ -1,0 +1,52 @@
+"""What a request cost: token counts times the packaged (or configured) price list."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from functools import cache
+from importlib import resources
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """US dollars per million tokens."""
+
+    input: float
+    output: float
+    cached: float
+
+    def cost(self, tokens_in: int, tokens_out: int, tokens_cached: int = 0) -> float:
+        """Dollars for a call; `tokens_in` counts uncached input only."""
+        return (
+            tokens_in * self.input + tokens_out * self.output + tokens_cached * self.cached
+        ) / 1_000_000
+
+
+def price_from_table(table: dict[str, Any]) -> Price:
+    return Price(
+        input=float(table["input"]),
+        output=float(table["output"]),
+        cached=float(table.get("cached", table["input"])),
+    )
+
+
+@cache
+def _entries() -> tuple[tuple[str, Price], ...]:
+    text = resources.files("turnout.catalog").joinpath("prices.toml").read_text("utf-8")
+    return tuple((e["match"], price_from_table(e)) for e in tomllib.loads(text)["price"])
+
+
+def price_of(model: str, overrides: dict[str, Price] | None = None) -> Price | None:
+    """The price of a model, or None when unknown (a local model, an unlisted one)."""
+    bare = model.rsplit("/", 1)[-1].lower()
+    if overrides:
+        for pattern, price in overrides.items():
+            if fnmatchcase(model, pattern) or fnmatchcase(bare, pattern):
+                return price
+    for pattern, price in _entries():
+        if fnmatchcase(bare, pattern):
+            return price
+    return None

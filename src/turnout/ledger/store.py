@@ -1,0 +1,217 @@
+"""The ledger database: SQLite (a file, the default) or PostgreSQL (for teams and replicas).
+
+Both speak through one small `Database` seam; SQL is written once with `?` placeholders. The
+drivers' exceptions are translated to `LedgerError` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from turnout.errors import TurnoutError
+from turnout.ledger.migrations import MIGRATIONS
+from turnout.ledger.record import RequestRecord
+
+Row = tuple[Any, ...]
+
+
+class LedgerError(TurnoutError):
+    """The ledger database could not be used."""
+
+
+class Database(Protocol):
+    engine: str
+
+    def transaction(self) -> Any: ...  # context manager yielding a cursor-like `run`
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    def close(self) -> None: ...
+
+
+class Runner(Protocol):
+    def __call__(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+
+class SQLiteDatabase:
+    engine = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open the ledger {path}: {exc}") from exc
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Runner]:
+        with self._lock:
+
+            def run(sql: str, params: Sequence[Any] = ()) -> None:
+                self._conn.execute(sql, params)
+
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                yield run
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise LedgerError(f"ledger write failed: {exc}") from exc
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._lock:
+            try:
+                return list(self._conn.execute(sql, params).fetchall())
+            except sqlite3.Error as exc:
+                raise LedgerError(f"ledger query failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PostgresDatabase:
+    engine = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        try:
+            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise LedgerError(f"cannot connect to the ledger database: {exc}") from exc
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("?", "%s")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Runner]:
+        with self._lock:
+            try:
+                with self._conn.transaction(), self._conn.cursor() as cursor:
+
+                    def run(sql: str, params: Sequence[Any] = ()) -> None:
+                        cursor.execute(self._sql(sql), params)
+
+                    yield run
+            except self._psycopg.Error as exc:
+                raise LedgerError(f"ledger write failed: {exc}") from exc
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._lock:
+            try:
+                with self._conn.cursor() as cursor:
+                    cursor.execute(self._sql(sql), params)
+                    return list(cursor.fetchall())
+            except self._psycopg.Error as exc:
+                raise LedgerError(f"ledger query failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_database(location: str) -> Database:
+    """`postgresql://...` or a SQLite file path."""
+    if location.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(location)
+    return SQLiteDatabase(Path(location).expanduser())
+
+
+def migrate(db: Database) -> list[int]:
+    """Apply the migrations not yet applied, in order; returns their versions."""
+    with db.transaction() as run:
+        run(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied DOUBLE PRECISION NOT NULL)"
+        )
+    done = {int(row[0]) for row in db.query("SELECT version FROM schema_migrations")}
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        with db.transaction() as run:
+            for statement in migration.statements:
+                run(statement)
+            run(
+                "INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)",
+                (migration.version, migration.name, time.time()),
+            )
+        applied.append(migration.version)
+    return applied
+
+
+_REQUEST_COLUMNS = (
+    "id", "ts", "key_id", "model", "route", "client_dialect", "stream", "status", "outcome",
+    "category", "path", "provider", "upstream_model", "upstream_dialect", "tokens_in",
+    "tokens_out", "tokens_cached", "cost_usd", "latency_ms", "ttfb_ms", "overhead_ms", "notes",
+)  # fmt: skip
+_INSERT_REQUEST = (
+    f"INSERT INTO requests ({', '.join(_REQUEST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _REQUEST_COLUMNS)}) ON CONFLICT (id) DO NOTHING"
+)
+_INSERT_ATTEMPT = (
+    "INSERT INTO attempts (request_id, seq, path, outcome, code) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (request_id, seq) DO NOTHING"
+)
+
+
+def _request_row(record: RequestRecord) -> tuple[Any, ...]:
+    values = {
+        **{name: getattr(record, name) for name in _REQUEST_COLUMNS if name != "notes"},
+        "stream": int(record.stream),
+        "notes": orjson.dumps(record.notes).decode(),
+    }
+    return tuple(values[name] for name in _REQUEST_COLUMNS)
+
+
+class LedgerStore:
+    """Storing journaled records, exactly once, and reading them back."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def stored_offset(self, journal_id: str) -> int:
+        rows = self.db.query(
+            "SELECT stored_offset FROM journals WHERE journal_id = ?", (journal_id,)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def store(self, records: list[RequestRecord], journal_id: str, offset: int) -> None:
+        """Insert records and move the journal mark in one transaction (replays are no-ops)."""
+        with self.db.transaction() as run:
+            for record in records:
+                run(_INSERT_REQUEST, _request_row(record))
+                for seq, attempt in enumerate(record.attempts):
+                    run(
+                        _INSERT_ATTEMPT,
+                        (record.id, seq, attempt.path, attempt.outcome, attempt.code),
+                    )
+            run(
+                "INSERT INTO journals (journal_id, stored_offset) VALUES (?, ?) "
+                "ON CONFLICT (journal_id) DO UPDATE SET stored_offset = excluded.stored_offset",
+                (journal_id, offset),
+            )
+
+    def spent_since(self, since: float) -> dict[str | None, float]:
+        """Dollars spent per gateway key since a time."""
+        rows = self.db.query(
+            "SELECT key_id, SUM(cost_usd) FROM requests WHERE ts >= ? GROUP BY key_id", (since,)
+        )
+        return {row[0]: float(row[1] or 0.0) for row in rows}

@@ -1,0 +1,73 @@
+"""Moves journal lines into the database in batches, off the request path.
+
+The database remembers how far into the journal it has stored, in the same transaction as the
+rows, so a restart resumes exactly there; inserts ignore ids already stored, so a replay after
+a crash at any point stores each request once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import orjson
+
+from turnout.ledger.journal import Journal
+from turnout.ledger.record import RequestRecord
+from turnout.ledger.store import LedgerError, LedgerStore
+
+log = logging.getLogger("turnout.ledger")
+
+FLUSH_S = 0.25
+#: Once everything is stored and the journal is this large, it starts over.
+ROTATE_BYTES = 8 << 20
+
+
+class LedgerWriter:
+    def __init__(self, journal: Journal, store: LedgerStore, journal_id: str) -> None:
+        self._journal = journal
+        self._store = store
+        self._journal_id = journal_id
+        self._offset = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._offset = await asyncio.to_thread(self._store.stored_offset, self._journal_id)
+        if self._offset > self._journal.size():
+            self._offset = 0  # the journal was emptied after the mark was last saved
+        await self.flush()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            try:
+                await self.flush()
+            except LedgerError as exc:  # the database is away: the journal keeps everything
+                log.warning("ledger not stored yet, will retry: %s", exc)
+
+    async def flush(self) -> int:
+        """Store every complete journal line; returns how many."""
+        stored = 0
+        while True:
+            lines, end = self._journal.read_from(self._offset)
+            if not lines:
+                break
+            records = [RequestRecord.from_dict(orjson.loads(line)) for line in lines]
+            await asyncio.to_thread(self._store.store, records, self._journal_id, end)
+            self._offset = end
+            stored += len(records)
+        # No await between the size check and the truncation: appends run on this loop too.
+        if self._offset >= ROTATE_BYTES and self._offset == self._journal.size():
+            self._journal.truncate()
+            self._offset = 0
+            await asyncio.to_thread(self._store.store, [], self._journal_id, 0)
+        return stored

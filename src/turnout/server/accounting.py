@@ -1,0 +1,115 @@
+"""From a finished exchange to a ledger record and a log line: tokens, cost, latency, trail."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from turnout.catalog.prices import price_of
+from turnout.dialects.sse import Event
+from turnout.ledger.record import AttemptRecord, RequestRecord
+from turnout.ledger.usage import Usage, UsageMeter, usage_of_body
+from turnout.router.chain import Attempt, Served
+from turnout.server.gateway import Gateway
+
+log = logging.getLogger("turnout.relay")
+
+
+def trail(attempts: list[Attempt]) -> str:
+    return " -> ".join(a.label() for a in attempts)
+
+
+@dataclass(slots=True)
+class Tally:
+    """What one request used and how it went, filled in as the relay learns it."""
+
+    request_id: str
+    model: str
+    client_dialect: str
+    stream: bool
+    started: float  # perf_counter at arrival
+    arrived: float = field(default_factory=time.time)
+    route: str | None = None
+    key_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+    first_byte: float | None = None  # perf_counter when the client got its first byte
+    meter: UsageMeter | None = None
+
+    def observe(self, event: Event) -> None:
+        if self.meter is not None:
+            self.meter.observe(event)
+
+    def mark_first_byte(self) -> None:
+        if self.first_byte is None:
+            self.first_byte = time.perf_counter()
+
+
+def usage_from_body(body: bytes, dialect: str) -> Usage:
+    return usage_of_body(body, dialect)
+
+
+def close(
+    gateway: Gateway,
+    tally: Tally,
+    *,
+    status: int,
+    outcome: str,
+    category: str | None,
+    attempts: list[Attempt],
+    served: Served | None = None,
+    upstream_dialect: str | None = None,
+    usage: Usage | None = None,
+    upstream_s: float = 0.0,
+) -> RequestRecord:
+    """Record the request in the ledger (before its last bytes go out) and log one line."""
+    now = time.perf_counter()
+    usage = usage or (tally.meter.usage if tally.meter else Usage())
+    cost = 0.0
+    if served is not None and outcome == "ok":
+        price = price_of(served.target.model, gateway.config.prices)
+        if price is not None:
+            cost = price.cost(usage.tokens_in, usage.tokens_out, usage.tokens_cached)
+    record = RequestRecord(
+        id=tally.request_id,
+        ts=tally.arrived,
+        model=tally.model,
+        route=tally.route,
+        client_dialect=tally.client_dialect,
+        stream=tally.stream,
+        status=status,
+        outcome=outcome,
+        category=category,
+        key_id=tally.key_id,
+        path=served.target.path if served else None,
+        provider=served.target.provider if served else None,
+        upstream_model=served.target.model if served else None,
+        upstream_dialect=upstream_dialect,
+        tokens_in=usage.tokens_in,
+        tokens_out=usage.tokens_out,
+        tokens_cached=usage.tokens_cached,
+        cost_usd=round(cost, 8),
+        latency_ms=round((now - tally.started) * 1000, 3),
+        ttfb_ms=round((tally.first_byte - tally.started) * 1000, 3) if tally.first_byte else None,
+        overhead_ms=round(max(0.0, now - tally.started - upstream_s) * 1000, 3),
+        attempts=[
+            AttemptRecord(a.target.path, a.outcome, a.diagnosis.code if a.diagnosis else None)
+            for a in attempts
+        ],
+        notes=tally.notes,
+    )
+    if gateway.ledger is not None:
+        gateway.ledger.record(record)
+    log.info(
+        "%s model=%s stream=%s status=%d outcome=%s attempts=%s tokens=%d/%d ms=%.1f",
+        record.id,
+        record.model,
+        record.stream,
+        record.status,
+        record.outcome,
+        trail(attempts),
+        record.tokens_in + record.tokens_cached,
+        record.tokens_out,
+        record.latency_ms,
+    )
+    return record

@@ -1,0 +1,370 @@
+"""`turnout init` as a user runs it (a real process, a controlled environment), and its template.
+
+Every run gets HOME and XDG_CONFIG_HOME inside tmp_path and `--no-probe`, so no test reads the
+real user config directory or depends on an Ollama or LM Studio running on this machine. The
+interactive mode is driven by `--interactive` (a hidden flag) with answers piped on stdin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from turnout.cli.init import probe_local
+from turnout.config import GatewayConfig, load_config, load_config_text
+from turnout.config.template import ProviderPath, config_data, render_config, scalar
+from turnout.router.resolve import resolve_route
+
+SECRETS = {
+    "api": "sk-ant-api03-SECRET-api-key",
+    "oat": "sk-ant-oat01-SECRET-oauth-token",
+    "openrouter": "sk-or-v1-SECRET-openrouter",
+    "deepseek": "sk-SECRET-deepseek",
+    "relay": "sk-SECRET-relay",
+}
+
+
+def run_init(
+    tmp_path: Path, keys: dict[str, str], *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path / "home"),
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "TURNOUT_CONFIG": "",
+        **keys,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "turnout", "init", "--no-probe", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def written(path: Path, keys: dict[str, str]) -> GatewayConfig:
+    """Load the file as `turnout serve` would, after checking that no key value is in it."""
+    text = path.read_text(encoding="utf-8")
+    for secret in SECRETS.values():
+        assert secret not in text
+    return load_config(path, env=keys)
+
+
+def paths_of(config: GatewayConfig, route: str) -> list[str]:
+    return [target.path for target in config.routes[route].targets]
+
+
+def assert_client_settings(out: str, path: Path) -> None:
+    assert "http://127.0.0.1:8787/anthropic" in out
+    assert 'base_url="http://127.0.0.1:8787/v1"' in out
+    assert 'base_url="http://127.0.0.1:8787"' in out
+    assert "ANTHROPIC_BASE_URL=http://127.0.0.1:8787\n" in out
+    assert f"turnout serve --config {path}" in out
+
+
+def test_an_anthropic_key_alone(tmp_path: Path) -> None:
+    keys = {"ANTHROPIC_API_KEY": SECRETS["api"]}
+    out_file = tmp_path / "turnout.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    config = written(out_file, keys)
+    assert list(config.providers) == ["anthropic"]
+    assert config.providers["anthropic"].api_key is not None
+    assert config.providers["anthropic"].api_key.value == SECRETS["api"]
+    assert paths_of(config, "claude-sonnet-4-6") == ["anthropic/claude-sonnet-4-6"]
+    assert paths_of(config, "cheap") == ["anthropic/claude-haiku-4-5"]
+    assert paths_of(config, "*") == ["anthropic/*"]
+    assert "deepseek-*" not in config.routes  # no path can serve it
+    assert config.tasks == {"title": "cheap", "compress": "cheap"}
+    assert config.aliases["claude-haiku-4-5"] == "cheap"
+    assert_client_settings(result.stdout, out_file)
+
+
+def test_subscription_token_openrouter_and_deepseek(tmp_path: Path) -> None:
+    keys = {
+        "ANTHROPIC_API_KEY": SECRETS["oat"],
+        "OPENROUTER_API_KEY": SECRETS["openrouter"],
+        "DEEPSEEK_API_KEY": SECRETS["deepseek"],
+    }
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    config = written(out_file, keys)
+    assert list(config.providers) == ["claude-sub", "openrouter", "deepseek"]
+    assert paths_of(config, "claude-sonnet-4-6") == [
+        "claude-sub/claude-sonnet-4-6",
+        "openrouter/anthropic/claude-sonnet-4.5",
+        "deepseek/deepseek-chat",
+    ]
+    sonnet_via_openrouter = config.routes["claude-sonnet-4-6"].targets[1]
+    assert (sonnet_via_openrouter.provider, sonnet_via_openrouter.model) == (
+        "openrouter",
+        "anthropic/claude-sonnet-4.5",
+    )
+    assert paths_of(config, "deepseek-*")[0] == "deepseek/*"
+    cheap = resolve_route(config, "claude-haiku-4-5")
+    assert cheap is not None
+    assert cheap.name == "cheap"
+    assert cheap.targets[0].path == "deepseek/deepseek-chat"
+    titled = resolve_route(config, "claude-sonnet-4-6", task="title")
+    assert titled is not None
+    assert titled.name == "cheap"
+    assert_client_settings(result.stdout, out_file)
+
+
+def test_an_oauth_token_variable_comes_before_an_api_key(tmp_path: Path) -> None:
+    keys = {"CLAUDE_CODE_OAUTH_TOKEN": SECRETS["oat"], "ANTHROPIC_API_KEY": SECRETS["api"]}
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    config = written(out_file, keys)
+    assert paths_of(config, "claude-*") == ["claude-sub/*", "anthropic/*"]
+    assert "${CLAUDE_CODE_OAUTH_TOKEN}" in out_file.read_text(encoding="utf-8")
+
+
+def test_a_relay_from_openai_base_url(tmp_path: Path) -> None:
+    keys = {"OPENAI_API_KEY": SECRETS["relay"], "OPENAI_BASE_URL": "https://relay.example/v1/"}
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    config = written(out_file, keys)
+    assert config.providers["relay"].base_url == "https://relay.example/v1"
+    assert paths_of(config, "gpt-*") == ["relay/*"]
+    assert paths_of(config, "claude-sonnet-4-6") == ["relay/claude-sonnet-4-6"]
+
+
+def test_a_base_url_pointing_at_turnout_itself_is_left_out(tmp_path: Path) -> None:
+    keys = {
+        "OPENAI_API_KEY": SECRETS["relay"],
+        "OPENAI_BASE_URL": "http://127.0.0.1:8787/v1",
+        "DEEPSEEK_API_KEY": SECRETS["deepseek"],
+    }
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    assert "that is turnout itself" in result.stdout
+    assert list(written(out_file, keys).providers) == ["deepseek"]
+
+
+def test_nothing_detected_writes_nothing_and_offers_the_demo(tmp_path: Path) -> None:
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, {}, "--yes", "--output", str(out_file))
+    assert result.returncode == 1
+    assert not out_file.exists()
+    assert "ANTHROPIC_API_KEY" in result.stderr
+    assert "127.0.0.1:11434" in result.stderr
+    assert "turnout serve --demo" in result.stderr
+
+
+def test_an_existing_file_is_kept_without_force(tmp_path: Path) -> None:
+    keys = {"DEEPSEEK_API_KEY": SECRETS["deepseek"]}
+    out_file = tmp_path / "c.yaml"
+    out_file.write_text("keep me\n", encoding="utf-8")
+    refused = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert refused.returncode == 2
+    assert "already exists" in refused.stderr
+    assert "--force" in refused.stderr
+    assert out_file.read_text(encoding="utf-8") == "keep me\n"
+    forced = run_init(tmp_path, keys, "--yes", "--force", "--output", str(out_file))
+    assert forced.returncode == 0, forced.stderr
+    assert list(written(out_file, keys).providers) == ["deepseek"]
+
+
+def test_without_output_it_writes_the_user_config_path(tmp_path: Path) -> None:
+    keys = {"OPENROUTER_API_KEY": SECRETS["openrouter"]}
+    result = run_init(tmp_path, keys, "--yes")
+    assert result.returncode == 0, result.stderr
+    expected = tmp_path / "xdg" / "turnout" / "config.yaml"
+    assert list(written(expected, keys).providers) == ["openrouter"]
+    assert_client_settings(result.stdout, expected)
+
+
+def test_piped_stdin_without_yes_detects_instead_of_asking(tmp_path: Path) -> None:
+    keys = {"DEEPSEEK_API_KEY": SECRETS["deepseek"]}
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--output", str(out_file), stdin="n\n")
+    assert result.returncode == 0, result.stderr
+    assert "[Y/n]" not in result.stdout
+    assert list(written(out_file, keys).providers) == ["deepseek"]
+
+
+#: Answers in question order: Anthropic key, subscription (+ variable, a pasted key first),
+#: OpenAI/relay (+ variable, base URL), OpenRouter (detected: default yes, + variable),
+#: DeepSeek, Ollama (+ model), LM Studio (default no).
+INTERACTIVE_ANSWERS = [
+    "n",
+    "y",
+    SECRETS["oat"],
+    "MY_CLAUDE_TOKEN",
+    "yes",
+    "",
+    "https://relay.example/v1/chat/completions",
+    "",
+    "",
+    "n",
+    "y",
+    "qwen3:8b",
+    "",
+]
+
+
+def test_interactive_answers_choose_paths_and_variable_names(tmp_path: Path) -> None:
+    keys = {"OPENROUTER_API_KEY": SECRETS["openrouter"]}
+    out_file = tmp_path / "c.yaml"
+    stdin = "\n".join(INTERACTIVE_ANSWERS) + "\n"
+    result = run_init(tmp_path, keys, "--interactive", "--output", str(out_file), stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    assert "never the key itself" in result.stdout  # the pasted key was refused
+    assert "export MY_CLAUDE_TOKEN, OPENAI_API_KEY" in result.stdout
+    env = {**keys, "MY_CLAUDE_TOKEN": SECRETS["oat"], "OPENAI_API_KEY": SECRETS["relay"]}
+    config = written(out_file, env)
+    assert list(config.providers) == ["claude-sub", "relay", "openrouter", "ollama"]
+    assert config.providers["relay"].base_url == "https://relay.example/v1"
+    assert config.providers["ollama"].api_key is None
+    assert paths_of(config, "claude-sonnet-4-6") == [
+        "claude-sub/claude-sonnet-4-6",
+        "relay/claude-sonnet-4-6",
+        "openrouter/anthropic/claude-sonnet-4.5",
+        "ollama/qwen3:8b",
+    ]
+    assert_client_settings(result.stdout, out_file)
+
+
+def test_interactive_end_of_input_takes_the_detected_defaults(tmp_path: Path) -> None:
+    keys = {"DEEPSEEK_API_KEY": SECRETS["deepseek"]}
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--interactive", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    assert "Do you have a DeepSeek key? [Y/n]" in result.stdout
+    assert list(written(out_file, keys).providers) == ["deepseek"]
+
+
+def test_interactive_declining_everything_writes_nothing(tmp_path: Path) -> None:
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, {}, "--interactive", "--output", str(out_file), stdin="n\n" * 7)
+    assert result.returncode == 1
+    assert "no provider path chosen" in result.stderr
+    assert not out_file.exists()
+
+
+# The template on its own.
+
+ALL_PATHS = [
+    ProviderPath("lmstudio", "http://127.0.0.1:1234/v1", model="local-model"),
+    ProviderPath("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+    ProviderPath("claude-sub", "https://api.anthropic.com", "CLAUDE_CODE_OAUTH_TOKEN"),
+    ProviderPath("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
+    ProviderPath("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    ProviderPath("relay", "https://relay.example/v1", "RELAY_KEY"),
+    ProviderPath("ollama", "http://127.0.0.1:11434/v1", model="llama3.2"),
+]
+ALL_KEYS = {p.key_var: "x" for p in ALL_PATHS if p.key_var}
+
+
+def test_the_rendered_text_is_the_data_with_comments() -> None:
+    text = render_config(ALL_PATHS, config_path="/tmp/c.yaml")
+    assert yaml.safe_load(text) == config_data(ALL_PATHS)
+    assert "turnout serve --config /tmp/c.yaml" in text
+    assert text.count("\n  # ") >= len(ALL_PATHS) + 6  # a comment per provider and route
+
+
+def test_every_path_together_loads_in_preference_order() -> None:
+    config = load_config_text(render_config(ALL_PATHS), "<template>", ALL_KEYS)
+    assert list(config.providers) == [
+        "claude-sub",
+        "anthropic",
+        "relay",
+        "openrouter",
+        "deepseek",
+        "ollama",
+        "lmstudio",
+    ]
+    assert paths_of(config, "claude-sonnet-4-6") == [
+        "claude-sub/claude-sonnet-4-6",
+        "anthropic/claude-sonnet-4-6",
+        "relay/claude-sonnet-4-6",
+        "openrouter/anthropic/claude-sonnet-4.5",
+        "deepseek/deepseek-chat",
+        "ollama/llama3.2",
+        "lmstudio/local-model",
+    ]
+    assert paths_of(config, "gpt-*")[:2] == ["relay/*", "openrouter/openai/gpt-4.1"]
+    assert list(config.routes)[-1] == "*"  # the catch-all is the last pattern tried
+    assert (config.server.host, config.server.port) == ("127.0.0.1", 8787)
+
+
+def test_server_address_is_written() -> None:
+    paths = [ProviderPath("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY")]
+    text = render_config(paths, host="0.0.0.0", port=9000)
+    server = yaml.safe_load(text)["server"]
+    assert server == {"host": "0.0.0.0", "port": 9000}
+
+
+@pytest.mark.parametrize(
+    "paths",
+    [
+        [],
+        [ProviderPath("nope", "https://x.example")],
+        [ProviderPath("deepseek", "https://a"), ProviderPath("deepseek", "https://b")],
+    ],
+)
+def test_the_template_refuses_paths_it_cannot_write(paths: list[ProviderPath]) -> None:
+    with pytest.raises(ValueError, match="provider"):
+        config_data(paths)
+
+
+@pytest.mark.parametrize(
+    "value", ["*", "claude-*", "yes", "No", "null", "127.0.0.1", "8787", "a: b", "x:", "#c", ""]
+)
+def test_scalars_read_back_as_written(value: str) -> None:
+    assert yaml.safe_load(f"k: {scalar(value)}") == {"k": value}
+
+
+# Local-server detection, against a fake server on a free port.
+
+
+class ModelsHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"data": [{"id": "qwen3:8b"}, {"id": "llama3.2"}]}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def models_server() -> Iterator[int]:
+    with ThreadingHTTPServer(("127.0.0.1", 0), ModelsHandler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield server.server_address[1]
+        server.shutdown()
+        thread.join()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_probe_finds_a_server_that_answers_and_its_models(models_server: int) -> None:
+    found = probe_local([("ollama", models_server), ("lmstudio", closed_port())])
+    assert found == {"ollama": ["qwen3:8b", "llama3.2"]}
