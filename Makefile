@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+AGENTS_VENV ?= .venv-agents
+AGENTS := tests/agents
 
-.PHONY: run test check lint format bench accuracy clean
+.PHONY: run test check format bench accuracy clean agents
 
 $(BIN)/turnout: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +18,22 @@ run: $(BIN)/turnout
 	$(BIN)/turnout serve
 
 ## test: lint, format check, type check and the whole test suite
-test: $(BIN)/turnout check
+test: $(BIN)/turnout check agents
 	$(BIN)/pytest
+
+## agents: install the real agent clients that tests/test_agents.py drives (from PyPI and npm)
+agents: $(AGENTS)/node_modules/.installed $(AGENTS_VENV)/bin/hermes
+
+$(AGENTS)/node_modules/.installed: $(AGENTS)/package.json $(AGENTS)/package-lock.json
+	cd $(AGENTS) && npm ci --no-audit --no-fund
+	$(AGENTS)/node_modules/.bin/claude --version
+	touch $@
+
+$(AGENTS_VENV)/bin/hermes: $(AGENTS)/requirements.txt
+	$(PYTHON) -m venv $(AGENTS_VENV)
+	$(AGENTS_VENV)/bin/pip install --quiet --upgrade pip
+	$(AGENTS_VENV)/bin/pip install --quiet -r $(AGENTS)/requirements.txt
+	touch $@
 
 check: $(BIN)/turnout
 	$(BIN)/ruff check src tests scripts
@@ -30,9 +46,10 @@ format: $(BIN)/turnout
 
 bench: $(BIN)/turnout
 	$(BIN)/python scripts/bench_diagnose.py
+	$(BIN)/python scripts/bench_relay.py
 
 accuracy: $(BIN)/turnout
 	$(BIN)/python scripts/corpus_accuracy.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(AGENTS_VENV) $(AGENTS)/node_modules build *.egg-info src/*.egg-info .mypy_cache .pytest_cache .ruff_cache

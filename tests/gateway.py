@@ -19,7 +19,7 @@ import uvicorn
 from turnout.config import GatewayConfig, load_config_text
 from turnout.ledger.ledger import Ledger
 from turnout.server.app import TurnoutApp
-from turnout.server.gateway import Gateway
+from turnout.server.gateway import Gateway, Shared
 
 
 def free_port() -> int:
@@ -49,7 +49,7 @@ def running_gateway(
     scratch = tempfile.TemporaryDirectory()
     location = config.ledger or str(Path(scratch.name) / "ledger.sqlite3")
     ledger = None if location == "off" else Ledger(location, "test")
-    gateway = Gateway.build(config, ledger=ledger)
+    gateway = Gateway.build(config, Shared(ledger=ledger))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(

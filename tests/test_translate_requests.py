@@ -612,3 +612,24 @@ def test_openai_to_anthropic_and_back_keeps_the_meaning(request: dict[str, Any])
     back = anthropic_to_openai_request(there.body, "gpt-x")
     assert there.dropped == back.dropped == ()
     assert openai_meaning(back.body) == openai_meaning(request)
+
+
+def test_a_system_turn_sent_as_blocks_stays_a_system_message() -> None:
+    from turnout.translate import anthropic_to_openai_request
+
+    data = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "system",
+                "content": [
+                    {"type": "text", "text": "# Environment"},
+                    {"type": "text", "text": "cwd: /tmp"},
+                ],
+            },
+        ],
+    }
+    body = anthropic_to_openai_request(data, "gpt-4o").body
+    assert body["messages"][-1] == {"role": "system", "content": "# Environment\n\ncwd: /tmp"}

@@ -21,11 +21,21 @@ class TurnoutError(Exception):
 class ClientRequestError(TurnoutError):
     """The client's request cannot be served as sent (bad JSON, unknown model, too large)."""
 
-    def __init__(self, status: int, message: str, *, kind: str = "invalid_request") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        kind: str = "invalid_request",
+        code: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.kind = kind  # a taxonomy category, used to pick the dialect's error type
+        self.code = code or kind  # the finer code, as in a diagnosis
+        self.headers = headers  # e.g. retry-after
 
 
 class UpstreamError(TurnoutError):

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from turnout import __version__
-from turnout.cli import config, doctor, explain, init, serve
+from turnout.cli import config, doctor, explain, init, keys, serve, usage
 
 #: Subcommand name -> (module's `add_arguments`, module's `run`, one-line help).
 COMMANDS: dict[
@@ -19,6 +19,8 @@ COMMANDS: dict[
     "init": (init.add_arguments, init.run, init.HELP),
     "doctor": (doctor.add_arguments, doctor.run, doctor.HELP),
     "config": (config.add_arguments, config.run, config.HELP),
+    "keys": (keys.add_arguments, keys.run, keys.HELP),
+    "usage": (usage.add_arguments, usage.run, usage.HELP),
 }
 
 

@@ -39,7 +39,7 @@ _TOP_LEVEL = frozenset(
     {"providers", "routes", "defaults", "server", "aliases", "tasks", "ledger", "prices"}
 )
 _PROVIDER_KEYS = frozenset(
-    {"kind", "base_url", "api_key", "headers", "models", "script"} | SETTING_NAMES
+    {"kind", "base_url", "api_key", "headers", "models", "script", "budget"} | SETTING_NAMES
 )
 _ROUTE_KEYS = frozenset({"targets"} | SETTING_NAMES)
 _SERVER_KEYS = frozenset(f.name for f in fields(ServerConfig))
@@ -242,7 +242,24 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         settings=_settings(table, at),
         context_windows=_windows(table.get("models"), (*at, "models")),
         script=tuple(_mapping(step, (*at, "script", i)) for i, step in enumerate(script)),
+        budget=_budget(table.get("budget"), (*at, "budget")),
     )
+
+
+def _budget(raw: Any, at: At) -> tuple[float, str] | None:
+    if raw is None:
+        return None
+    table = _mapping(raw, at)
+    usd, period = table.get("usd"), table.get("period", "day")
+    if not isinstance(usd, int | float) or isinstance(usd, bool) or usd < 0:
+        raise ConfigError(
+            f"{label(at)} needs usd: a number of dollars",
+            "for example {usd: 5, period: day}",
+            at=at,
+        )
+    if period not in ("day", "week", "month"):
+        raise ConfigError(f"{label(at)}.period must be day, week or month", at=(*at, "period"))
+    return float(usd), str(period)
 
 
 def _api_key(raw: Any, env: Mapping[str, str], at: At) -> Secret | None:
@@ -373,6 +390,8 @@ def build_config(
 def _ledger(raw: Any, env: Mapping[str, str]) -> str | None:
     if raw is None:
         return None
+    if raw is False:  # YAML reads a bare `off` as false
+        return "off"
     if not isinstance(raw, str) or not raw.strip():
         raise ConfigError(
             "ledger must be a SQLite file path, a postgresql:// URL or off", at=("ledger",)

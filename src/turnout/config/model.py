@@ -66,6 +66,7 @@ class ProviderConfig:
     settings: dict[str, Any] = field(default_factory=dict)  # overrides of Settings
     context_windows: dict[str, int] = field(default_factory=dict)
     script: tuple[dict[str, Any], ...] = ()  # mock replies, in order, repeating the last
+    budget: tuple[float, str] | None = None  # dollars per day, week or month on this path
 
 
 @dataclass(frozen=True, slots=True)

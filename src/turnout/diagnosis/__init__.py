@@ -8,8 +8,8 @@ This package imports nothing else of turnout, so harnesses can use it as a libra
     d.category  # Category.QUOTA
 """
 
-from turnout.diagnosis.engine import diagnose
+from turnout.diagnosis.engine import diagnose, explain_code
 from turnout.diagnosis.model import Diagnosis
 from turnout.diagnosis.taxonomy import CODES, RETRYABLE, Category
 
-__all__ = ["CODES", "RETRYABLE", "Category", "Diagnosis", "diagnose"]
+__all__ = ["CODES", "RETRYABLE", "Category", "Diagnosis", "diagnose", "explain_code"]

@@ -29,6 +29,39 @@ def packaged_rules() -> RuleBook:
     return load_rules()
 
 
+def explain_code(
+    code: str,
+    *,
+    lang: str | None = None,
+    message: str | None = None,
+    retry_after_s: float | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> Diagnosis:
+    """A diagnosis for a situation the caller already knows by its code (the gateway's own
+    refusals, such as an exhausted gateway budget), with the same texts as `diagnose`."""
+    category = CODES[code]
+    language = normalize_language(lang)
+    advice = advice_for(code, category, language)
+    where = path_sentence(language, provider, model, None)
+    return Diagnosis(
+        category=category,
+        code=code,
+        retryable=category in RETRYABLE,
+        failover=category not in NO_FAILOVER,
+        retry_after_s=retry_after_s,
+        title=advice.title,
+        explanation=f"{advice.explanation} {where}".strip(),
+        actions=advice.actions,
+        wont_help=advice.wont_help,
+        status=None,
+        provider=provider,
+        model=model,
+        message=message,
+        lang=language,
+    )
+
+
 def diagnose(
     status: int | None = None,
     body: str | None = "",

@@ -209,6 +209,12 @@ class LedgerStore:
                 (journal_id, offset),
             )
 
+    def spent_by_provider(self, provider: str, since: float) -> float:
+        rows = self.db.query(
+            "SELECT SUM(cost_usd) FROM requests WHERE provider = ? AND ts >= ?", (provider, since)
+        )
+        return float(rows[0][0] or 0.0) if rows else 0.0
+
     def spent_since(self, since: float) -> dict[str | None, float]:
         """Dollars spent per gateway key since a time."""
         rows = self.db.query(

@@ -93,11 +93,13 @@ class RouteChain:
         health: PathHealth,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        closed: Callable[[str], Diagnosis | None] = lambda provider: None,
     ) -> None:
         self._config = config
         self._providers = providers
         self._health = health
         self._sleep = sleep
+        self._closed = closed  # why a provider path takes no traffic now (its budget is spent)
 
     async def run(
         self,
@@ -116,6 +118,10 @@ class RouteChain:
             window = context_window(target.model, provider.config.context_windows)
             if too_long_for is not None and window is not None and window <= too_long_for:
                 attempts.append(Attempt(target, "skipped", note="context window not larger"))
+                continue
+            closed = self._closed(target.provider)
+            if closed is not None:
+                attempts.append(Attempt(target, "skipped", closed))
                 continue
             admission, mark = self._health.admit(target.path)
             if admission is Admission.SKIP:

@@ -35,6 +35,8 @@ class Tally:
     notes: list[str] = field(default_factory=list)
     first_byte: float | None = None  # perf_counter when the client got its first byte
     meter: UsageMeter | None = None
+    reserved: float = 0.0  # dollars reserved against the key's budget before the call
+    closed: bool = False
 
     def observe(self, event: Event) -> None:
         if self.meter is not None:
@@ -100,6 +102,7 @@ def close(
     )
     if gateway.ledger is not None:
         gateway.ledger.record(record)
+    _settle(gateway, tally, record)
     log.info(
         "%s model=%s stream=%s status=%d outcome=%s attempts=%s tokens=%d/%d ms=%.1f",
         record.id,
@@ -113,3 +116,19 @@ def close(
         record.latency_ms,
     )
     return record
+
+
+def _settle(gateway: Gateway, tally: Tally, record: RequestRecord) -> None:
+    """Replace the reservation with what the request cost, on every budget it touches."""
+    tally.closed = True
+    budgets, now = gateway.shared.budgets, time.time()
+    if tally.key_id is not None:
+        budget = budgets.keys.get(tally.key_id)
+        if budget is not None:
+            budget.settle(tally.reserved, record.cost_usd, now)
+        tokens = record.tokens_in + record.tokens_cached + record.tokens_out
+        budgets.window(tally.key_id).used(tokens, now)
+    if record.provider is not None:
+        provider_budget = budgets.providers.get(record.provider)
+        if provider_budget is not None:
+            provider_budget.settle(0.0, record.cost_usd, now)

@@ -20,6 +20,7 @@ from turnout import __version__
 from turnout.diagnosis import diagnose
 from turnout.dialects.base import Dialect
 from turnout.errors import ClientRequestError
+from turnout.ledger.keys import GatewayKey
 from turnout.server.asgi import (
     BodyTooLarge,
     ClientGone,
@@ -32,6 +33,7 @@ from turnout.server.asgi import (
 )
 from turnout.server.catalog_views import model_entry, models_body
 from turnout.server.gateway import Gateway
+from turnout.server.keysync import KeySync
 from turnout.server.relay import DIALECTS, Exchange, client_error, count_tokens, relay
 from turnout.server.reload import ConfigReloader
 
@@ -57,6 +59,7 @@ class Request:
         "dialect",
         "gateway",
         "headers",
+        "key",
         "method",
         "path",
         "receive",
@@ -70,6 +73,7 @@ class Request:
     ) -> None:
         self.started = time.perf_counter()
         self.gateway = gateway  # the one in force when it arrived, even across a reload
+        self.key: GatewayKey | None = None
         self.method: str = scope["method"]
         self.path = path
         self.headers = header_map(scope)
@@ -82,8 +86,8 @@ class Request:
 
     async def error(self, exc: ClientRequestError) -> None:
         status, body = client_error(self.dialect, exc)
-        headers = [("x-request-id", self.request_id)]
-        if status < 500:
+        headers = [("x-request-id", self.request_id), *exc.headers]
+        if status < 500 and not any(name == "x-should-retry" for name, _ in headers):
             headers.append(("x-should-retry", "false"))
         await send_response(self.send, status, body, headers)
 
@@ -104,6 +108,7 @@ class TurnoutApp:
     def __init__(self, gateway: Gateway, config_path: Path | None = None) -> None:
         self.gateway = gateway
         self.reloader = ConfigReloader(self, config_path) if config_path else None
+        self.keysync = KeySync(lambda: self.gateway)
         self._routes: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): self._chat_openai,
             ("POST", "/chat/completions"): self._chat_openai,
@@ -164,19 +169,26 @@ class TurnoutApp:
             )
 
     def _authorize(self, request: Request) -> None:
-        keys = request.gateway.config.server.keys
-        if not keys:
+        """Once any gateway key exists (in the config or made with `turnout keys`), every
+        request needs one; it may come as `x-api-key` or `Authorization: Bearer`."""
+        static = request.gateway.config.server.keys
+        keyring = request.gateway.shared.keyring
+        if request.path == "/healthz" or (not static and not keyring):
             return
         presented = request.headers.get("x-api-key") or ""
         bearer = request.headers.get("authorization", "")
         if not presented and bearer.lower().startswith("bearer "):
             presented = bearer[7:].strip()
+        request.key = keyring.match(presented) if presented else None
         supplied = presented.encode()
-        if not any(hmac.compare_digest(supplied, key.value.encode()) for key in keys):
+        if request.key is None and not any(
+            hmac.compare_digest(supplied, key.value.encode()) for key in static
+        ):
             raise ClientRequestError(
                 401,
                 "missing or invalid turnout gateway key (x-api-key or Authorization: Bearer)",
                 kind="auth",
+                code="invalid_api_key",
             )
 
     async def _read_json_body(self, request: Request) -> bytes:
@@ -199,8 +211,9 @@ class TurnoutApp:
         body = await self._read_json_body(request)
         parsed = request.dialect.parse(body)
         exchange = Exchange(
-            request.dialect, parsed, request.headers, request.request_id, request.started
-        )
+            request.dialect, parsed, request.headers, request.request_id, request.started,
+            request.key,
+        )  # fmt: skip
         await relay(request.gateway, exchange, request.send)
 
     async def _chat_openai(self, request: Request) -> None:
@@ -267,10 +280,12 @@ class TurnoutApp:
                 warm_up()
                 if self.gateway.ledger is not None:
                     await self.gateway.ledger.start()
+                await self.keysync.start()
                 if self.reloader is not None:
                     self.reloader.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.keysync.stop()
                 if self.reloader is not None:
                     await self.reloader.stop()
                 await self.gateway.aclose()

@@ -22,10 +22,12 @@ from turnout.dialects.base import Dialect, ParsedRequest, replace_model
 from turnout.dialects.openai import OpenAIDialect
 from turnout.dialects.sse import Event
 from turnout.errors import ClientRequestError, UpstreamError
+from turnout.ledger.keys import GatewayKey
 from turnout.ledger.usage import UsageMeter, usage_of_body
 from turnout.providers.base import Provider, UpstreamCall
 from turnout.router.chain import Attempt, Failed, Served
 from turnout.router.resolve import public_model_names, resolve_route, target_model
+from turnout.server.access_control import admit
 from turnout.server.accounting import Tally, close, trail
 from turnout.server.asgi import Send, end_stream, send_chunk, send_response, start_stream
 from turnout.server.failures import failure_response, stream_error
@@ -55,7 +57,7 @@ class Exchange:
     headers: Mapping[str, str]
     request_id: str
     started: float
-    key_id: str | None = None
+    key: GatewayKey | None = None
 
     def tally(self) -> Tally:
         return Tally(
@@ -64,7 +66,7 @@ class Exchange:
             client_dialect=self.dialect.name,
             stream=self.request.stream,
             started=self.started,
-            key_id=self.key_id,
+            key_id=self.key.id if self.key else None,
         )
 
     @property
@@ -74,7 +76,7 @@ class Exchange:
 
 
 def client_error(dialect: Dialect, exc: ClientRequestError) -> tuple[int, bytes]:
-    body = dialect.error_body(exc.status, exc.kind, exc.message, {"code": exc.kind})
+    body = dialect.error_body(exc.status, exc.kind, exc.message, {"code": exc.code})
     return exc.status, body
 
 
@@ -122,14 +124,25 @@ def _translated_body(
 
 
 async def relay(gateway: Gateway, exchange: Exchange, send: Send) -> None:
-    request = exchange.request
     tally = exchange.tally()
     try:
         route = _route_for(gateway, exchange)
+        tally.route = route.name
+        admit(gateway, exchange.key, route, exchange.request, tally)
     except ClientRequestError as exc:
-        close(gateway, tally, status=exc.status, outcome=exc.kind, category=exc.kind, attempts=[])
+        close(gateway, tally, status=exc.status, outcome=exc.code, category=exc.kind, attempts=[])
         raise
-    tally.route = route.name
+    try:
+        await _serve(gateway, exchange, tally, route, send)
+    finally:
+        if not tally.closed:  # the client went away mid-answer: still account for it
+            close(gateway, tally, status=499, outcome="client_gone", category=None, attempts=[])
+
+
+async def _serve(
+    gateway: Gateway, exchange: Exchange, tally: Tally, route: RouteConfig, send: Send
+) -> None:
+    request = exchange.request
     call = UpstreamCall(
         operation="chat",
         dialect=exchange.dialect.name,

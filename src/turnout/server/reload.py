@@ -81,7 +81,7 @@ class ConfigReloader:
             log.warning("server.host and server.port changes take effect after a restart")
         if config.ledger != old.config.ledger:
             log.warning("a change of ledger takes effect after a restart")
-        self._app.gateway = Gateway.build(config, health=old.health, ledger=old.ledger)
+        self._app.gateway = Gateway.build(config, shared=old.shared)
         self.reloads += 1
         log.info("config reloaded from %s (%s): %d routes", self._path, reason, len(config.routes))
         drain = asyncio.get_running_loop().create_task(self._close_when_idle(old))

@@ -12,7 +12,7 @@ import uvicorn
 from turnout.config.model import GatewayConfig
 from turnout.ledger.ledger import Ledger
 from turnout.server.app import TurnoutApp
-from turnout.server.gateway import Gateway
+from turnout.server.gateway import Gateway, Shared
 
 
 def is_loopback(host: str) -> bool:
@@ -45,7 +45,7 @@ def serve(
         stream=sys.stderr,
     )
     ledger = None if config.ledger == "off" else Ledger.for_server(config.ledger, port)
-    app = TurnoutApp(Gateway.build(config, ledger=ledger), config_path)
+    app = TurnoutApp(Gateway.build(config, Shared(ledger=ledger)), config_path)
     uvicorn.run(
         app,
         host=host,

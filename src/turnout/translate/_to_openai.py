@@ -36,6 +36,11 @@ def _message(message: dict[str, Any], dropped: list[str]) -> list[dict[str, Any]
     _note_cache_control(blocks, dropped)
     if role == "assistant":
         return [_assistant(blocks, dropped)]
+    if role == "system":
+        # Instructions stay instructions whether sent as a string or as text blocks; a role
+        # that changed between turns would also defeat the upstream's prompt cache.
+        text = "\n\n".join(as_text(b.get("text")) for b in blocks if _is(b, "text"))
+        return [{"role": "system", "content": text}]
     return _user(blocks, dropped)
 
 

@@ -1,0 +1,287 @@
+"""`turnout usage` as a user runs it: a real process reading a real ledger, SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.test_ledger import postgres_url  # noqa: F401  (the fixture, for the PostgreSQL run)
+from turnout.ledger.record import AttemptRecord, RequestRecord
+from turnout.ledger.store import LedgerStore, migrate, open_database
+
+RUN_TIMEOUT_S = 60
+NOW = time.time()
+HOUR = 3600.0
+DAY = 86400.0
+SONNET = "claude-sonnet-4-6"
+GATE_TITLE_EN = "Subscription extra usage used up for this client"
+GATE_ACTION_EN = "Enable or buy extra usage at claude.ai/settings/usage"
+GATE_TITLE_ZH = "订阅的额外用量(extra usage)已用完"
+
+
+def ok(rid: str, ago: float, model: str, path: str, **usage: Any) -> RequestRecord:
+    provider = path.split("/")[0]
+    return RequestRecord(
+        id=rid,
+        ts=NOW - ago,
+        model=model,
+        route=model,
+        client_dialect="openai",
+        stream=False,
+        status=200,
+        outcome="ok",
+        path=path,
+        provider=provider,
+        upstream_model=path.split("/")[1],
+        upstream_dialect="openai",
+        attempts=usage.pop("attempts", None) or [AttemptRecord(path, "ok")],
+        **usage,
+    )
+
+
+def failed(
+    rid: str, ago: float, model: str, status: int, code: str, category: str, **rest: Any
+) -> RequestRecord:
+    return RequestRecord(
+        id=rid,
+        ts=NOW - ago,
+        model=model,
+        route=model,
+        client_dialect="anthropic",
+        stream=True,
+        status=status,
+        outcome=code,
+        category=category,
+        **rest,
+    )
+
+
+#: A week of traffic, plus one request from before it.
+RECORDS = [
+    ok(
+        "r1", 1 * HOUR, SONNET, f"backup/{SONNET}", key_id="k1", tokens_in=1000,
+        tokens_cached=200, tokens_out=300, cost_usd=0.012, latency_ms=900.0,
+        attempts=[
+            AttemptRecord(f"claude-sub/{SONNET}", "quota", "subscription_usage_gate"),
+            AttemptRecord(f"backup/{SONNET}", "ok"),
+        ],
+    ),
+    failed(
+        "r2", 2 * HOUR, SONNET, 400, "subscription_usage_gate", "quota", key_id="k1",
+        latency_ms=120.0,
+        attempts=[AttemptRecord(f"claude-sub/{SONNET}", "quota", "subscription_usage_gate")],
+    ),
+    ok(
+        "r3", 1 * DAY + HOUR, "gpt-4o", "openai/gpt-4o", key_id="k2", tokens_in=500,
+        tokens_cached=100, tokens_out=50, cost_usd=0.003, latency_ms=400.0,
+    ),
+    failed(
+        "r4", 2 * DAY, "gpt-4o", 429, "rate_limited", "rate_limit", latency_ms=2000.0,
+        attempts=[
+            AttemptRecord("openai/gpt-4o", "rate_limit", "rate_limited"),
+            AttemptRecord("relay/gpt-4o", "rate_limit", "rate_limited"),
+        ],
+    ),
+    ok(
+        "r5", 3 * DAY, SONNET, f"backup/{SONNET}", tokens_in=2000, tokens_out=700,
+        cost_usd=0.02, latency_ms=1500.0,
+    ),
+    ok(
+        "r6", 10 * DAY, SONNET, f"backup/{SONNET}", key_id="k1", tokens_in=9000,
+        tokens_out=900, cost_usd=1.0, latency_ms=700.0,
+    ),
+]  # fmt: skip
+IN_WEEK = [r for r in RECORDS if r.ts >= NOW - 7 * DAY]
+
+
+def fill(location: str, records: list[RequestRecord]) -> None:
+    """A migrated ledger holding `records` and one named gateway key (k1 is "alice")."""
+    db = open_database(location)
+    migrate(db)
+    LedgerStore(db).store(records, "test", 0)
+    with db.transaction() as run:
+        run(
+            "INSERT INTO gateway_keys (id, name, key_hash, prefix, created, routes) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            ("k1", "alice", "hash-1", "tk-al", NOW - 30 * DAY, "[]"),
+        )
+    db.close()
+
+
+def write_config(tmp_path: Path, ledger: str) -> Path:
+    path = tmp_path / "turnout.yaml"
+    text = {"ledger": ledger, "providers": {"m": {"kind": "mock"}}, "routes": {"x": ["m/x"]}}
+    path.write_text(yaml.safe_dump(text), encoding="utf-8")
+    return path
+
+
+def usage(config: Path, *args: str, lang: str = "C.UTF-8") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "TURNOUT_"))}
+    env.update(TZ="UTC", LANG=lang, PYTHONIOENCODING="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "turnout", "usage", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+
+
+def usage_json(config: Path, *args: str) -> dict[str, Any]:
+    done = usage(config, "--json", *args)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def day_of(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).date().isoformat()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def config(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A config whose ledger holds RECORDS: a SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        location = str(tmp_path / "ledger.sqlite3")
+    else:
+        location = request.getfixturevalue("postgres_url")
+    fill(location, RECORDS)
+    return write_config(tmp_path, location)
+
+
+def test_totals_cover_the_last_week_by_default(config: Path) -> None:
+    report = usage_json(config)
+    assert report["by"] == "day"
+    assert report["totals"] == {
+        "requests": 5,
+        "failed": 2,
+        "tokens_in": sum(r.tokens_in + r.tokens_cached for r in IN_WEEK),
+        "tokens_out": 1050,
+        "tokens_cached": 300,
+        "cost_usd": pytest.approx(0.035),
+        "p50_latency_ms": 900.0,
+    }
+    assert datetime.fromisoformat(report["since"]).timestamp() == pytest.approx(
+        NOW - 7 * DAY, abs=120
+    )
+
+
+def test_groups_by_day_in_order(config: Path) -> None:
+    groups = usage_json(config, "--by", "day")["groups"]
+    days = sorted({day_of(r.ts) for r in IN_WEEK})
+    assert [g["group"] for g in groups] == days
+    for group in groups:
+        mine = [r for r in IN_WEEK if day_of(r.ts) == group["group"]]
+        assert group["requests"] == len(mine)
+        assert group["cost_usd"] == pytest.approx(sum(r.cost_usd for r in mine))
+    assert set(groups[0]) == {
+        "group", "requests", "failed", "tokens_in", "tokens_out", "tokens_cached", "cost_usd",
+        "p50_latency_ms",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("by", "expected"),
+    [
+        ("key", {"alice": (2, 1), "k2": (1, 0), "(no key)": (2, 1)}),
+        ("path", {f"backup/{SONNET}": (2, 0), "openai/gpt-4o": (1, 0), "(none)": (2, 2)}),
+        ("model", {SONNET: (3, 1), "gpt-4o": (2, 1)}),
+        ("category", {"ok": (3, 0), "quota": (1, 1), "rate_limit": (1, 1)}),
+    ],
+)
+def test_groups_by_column(config: Path, by: str, expected: dict[str, tuple[int, int]]) -> None:
+    report = usage_json(config, "--by", by)
+    assert {g["group"]: (g["requests"], g["failed"]) for g in report["groups"]} == expected
+    assert report["groups"][0]["cost_usd"] == max(g["cost_usd"] for g in report["groups"])
+
+
+def test_since_filters_by_duration_and_by_date(config: Path) -> None:
+    assert usage_json(config, "--since", "90m")["totals"]["requests"] == 1
+    assert usage_json(config, "--since", "4w")["totals"]["requests"] == 6
+    old_day = (datetime.now(UTC) - timedelta(days=12)).date().isoformat()
+    assert usage_json(config, "--since", old_day)["totals"]["cost_usd"] == pytest.approx(1.035)
+
+
+def test_table_has_totals_key_names_and_a_chart(config: Path) -> None:
+    done = usage(config, "--by", "key")
+    assert done.returncode == 0, done.stderr
+    total = next(line for line in done.stdout.splitlines() if "total" in line)
+    for cell in ("5", "2", "3,800", "1,050", "300", "0.0350", "900"):
+        assert cell in total
+    assert "alice" in done.stdout
+    assert "(no key)" in done.stdout
+    assert "cost (USD) by key" in done.stdout
+    assert "▇" * 30 + " 0.0200" in done.stdout  # the largest bar is full width
+
+
+def test_errors_list_newest_first_with_trail_and_advice(config: Path) -> None:
+    errors = usage_json(config, "--errors")["errors"]
+    assert [e["id"] for e in errors] == ["r2", "r4"]
+    gate, limited = errors
+    assert (gate["status"], gate["category"], gate["code"]) == (
+        400,
+        "quota",
+        "subscription_usage_gate",
+    )
+    assert gate["trail"] == f"claude-sub/{SONNET}:quota"
+    assert limited["trail"] == "openai/gpt-4o:rate_limit -> relay/gpt-4o:rate_limit"
+    assert (gate["title"], gate["action"]) == (GATE_TITLE_EN, GATE_ACTION_EN)
+    assert usage_json(config, "--errors", "--limit", "1")["errors"][0]["id"] == "r2"
+
+    done = usage(config, "--errors", "--lang", "en")
+    assert done.returncode == 0, done.stderr
+    for text in ("quota/subscription_usage_gate", "HTTP 429", GATE_TITLE_EN, GATE_ACTION_EN):
+        assert text in done.stdout
+    assert "openai/gpt-4o:rate_limit -> relay/gpt-4o:rate_limit" in done.stdout
+
+
+def test_errors_speak_chinese_by_flag_or_locale(config: Path) -> None:
+    by_flag = usage(config, "--errors", "--lang", "zh")
+    by_locale = usage(config, "--errors", lang="zh_CN.UTF-8")
+    for done in (by_flag, by_locale):
+        assert done.returncode == 0, done.stderr
+        assert GATE_TITLE_ZH in done.stdout
+        assert "claude.ai/settings/usage" in done.stdout
+
+
+def test_chart_counts_requests_when_nothing_cost_anything(tmp_path: Path) -> None:
+    ledger = tmp_path / "free.sqlite3"
+    local = [ok(f"f{i}", i * HOUR, "llama3", "ollama/llama3") for i in range(1, 4)]
+    fill(str(ledger), local)
+    done = usage(write_config(tmp_path, str(ledger)), "--by", "model")
+    assert done.returncode == 0, done.stderr
+    assert "requests by model" in done.stdout
+    assert "▇" * 30 + " 3" in done.stdout
+
+
+def test_missing_ledger_says_when_it_appears(tmp_path: Path) -> None:
+    ledger = tmp_path / "nowhere" / "ledger.sqlite3"
+    done = usage(write_config(tmp_path, str(ledger)))
+    assert done.returncode == 1
+    assert f"no ledger yet at {ledger}; it is created when turnout serve" in done.stderr
+    assert not ledger.exists()  # reading must not create an empty ledger
+
+
+def test_ledger_off_is_said_plainly(tmp_path: Path) -> None:
+    done = usage(write_config(tmp_path, "off"))
+    assert done.returncode == 1
+    assert "ledger is off" in done.stderr
+
+
+def test_bad_since_is_one_line_and_a_hint(tmp_path: Path) -> None:
+    done = usage(write_config(tmp_path, str(tmp_path / "l.sqlite3")), "--since", "yesterday")
+    assert done.returncode == 2
+    assert "bad --since 'yesterday'" in done.stderr
+    assert "hint: write it as 30m, 12h, 7d, 4w" in done.stderr
+    assert "Traceback" not in done.stderr
