@@ -273,7 +273,7 @@ def test_the_gateway_reports_the_paths_it_keeps_out_of_service(clients: Clients)
         paths = request(gw.url, "GET", "/turnout/paths").json()
         assert isinstance(paths, dict)
         [entry] = paths["paths"]
-        assert entry["path"] == "primary/claude-sonnet-4-6"
+        assert (entry["path"], entry["scope"]) == ("primary", "credential")
         assert (entry["state"], entry["category"], entry["code"]) == (
             "gated",
             "quota",

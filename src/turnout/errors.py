@@ -6,6 +6,7 @@ TurnoutError
 └── UpstreamError              one attempt at one path failed
     ├── UpstreamHTTPError      the provider answered with a non-2xx status
     ├── UpstreamTransportError the provider could not be reached or went silent
+    │   └── DeadlineMissed     no headers, or no first content event, in time
     └── StreamBroken           a stream that had started ended without finishing
 """
 
@@ -63,6 +64,11 @@ class UpstreamHTTPError(UpstreamError):
 
 class UpstreamTransportError(UpstreamError):
     """Connecting, sending or reading failed: refused, DNS, TLS, reset, timeout."""
+
+
+class DeadlineMissed(UpstreamTransportError):
+    """A silent upstream: no headers, or no first content event, in time. Sending the same
+    request to the same silent path again would only wait again, so the chain moves on."""
 
 
 class StreamBroken(UpstreamError):

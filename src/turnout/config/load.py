@@ -325,12 +325,15 @@ def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
         Secret(expand_env(str(k), env, ("server", "keys", i)))
         for i, k in enumerate(table.get("keys") or [])
     )
+    admin = table.get("admin_key")
+    admin_key = Secret(expand_env(str(admin), env, ("server", "admin_key"))) if admin else None
     default = ServerConfig()
     return ServerConfig(
         host=str(table.get("host", default.host)),
         port=int(table.get("port", default.port)),
         max_body_bytes=int(table.get("max_body_bytes", default.max_body_bytes)),
         keys=tuple(k for k in keys if k),
+        admin_key=admin_key or None,
     )
 
 

@@ -44,9 +44,11 @@ class Settings:
     backoff_max_s: float = 8.0
     retry_after_max_s: float = 20.0  # a longer Retry-After fails over instead of waiting
     cooldown_s: float = 15.0  # how long a path that kept failing transiently is skipped
-    gate_s: float = 300.0  # how long a gated path is skipped when no reset time is known
+    gate_s: float = 30.0  # a gated path's skip when no reset time is known; then one probe
     connect_timeout_s: float = 10.0
-    read_timeout_s: float = 300.0  # silence allowed between bytes of a response
+    headers_timeout_s: float = 60.0  # from sending the request to the response headers
+    first_event_timeout_s: float = 60.0  # from the headers to the first content event
+    read_timeout_s: float = 120.0  # silence allowed between events or bytes of a response
     failover_on: tuple[str, ...] = ()  # extra categories that fail over (invalid_request, ...)
 
     def merged(self, overrides: dict[str, Any]) -> Settings:
@@ -94,6 +96,7 @@ class ServerConfig:
     port: int = 8787
     max_body_bytes: int = 32 * 1024 * 1024
     keys: tuple[Secret, ...] = ()  # gateway keys clients must present; none means open
+    admin_key: Secret | None = None  # opens /dashboard and /metrics once gateway keys exist
 
 
 @dataclass(frozen=True, slots=True)

@@ -222,8 +222,8 @@ _DEFAULTS_COMMENT = """\
 # defaults:
 #   retries: 2             # extra tries of the same path on a transient failure
 #   cooldown_s: 15         # a path that kept failing transiently is skipped this long
-#   gate_s: 300            # a gated path (quota, auth, ...) without a known reset time
-#   read_timeout_s: 300
+#   gate_s: 30             # a gated path (quota, auth, ...) without a known reset time
+#   read_timeout_s: 120
 """
 
 

@@ -35,6 +35,10 @@ class GatewayState:
     note: str = ""
     paths: dict[str, GatedPath] = field(default_factory=dict)
 
+    def gate_for(self, path: str) -> GatedPath | None:
+        """The gate on this provider/model path, or on its whole provider (a credential gate)."""
+        return self.paths.get(path) or self.paths.get(path.split("/", 1)[0])
+
 
 def default_gateway_url(config: GatewayConfig) -> str:
     """Where `turnout serve` with this config listens."""

@@ -69,7 +69,7 @@ def path_json(result: PathResult, gateway: GatewayState) -> dict[str, Any]:
         "latency_ms": result.latency_ms,
         "diagnosis": _diagnosis_json(result),
         "quota": {name: result.quota.get(name) for name in QUOTA_HEADERS},
-        "gateway": _gated_json(gateway.paths.get(plan.path)),
+        "gateway": _gated_json(gateway.gate_for(plan.path)),
     }
 
 
@@ -104,7 +104,7 @@ def _result_cell(result: PathResult, gateway: GatewayState) -> Text:
         text.append(f"{d.category.value}/{d.code}", style="bold red")
         if d.actions:
             text.append(f"\n{d.actions[0]}")
-    gated = gateway.paths.get(result.plan.path)
+    gated = gateway.gate_for(result.plan.path)
     if gated is not None:
         text.append(f"\n{gated_note(gated)}", style="yellow")
     return text

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 
 from turnout.config.model import Settings
-from turnout.errors import UpstreamHTTPError, UpstreamTransportError
+from turnout.errors import DeadlineMissed, UpstreamHTTPError, UpstreamTransportError
 from turnout.providers.base import UpstreamResponse
 
 #: Most specific first: (exception class, words for the diagnosis).
@@ -62,10 +62,16 @@ class HttpTransport:
             total=None, sock_connect=settings.connect_timeout_s, sock_read=settings.read_timeout_s
         )
         try:
-            response = await self.session().post(
-                url, data=body, headers=dict(headers), timeout=timeout
-            )
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            async with asyncio.timeout(settings.headers_timeout_s):
+                response = await self.session().post(
+                    url, data=body, headers=dict(headers), timeout=timeout
+                )
+        except TimeoutError as exc:
+            if not isinstance(exc, aiohttp.ServerTimeoutError):
+                detail = f"read timeout: no response headers in {settings.headers_timeout_s:g}s"
+                raise DeadlineMissed(f"{detail} from {url}", log=f"{detail} from {url}") from exc
+            raise transport_error(exc, url) from exc
+        except (aiohttp.ClientError, OSError) as exc:
             raise transport_error(exc, url) from exc
         if response.status >= 400:
             try:

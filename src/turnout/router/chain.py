@@ -13,14 +13,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+import orjson
+
 from turnout.catalog import context_window
 from turnout.config.model import GatewayConfig, ProviderConfig, RouteConfig, Settings, Target
 from turnout.diagnosis import Category, Diagnosis, diagnose
 from turnout.diagnosis.origin import provider_from_url
 from turnout.dialects.sse import Event, EventSplitter
-from turnout.errors import StreamBroken, UpstreamError, UpstreamHTTPError
+from turnout.errors import DeadlineMissed, StreamBroken, UpstreamError, UpstreamHTTPError
 from turnout.providers.base import Provider, UpstreamCall, UpstreamResponse
-from turnout.router.health import Admission, PathHealth
+from turnout.router.health import Admission, PathHealth, PathMark
 from turnout.router.resolve import target_model
 
 #: Categories that take a path out of service until its reset (or `gate_s`).
@@ -66,6 +68,7 @@ class Served:
     attempts: list[Attempt]
     head: list[Event] = field(default_factory=list)
     splitter: EventSplitter | None = None
+    body: bytes = b""  # a non-streamed response, read whole
     upstream_s: float = 0.0
 
 
@@ -123,7 +126,7 @@ class RouteChain:
             if closed is not None:
                 attempts.append(Attempt(target, "skipped", closed))
                 continue
-            admission, mark = self._health.admit(target.path)
+            admission, mark = self._admit(target)
             if admission is Admission.SKIP:
                 attempts.append(Attempt(target, "skipped", mark.diagnosis if mark else None))
                 if mark is not None and not mark.gated:
@@ -197,12 +200,13 @@ class RouteChain:
                     self._health.release_probe(target.path)
                     return Failed(list(attempts), diagnosis, passthrough=exc), spent
                 wait = self._retry_wait(diagnosis, settings, attempt_no)
-                if wait is None:
-                    break
+                if wait is None or isinstance(exc, DeadlineMissed):
+                    break  # a silent path would only be silent again: move on at once
                 await self._sleep(wait)
                 spent += wait
                 continue
             spent += time.perf_counter() - started
+            self._health.succeeded(target.provider)  # the credential works again
             self._health.succeeded(target.path)
             attempts.append(Attempt(target, "ok"))
             served.attempts = list(attempts)
@@ -215,28 +219,49 @@ class RouteChain:
         response = await provider.open(call)
         served = Served(target, provider, response, [])
         if not call.stream:
+            # Read it whole here: a body cut short or not JSON can still fail over.
+            served.body = await response.read()
+            if not _is_json_object(served.body):
+                raise UpstreamHTTPError(
+                    "unreadable response",
+                    status=502,
+                    body="Bad Gateway: the upstream's 200 response was not a JSON object",
+                )
             return served
         # Read until the first content event: an error or a cut before it can still fail over.
-        splitter = EventSplitter()
-        served.splitter = splitter
+        served.splitter = EventSplitter()
+        deadline = call.settings.first_event_timeout_s
         try:
-            async for chunk in response.chunks:
-                content = False
-                for event in splitter.feed(chunk):
-                    if not content and _is_error_event(event):
-                        raise UpstreamHTTPError(
-                            "error event before content", status=None, body=event.data
-                        )
-                    served.head.append(event)
-                    content = content or event.name not in _PREAMBLE_EVENTS
-                if content:
-                    return served
-            raise StreamBroken(
-                "stream ended before any content", log="stream interrupted: ended before content"
-            )
+            async with asyncio.timeout(deadline):
+                await self._read_head(served)
+        except TimeoutError as exc:
+            await response.close()
+            detail = f"read timeout: no content event within {deadline:g}s of the headers"
+            raise DeadlineMissed(detail, log=detail) from exc
         except BaseException:
             await response.close()
             raise
+        return served
+
+    @staticmethod
+    async def _read_head(served: Served) -> None:
+        """Read up to the first content event (thinking counts): an error or a cut before it
+        can still fail over, since nothing has reached the client."""
+        assert served.splitter is not None
+        async for chunk in served.response.chunks:
+            content = False
+            for event in served.splitter.feed(chunk):
+                if not content and _is_error_event(event):
+                    raise UpstreamHTTPError(
+                        "error event before content", status=None, body=event.data
+                    )
+                served.head.append(event)
+                content = content or event.name not in _PREAMBLE_EVENTS
+            if content:
+                return
+        raise StreamBroken(
+            "stream ended before any content", log="stream interrupted: ended before content"
+        )
 
     @staticmethod
     def _retry_wait(diagnosis: Diagnosis, settings: Settings, attempt_no: int) -> float | None:
@@ -250,10 +275,19 @@ class RouteChain:
         backoff = min(settings.backoff_max_s, settings.backoff_s * (2.0**attempt_no))
         return backoff * random.uniform(0.5, 1.0)
 
+    def _admit(self, target: Target) -> tuple[Admission, PathMark | None]:
+        """A gate on the path's credential (its provider) holds for all its models."""
+        for key in (target.provider, target.path):
+            admission, mark = self._health.admit(key)
+            if admission is not Admission.GO:
+                return admission, mark
+        return Admission.GO, None
+
     def _remember(self, target: Target, diagnosis: Diagnosis, settings: Settings) -> None:
         if diagnosis.category in GATING:
             seconds = diagnosis.retry_after_s or settings.gate_s
-            self._health.failed(target.path, diagnosis, seconds, gated=True)
+            key = target.path if model_scoped(diagnosis) else target.provider
+            self._health.failed(key, diagnosis, seconds, gated=True)
         elif diagnosis.retryable:
             seconds = max(settings.cooldown_s, diagnosis.retry_after_s or 0.0)
             self._health.failed(target.path, diagnosis, seconds, gated=False)
@@ -273,6 +307,18 @@ class RouteChain:
         return diagnose(status=502, body="", log=f"no path could be tried for {model}")
 
 
+#: Gates about one model, not the credential: another model on the same path may work.
+MODEL_SCOPED_CODES = frozenset(
+    {"model_access_denied", "model_not_found", "relay_no_channel", "model_deprecated"}
+)
+
+
+def model_scoped(diagnosis: Diagnosis) -> bool:
+    """Whether a gate concerns the model only; auth, permission and quota gates otherwise
+    cover every model sent with the same credential (switching models does not help)."""
+    return diagnosis.category is Category.MODEL_NOT_FOUND or diagnosis.code in MODEL_SCOPED_CODES
+
+
 def diagnose_upstream_error(
     exc: UpstreamError, provider: ProviderConfig, model: str, endpoint: str | None = None
 ) -> Diagnosis:
@@ -289,6 +335,13 @@ def diagnose_upstream_error(
         model=model,
         endpoint=endpoint or provider.base_url or None,
     )
+
+
+def _is_json_object(body: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(body), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _is_error_event(event: Event) -> bool:

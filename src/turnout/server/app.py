@@ -263,6 +263,7 @@ class TurnoutApp:
         paths = [
             {
                 "path": path,
+                "scope": "path" if "/" in path else "credential",
                 "state": "gated" if mark.gated else "cooling",
                 "category": mark.diagnosis.category.value,
                 "code": mark.diagnosis.code,

@@ -188,14 +188,11 @@ async def _relay_whole(
     gateway: Gateway, exchange: Exchange, tally: Tally, served: Served, send: Send
 ) -> None:
     upstream = _upstream_dialect(exchange, served)
+    raw = served.body
     try:
-        raw = await served.response.read()
         body = convert_whole(upstream, exchange.dialect.name, raw, served.target.model)
-    except (UpstreamError, ValueError) as exc:
-        if isinstance(exc, UpstreamError):
-            diagnosis = diagnose(status=exc.status, body=exc.body, log=exc.log)
-        else:
-            diagnosis = diagnose(status=502, log=f"malformed response from upstream: {exc}")
+    except ValueError as exc:
+        diagnosis = diagnose(status=502, log=f"malformed response from upstream: {exc}")
         await _send_diagnosed(gateway, exchange, tally, diagnosis, served.attempts, send)
         return
     headers = _turnout_headers(exchange, served.attempts, served.target, served.upstream_s)
@@ -233,6 +230,7 @@ async def _relay_stream(
 
 async def _pump(served: Served, relay: StreamRelay, tally: Tally, send: Send) -> Diagnosis | None:
     """Relay the stream to its end; the diagnosis of what broke it, if anything did."""
+    cut: UpstreamError | None = None
     try:
         await _forward(served.head, relay, tally, send)
         assert served.splitter is not None
@@ -241,18 +239,20 @@ async def _pump(served: Served, relay: StreamRelay, tally: Tally, send: Send) ->
                 await _forward(served.splitter.feed(chunk), relay, tally, send)
                 if relay.finished:
                     break
-        if not relay.finished:
-            for closing in relay.finish():
-                await send_chunk(send, closing)
-        if not relay.finished:
-            return diagnose(log="stream interrupted: upstream ended before the answer did")
     except UpstreamStreamError as exc:
         return diagnose(status=None, body=exc.data, log=exc.message)
     except UpstreamError as exc:
-        return diagnose(status=exc.status, body=exc.body, log=exc.log or "stream interrupted")
+        cut = exc  # the connection broke: the answer may still be whole (only [DONE] lost)
     finally:
         await served.response.close()
-    return None
+    if not relay.finished:
+        for closing in relay.finish():
+            await send_chunk(send, closing)
+    if relay.finished:
+        return None
+    if cut is not None:
+        return diagnose(status=cut.status, body=cut.body, log=cut.log or "stream interrupted")
+    return diagnose(log="stream interrupted: upstream ended before the answer did")
 
 
 async def _forward(events: list[Event], relay: StreamRelay, tally: Tally, send: Send) -> None:

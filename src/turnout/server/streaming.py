@@ -8,6 +8,7 @@ upstream's answer was whole.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Protocol
 
@@ -21,6 +22,8 @@ from turnout.translate import (
     anthropic_to_openai_response,
     openai_to_anthropic_response,
 )
+
+log = logging.getLogger("turnout.relay")
 
 _FINISH_REASON = re.compile(r'"finish_reason"\s*:\s*"')
 _DONE = b"data: [DONE]\n\n"
@@ -44,6 +47,19 @@ def _is_usage_only(data: str) -> bool:
     return '"usage"' in data and _EMPTY_CHOICES.search(data) is not None
 
 
+def malformed(event: Event) -> bool:
+    """An event whose data is neither JSON nor `[DONE]`: skipped (and logged), not fatal."""
+    data = event.data
+    if not data or data == "[DONE]" or (data[0] == "{" and data[-1] == "}"):
+        return False
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        log.warning("skipped a malformed stream event: %.120s", data)
+        return True
+    return False
+
+
 def _is_error(event: Event) -> bool:
     return event.name == "error" or event.data.startswith('{"error"')
 
@@ -61,6 +77,8 @@ class OpenAIPassthrough:
         self._hide_usage = hide_usage
 
     def feed(self, event: Event) -> list[bytes]:
+        if malformed(event):
+            return []
         if _is_error(event):
             raise UpstreamStreamError("error event", event.data)
         if event.data == "[DONE]":
@@ -85,6 +103,8 @@ class AnthropicPassthrough:
         self.finished = False
 
     def feed(self, event: Event) -> list[bytes]:
+        if malformed(event):
+            return []
         if _is_error(event):
             raise UpstreamStreamError("error event", event.data)
         if event.name == "message_stop":
@@ -107,6 +127,8 @@ class OpenAIToAnthropic:
         return self._translator.finished
 
     def feed(self, event: Event) -> list[bytes]:
+        if malformed(event):
+            return []
         if not self._saw_finish_reason and _FINISH_REASON.search(event.data):
             self._saw_finish_reason = True
         return self._translator.feed(event.data)
@@ -126,6 +148,8 @@ class AnthropicToOpenAI:
         return self._translator.finished
 
     def feed(self, event: Event) -> list[bytes]:
+        if malformed(event):
+            return []
         return self._translator.feed(event.name, event.data)
 
     def finish(self) -> list[bytes]:
