@@ -40,10 +40,35 @@ def explain_code(
 ) -> Diagnosis:
     """A diagnosis for a situation the caller already knows by its code (the gateway's own
     refusals, such as an exhausted gateway budget), with the same texts as `diagnose`."""
+    return _explained(
+        code,
+        lang,
+        retry_after_s=retry_after_s,
+        provider=provider,
+        model=model,
+        message=message,
+    )
+
+
+def _explained(
+    code: str,
+    lang: str | None,
+    *,
+    retry_after_s: float | None = None,
+    rule: str | None = None,
+    status: int | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    endpoint: str | None = None,
+    message: str | None = None,
+    named: str | None = None,
+) -> Diagnosis:
+    """A code with its decision and its texts in the asked language. `named` is the provider
+    as the caller spelled it, for the explanation; `provider` is its family."""
     category = CODES[code]
     language = normalize_language(lang)
     advice = advice_for(code, category, language)
-    where = path_sentence(language, provider, model, None)
+    where = path_sentence(language, named or provider, model, endpoint)
     return Diagnosis(
         category=category,
         code=code,
@@ -54,9 +79,11 @@ def explain_code(
         explanation=f"{advice.explanation} {where}".strip(),
         actions=advice.actions,
         wont_help=advice.wont_help,
-        status=None,
+        rule=rule,
+        status=status,
         provider=provider,
         model=model,
+        endpoint=endpoint,
         message=message,
         lang=language,
     )
@@ -106,24 +133,15 @@ def diagnose(
     retry_after = None
     if category in _TIMED:
         retry_after = retry_after_seconds(lowered_headers, facts.text, facts.retry_delay, now)
-    language = normalize_language(lang)
-    advice = advice_for(code, category, language)
-    where = path_sentence(language, provider or family, model, endpoint)
-    return Diagnosis(
-        category=category,
-        code=code,
-        retryable=category in RETRYABLE,
-        failover=category not in NO_FAILOVER,
+    return _explained(
+        code,
+        lang,
         retry_after_s=round(retry_after, 3) if retry_after is not None else None,
-        title=advice.title,
-        explanation=f"{advice.explanation} {where}".strip() if where else advice.explanation,
-        actions=advice.actions,
-        wont_help=advice.wont_help,
         rule=rule_id,
         status=status,
         provider=family,
         model=model,
         endpoint=endpoint,
         message=facts.message,
-        lang=language,
+        named=provider,
     )
