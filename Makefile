@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 AGENTS_VENV ?= .venv-agents
 AGENTS := tests/agents
 
-.PHONY: run test check format bench accuracy clean agents
+.PHONY: run test check format bench accuracy chaos soak clean agents browser
 
 $(BIN)/turnout: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ run: $(BIN)/turnout
 	$(BIN)/turnout serve
 
 ## test: lint, format check, type check and the whole test suite
-test: $(BIN)/turnout check agents
+test: $(BIN)/turnout check agents browser
 	$(BIN)/pytest
+
+## browser: Debian's headless Chromium, its driver and a CJK font, for tests/test_dashboard.py
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || [ ! -e $(CJK_FONT) ]; then \
+		apt-get update && apt-get install -y chromium chromium-driver fonts-wqy-microhei; \
+	fi
 
 ## agents: install the real agent clients that tests/test_agents.py drives (from PyPI and npm)
 agents: $(AGENTS)/node_modules/.installed $(AGENTS_VENV)/bin/hermes
@@ -50,6 +57,14 @@ bench: $(BIN)/turnout
 
 accuracy: $(BIN)/turnout
 	$(BIN)/python scripts/corpus_accuracy.py
+
+## chaos: 12,000 requests (at most 15 minutes) through turnout with injected faults; one summary line
+chaos: $(BIN)/turnout
+	$(BIN)/python scripts/chaos.py --requests 12000 --seconds 900
+
+## soak: a long bounded run through `turnout serve`, memory and descriptors at start and end
+soak: $(BIN)/turnout
+	$(BIN)/python scripts/soak.py --seconds 600
 
 clean:
 	rm -rf $(VENV) $(AGENTS_VENV) $(AGENTS)/node_modules build *.egg-info src/*.egg-info .mypy_cache .pytest_cache .ruff_cache

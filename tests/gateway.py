@@ -49,7 +49,7 @@ def running_gateway(
     scratch = tempfile.TemporaryDirectory()
     location = config.ledger or str(Path(scratch.name) / "ledger.sqlite3")
     ledger = None if location == "off" else Ledger(location, "test")
-    gateway = Gateway.build(config, Shared(ledger=ledger))
+    gateway = Gateway.build(config, Shared.over(config.state, ledger))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(

@@ -326,3 +326,18 @@ def test_postgresql_ledger_stores_through_the_gateway(postgres_url: str, clients
     pg.close()
     assert stored == [(7, 1, "ok")]
     assert json.dumps(stored)
+
+
+def test_replicas_migrating_at_once_do_not_collide(postgres_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def migrate_once(_: int) -> list[int]:
+        db = open_database(postgres_url)
+        try:
+            return migrate(db)
+        finally:
+            db.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(migrate_once, range(4)))
+    assert sorted(v for applied in results for v in applied) == [1, 2]  # each applied once

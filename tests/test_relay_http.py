@@ -278,6 +278,7 @@ def test_retry_after_is_honoured_before_the_retry(clients: Clients) -> None:
 def test_a_cut_stream_ends_with_an_error_event_in_the_anthropic_dialect(clients: Clients) -> None:
     with two_paths("anthropic") as (gw, primary, backup):
         primary.script(Cut(after_events=5, text="one two three four five six seven"))
+        backup.script(Fail(500, '{"type":"error","error":{"type":"api_error","message":"boom"}}'))
         client = clients.anthropic(gw.url)
         with (
             pytest.raises(anthropic.APIStatusError) as caught,
@@ -288,7 +289,10 @@ def test_a_cut_stream_ends_with_an_error_event_in_the_anthropic_dialect(clients:
             for _ in stream.text_stream:
                 pass
         assert "incomplete" in str(caught.value)
-        assert backup.requests == []  # bytes had reached the client: no failover after that
+        # Bytes had reached the client: the backup was only asked to continue, with the text
+        # so far as a prefill, and it could not.
+        [continuation] = backup.requests
+        assert continuation.json["messages"][-1] == {"role": "assistant", "content": "one two"}
 
 
 def test_every_path_down_lists_both_with_advice(clients: Clients) -> None:

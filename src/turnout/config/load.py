@@ -36,10 +36,11 @@ from turnout.errors import TurnoutError
 PROVIDER_KINDS = frozenset({"anthropic", "openai", "mock"})
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TOP_LEVEL = frozenset(
-    {"providers", "routes", "defaults", "server", "aliases", "tasks", "ledger", "prices"}
+    {"providers", "routes", "defaults", "server", "aliases", "tasks", "ledger", "prices", "state"}
 )
 _PROVIDER_KEYS = frozenset(
-    {"kind", "base_url", "api_key", "headers", "models", "script", "budget"} | SETTING_NAMES
+    {"kind", "base_url", "api_key", "headers", "models", "script", "budget", "prefill"}
+    | SETTING_NAMES
 )
 _ROUTE_KEYS = frozenset({"targets"} | SETTING_NAMES)
 _SERVER_KEYS = frozenset(f.name for f in fields(ServerConfig))
@@ -243,7 +244,25 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         context_windows=_windows(table.get("models"), (*at, "models")),
         script=tuple(_mapping(step, (*at, "script", i)) for i, step in enumerate(script)),
         budget=_budget(table.get("budget"), (*at, "budget")),
+        prefill=_prefill(table.get("prefill"), (*at, "prefill")),
     )
+
+
+PREFILL_STYLES = ("anthropic", "deepseek", "vllm", "none")
+
+
+def _prefill(raw: Any, at: At) -> str | None:
+    if raw is None:
+        return None
+    if raw is False:
+        return "none"
+    if raw not in PREFILL_STYLES:
+        raise ConfigError(
+            f"{label(at)} is {raw!r}",
+            f"use one of: {', '.join(PREFILL_STYLES)} (how the path continues an answer)",
+            at=at,
+        )
+    return str(raw)
 
 
 def _budget(raw: Any, at: At) -> tuple[float, str] | None:
@@ -377,6 +396,7 @@ def build_config(
     tasks = found.attempt(lambda: _route_names(top.get("tasks"), ("tasks",), raw_routes))
     ledger = found.attempt(lambda: _ledger(top.get("ledger"), env))
     prices = found.attempt(lambda: _prices(top.get("prices"))) or {}
+    state = found.attempt(lambda: _state(top.get("state"), env))
     if found.errors:
         for error in found.errors:
             error.source = error.source or source
@@ -386,8 +406,22 @@ def build_config(
     assert aliases is not None
     assert tasks is not None
     return GatewayConfig(
-        providers, routes, defaults, server, aliases, tasks, source, ledger, prices
+        providers, routes, defaults, server, aliases, tasks, source, ledger, prices, state
     )
+
+
+def _state(raw: Any, env: Mapping[str, str]) -> str | None:
+    if raw is None or raw == "memory":
+        return None
+    url = expand_env(raw, env, ("state",)) if isinstance(raw, str) else ""
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            "state must be memory or a redis:// URL",
+            "for example state: redis://127.0.0.1:6379/0 (add ?prefix=NAME to share one "
+            "Redis between gateways)",
+            at=("state",),
+        )
+    return url
 
 
 def _ledger(raw: Any, env: Mapping[str, str]) -> str | None:

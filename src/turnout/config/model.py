@@ -69,6 +69,9 @@ class ProviderConfig:
     context_windows: dict[str, int] = field(default_factory=dict)
     script: tuple[dict[str, Any], ...] = ()  # mock replies, in order, repeating the last
     budget: tuple[float, str] | None = None  # dollars per day, week or month on this path
+    #: How this path continues a final assistant message (anthropic, deepseek, vllm, none);
+    #: None: by kind (Anthropic paths continue; mock and OpenAI-compatible ones do not).
+    prefill: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,9 @@ class GatewayConfig:
     #: A SQLite file, a postgresql:// URL, "off", or None for the file in the data directory.
     ledger: str | None = None
     prices: dict[str, Price] = field(default_factory=dict)  # model glob -> price override
+    #: Where replicas share path health, rate windows and budgets: a redis:// URL, or None
+    #: for this process's memory.
+    state: str | None = None
 
     def settings_for(self, route: RouteConfig, provider: ProviderConfig) -> Settings:
         """Defaults, then the provider's overrides, then the route's."""

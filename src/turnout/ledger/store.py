@@ -38,7 +38,7 @@ class Database(Protocol):
 
 
 class Runner(Protocol):
-    def __call__(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
 
 class SQLiteDatabase:
@@ -59,8 +59,8 @@ class SQLiteDatabase:
     def transaction(self) -> Iterator[Runner]:
         with self._lock:
 
-            def run(sql: str, params: Sequence[Any] = ()) -> None:
-                self._conn.execute(sql, params)
+            def run(sql: str, params: Sequence[Any] = ()) -> list[Row]:
+                return list(self._conn.execute(sql, params).fetchall())
 
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -107,8 +107,9 @@ class PostgresDatabase:
             try:
                 with self._conn.transaction(), self._conn.cursor() as cursor:
 
-                    def run(sql: str, params: Sequence[Any] = ()) -> None:
+                    def run(sql: str, params: Sequence[Any] = ()) -> list[Row]:
                         cursor.execute(self._sql(sql), params)
+                        return list(cursor.fetchall()) if cursor.description else []
 
                     yield run
             except self._psycopg.Error as exc:
@@ -134,19 +135,33 @@ def open_database(location: str) -> Database:
     return SQLiteDatabase(Path(location).expanduser())
 
 
+#: Serialises migrations of replicas starting together on one PostgreSQL database.
+MIGRATION_LOCK = 7_364_105
+
+
+def _exclusive(db: Database, run: Runner) -> None:
+    """Hold off other migrating processes until this transaction ends (SQLite's BEGIN
+    IMMEDIATE already does; PostgreSQL needs an advisory lock)."""
+    if db.engine == "postgresql":
+        run("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+
+
 def migrate(db: Database) -> list[int]:
-    """Apply the migrations not yet applied, in order; returns their versions."""
+    """Apply the migrations not yet applied, in order; returns their versions. Safe when
+    several processes start at once: each migration is checked and applied under a lock."""
     with db.transaction() as run:
+        _exclusive(db, run)
         run(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied DOUBLE PRECISION NOT NULL)"
         )
-    done = {int(row[0]) for row in db.query("SELECT version FROM schema_migrations")}
     applied = []
     for migration in MIGRATIONS:
-        if migration.version in done:
-            continue
         with db.transaction() as run:
+            _exclusive(db, run)
+            query = "SELECT 1 FROM schema_migrations WHERE version = ?"
+            if run(query, (migration.version,)):
+                continue
             for statement in migration.statements:
                 run(statement)
             run(

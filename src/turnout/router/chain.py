@@ -126,7 +126,7 @@ class RouteChain:
             if closed is not None:
                 attempts.append(Attempt(target, "skipped", closed))
                 continue
-            admission, mark = self._admit(target)
+            admission, mark = await self._admit(target)
             if admission is Admission.SKIP:
                 attempts.append(Attempt(target, "skipped", mark.diagnosis if mark else None))
                 if mark is not None and not mark.gated:
@@ -197,7 +197,7 @@ class RouteChain:
                     diagnosis.category in REQUEST_FAULTS
                     and diagnosis.category.value not in settings.failover_on
                 ):
-                    self._health.release_probe(target.path)
+                    await self._health.release_probe(target.path)
                     return Failed(list(attempts), diagnosis, passthrough=exc), spent
                 wait = self._retry_wait(diagnosis, settings, attempt_no)
                 if wait is None or isinstance(exc, DeadlineMissed):
@@ -206,13 +206,13 @@ class RouteChain:
                 spent += wait
                 continue
             spent += time.perf_counter() - started
-            self._health.succeeded(target.provider)  # the credential works again
-            self._health.succeeded(target.path)
+            await self._health.succeeded(target.provider)  # the credential works again
+            await self._health.succeeded(target.path)
             attempts.append(Attempt(target, "ok"))
             served.attempts = list(attempts)
             return served, spent
         assert diagnosis is not None
-        self._remember(target, diagnosis, settings)
+        await self._remember(target, diagnosis, settings)
         return diagnosis, spent
 
     async def _open(self, target: Target, provider: Provider, call: UpstreamCall) -> Served:
@@ -275,24 +275,24 @@ class RouteChain:
         backoff = min(settings.backoff_max_s, settings.backoff_s * (2.0**attempt_no))
         return backoff * random.uniform(0.5, 1.0)
 
-    def _admit(self, target: Target) -> tuple[Admission, PathMark | None]:
+    async def _admit(self, target: Target) -> tuple[Admission, PathMark | None]:
         """A gate on the path's credential (its provider) holds for all its models."""
         for key in (target.provider, target.path):
-            admission, mark = self._health.admit(key)
+            admission, mark = await self._health.admit(key)
             if admission is not Admission.GO:
                 return admission, mark
         return Admission.GO, None
 
-    def _remember(self, target: Target, diagnosis: Diagnosis, settings: Settings) -> None:
+    async def _remember(self, target: Target, diagnosis: Diagnosis, settings: Settings) -> None:
         if diagnosis.category in GATING:
             seconds = diagnosis.retry_after_s or settings.gate_s
             key = target.path if model_scoped(diagnosis) else target.provider
-            self._health.failed(key, diagnosis, seconds, gated=True)
+            await self._health.failed(key, diagnosis, seconds, gated=True)
         elif diagnosis.retryable:
             seconds = max(settings.cooldown_s, diagnosis.retry_after_s or 0.0)
-            self._health.failed(target.path, diagnosis, seconds, gated=False)
+            await self._health.failed(target.path, diagnosis, seconds, gated=False)
         else:
-            self._health.release_probe(target.path)
+            await self._health.release_probe(target.path)
 
     @staticmethod
     def _decisive(attempts: list[Attempt], model: str) -> Diagnosis:

@@ -2,7 +2,9 @@
 
 A gated or cooling path is skipped without a call until its time is up; then exactly one
 request probes it (half-open) while the others keep skipping it, and the probe's outcome
-clears or renews the entry. In memory: one process's view (shared state is a later backend).
+clears or renews the entry. The entries live in a `StateStore`: this process's memory, or
+Redis so that every replica skips a path one of them found gated, and only one probes it.
+Every method is async because a shared store is a round trip away; a healthy path costs one.
 """
 
 from __future__ import annotations
@@ -10,66 +12,85 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
+from functools import lru_cache
 
-from turnout.diagnosis import Diagnosis
+import orjson
 
-#: A probe that never reports back (its client went away) frees the lease after this long.
-PROBE_LEASE_S = 60.0
+from turnout.diagnosis import Category, Diagnosis
+from turnout.state import Admission, Gate, MemoryState, StateStore
 
-
-class Admission(StrEnum):
-    GO = "go"
-    PROBE = "probe"
-    SKIP = "skip"
+__all__ = ["Admission", "PathHealth", "PathMark"]
 
 
 @dataclass(slots=True)
 class PathMark:
-    """Why a path is out of service, and until when."""
+    """Why a path is out of service, and until when (on this process's monotonic clock)."""
 
     gated: bool  # True: a non-transient reason (quota, auth, ...); False: a cooldown
     until: float
     diagnosis: Diagnosis
-    probe_until: float = 0.0  # while > now, a probe is in flight
+    probing: bool = False  # a probe is in flight
 
 
 class PathHealth:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._marks: dict[str, PathMark] = {}
+    def __init__(
+        self, store: StateStore | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.store: StateStore = store or MemoryState(clock)
         self._clock = clock
+        # Paths this process has seen marked: only their success needs a write, so a healthy
+        # path's request costs the one read of `admit`.
+        self._seen: set[str] = set()
 
-    def admit(self, path: str) -> tuple[Admission, PathMark | None]:
-        mark = self._marks.get(path)
-        if mark is None:
-            return Admission.GO, None
-        now = self._clock()
-        if now < mark.until or now < mark.probe_until:
-            return Admission.SKIP, mark
-        mark.probe_until = now + PROBE_LEASE_S
-        return Admission.PROBE, mark
+    async def admit(self, path: str) -> tuple[Admission, PathMark | None]:
+        admission, gate = await self.store.admit(path)
+        if gate is None:
+            return admission, None
+        self._seen.add(path)
+        return admission, self._mark(gate)
 
-    def is_out(self, path: str) -> bool:
+    async def is_out(self, path: str) -> bool:
         """Gated or cooling down right now (without taking a probe lease)."""
-        mark = self._marks.get(path)
-        return mark is not None and self._clock() < max(mark.until, mark.probe_until)
+        gate = await self.store.peek(path)
+        return gate is not None and (gate.seconds_left > 0 or gate.probing)
 
-    def succeeded(self, path: str) -> None:
-        self._marks.pop(path, None)
+    async def succeeded(self, path: str) -> None:
+        if path in self._seen:
+            self._seen.discard(path)
+            await self.store.clear(path)
 
-    def failed(self, path: str, diagnosis: Diagnosis, seconds: float, *, gated: bool) -> PathMark:
-        mark = PathMark(gated=gated, until=self._clock() + seconds, diagnosis=diagnosis)
-        self._marks[path] = mark
-        return mark
+    async def failed(
+        self, path: str, diagnosis: Diagnosis, seconds: float, *, gated: bool
+    ) -> PathMark:
+        self._seen.add(path)
+        await self.store.mark(path, gated, _reason(diagnosis), seconds)
+        return PathMark(gated=gated, until=self._clock() + seconds, diagnosis=diagnosis)
 
-    def release_probe(self, path: str) -> None:
+    async def release_probe(self, path: str) -> None:
         """A probe ended without a verdict (the client left): let the next request probe."""
-        mark = self._marks.get(path)
-        if mark is not None:
-            mark.probe_until = 0.0
+        if path in self._seen:
+            await self.store.release_probe(path)
 
-    def snapshot(self) -> dict[str, PathMark]:
-        return dict(self._marks)
+    async def snapshot(self) -> dict[str, PathMark]:
+        return {path: self._mark(gate) for path, gate in (await self.store.gates()).items()}
 
     def seconds_left(self, mark: PathMark) -> float:
         return max(0.0, mark.until - self._clock())
+
+    def _mark(self, gate: Gate) -> PathMark:
+        until = self._clock() + gate.seconds_left
+        return PathMark(gate.gated, until, _diagnosis(gate.reason), gate.probing)
+
+
+def _reason(diagnosis: Diagnosis) -> str:
+    return orjson.dumps(diagnosis.to_dict()).decode()
+
+
+@lru_cache(maxsize=256)
+def _diagnosis(reason: str) -> Diagnosis:
+    """The diagnosis a mark was made with (cached: a gated path is read on every request)."""
+    data = orjson.loads(reason)
+    data["category"] = Category(data["category"])
+    data["actions"] = tuple(data["actions"])
+    data["wont_help"] = tuple(data["wont_help"])
+    return Diagnosis(**data)

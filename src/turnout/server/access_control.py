@@ -16,7 +16,7 @@ from turnout.dialects.base import ParsedRequest
 from turnout.errors import ClientRequestError
 from turnout.ledger.keys import GatewayKey
 from turnout.router.resolve import target_model
-from turnout.server.access import OverBudget
+from turnout.server.access import OverBudget, OverRate
 from turnout.server.accounting import Tally
 from turnout.server.gateway import Gateway
 
@@ -36,7 +36,7 @@ def estimate_cost(
     return max((p.cost(tokens_in, tokens_out) for p in prices if p is not None), default=0.0)
 
 
-def admit(
+async def admit(
     gateway: Gateway,
     key: GatewayKey | None,
     route: RouteConfig,
@@ -55,21 +55,19 @@ def admit(
             headers=(("x-should-retry", "false"),),
         )
     budgets, now = gateway.shared.budgets, time.time()
-    wait = budgets.window(key.id).admit(key, now)
-    if wait is not None:
+    estimate = 0.0
+    if key.id in budgets.keys:
+        estimate = estimate_cost(gateway, route, request.body, request.data)
+    try:
+        tally.hold = await budgets.admit(key, estimate, now) or ""
+    except OverRate as over:
         raise ClientRequestError(
             429,
             f"turnout: gateway key {key.name!r} is over its per-minute limit",
             kind="rate_limit",
             code="rate_limited",
-            headers=(("retry-after", str(max(1, math.ceil(wait)))),),
-        )
-    budget = budgets.keys.get(key.id)
-    if budget is None:
-        return
-    estimate = estimate_cost(gateway, route, request.body, request.data)
-    try:
-        budget.reserve(estimate, now)
+            headers=(("retry-after", str(max(1, math.ceil(over.wait_s)))),),
+        ) from over
     except OverBudget as over:
         resets = datetime.fromtimestamp(over.resets_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
         raise ClientRequestError(
@@ -81,4 +79,4 @@ def admit(
             code="gateway_budget_exhausted",
             headers=(("x-should-retry", "false"),),
         ) from over
-    tally.reserved = estimate
+    tally.reserved = estimate if tally.hold else 0.0

@@ -11,6 +11,8 @@ from turnout.dialects.sse import Event
 from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.ledger.usage import Usage, UsageMeter, usage_of_body
 from turnout.router.chain import Attempt, Served
+from turnout.server.access import Spend
+from turnout.server.continuation import ClientStream
 from turnout.server.gateway import Gateway
 
 log = logging.getLogger("turnout.relay")
@@ -36,6 +38,8 @@ class Tally:
     first_byte: float | None = None  # perf_counter when the client got its first byte
     meter: UsageMeter | None = None
     reserved: float = 0.0  # dollars reserved against the key's budget before the call
+    client: ClientStream | None = None  # what a streaming client has received
+    hold: str = ""  # the reservation's token in the state store ("" for none)
     closed: bool = False
 
     def observe(self, event: Event) -> None:
@@ -51,7 +55,7 @@ def usage_from_body(body: bytes, dialect: str) -> Usage:
     return usage_of_body(body, dialect)
 
 
-def close(
+async def close(
     gateway: Gateway,
     tally: Tally,
     *,
@@ -102,7 +106,7 @@ def close(
     )
     if gateway.ledger is not None:
         gateway.ledger.record(record)
-    _settle(gateway, tally, record)
+    await _settle(gateway, tally, record)
     log.info(
         "%s model=%s stream=%s status=%d outcome=%s attempts=%s tokens=%d/%d ms=%.1f",
         record.id,
@@ -118,17 +122,17 @@ def close(
     return record
 
 
-def _settle(gateway: Gateway, tally: Tally, record: RequestRecord) -> None:
+async def _settle(gateway: Gateway, tally: Tally, record: RequestRecord) -> None:
     """Replace the reservation with what the request cost, on every budget it touches."""
     tally.closed = True
-    budgets, now = gateway.shared.budgets, time.time()
-    if tally.key_id is not None:
-        budget = budgets.keys.get(tally.key_id)
-        if budget is not None:
-            budget.settle(tally.reserved, record.cost_usd, now)
-        tokens = record.tokens_in + record.tokens_cached + record.tokens_out
-        budgets.window(tally.key_id).used(tokens, now)
-    if record.provider is not None:
-        provider_budget = budgets.providers.get(record.provider)
-        if provider_budget is not None:
-            provider_budget.settle(0.0, record.cost_usd, now)
+    key = gateway.shared.keyring.find(tally.key_id) if tally.key_id else None
+    spend = Spend(
+        key_id=tally.key_id,
+        token=tally.hold,
+        held=tally.reserved,
+        cost=record.cost_usd,
+        tokens=record.tokens_in + record.tokens_cached + record.tokens_out,
+        provider=record.provider,
+        tpm_limited=key is not None and key.tpm is not None,
+    )
+    await gateway.shared.budgets.settle(spend, time.time())

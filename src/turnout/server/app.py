@@ -32,8 +32,10 @@ from turnout.server.asgi import (
     send_response,
 )
 from turnout.server.catalog_views import model_entry, models_body
+from turnout.server.dashboard import ADMIN_PATHS, AdminViews
 from turnout.server.gateway import Gateway
 from turnout.server.keysync import KeySync
+from turnout.server.logs import REQUEST_ID
 from turnout.server.relay import DIALECTS, Exchange, client_error, count_tokens, relay
 from turnout.server.reload import ConfigReloader
 
@@ -64,6 +66,7 @@ class Request:
         "path",
         "receive",
         "request_id",
+        "scope",
         "send",
         "started",
     )
@@ -79,7 +82,9 @@ class Request:
         self.headers = header_map(scope)
         self.receive = receive
         self.send = send
+        self.scope = scope  # the client address and query string, for /dashboard's access
         self.request_id = self.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        REQUEST_ID.set(self.request_id)  # for every log line while this request is served
         self.dialect: Dialect = DIALECTS[
             "anthropic" if _looks_anthropic(path, self.headers) else "openai"
         ]
@@ -118,6 +123,7 @@ class TurnoutApp:
             ("GET", "/models"): self._models,
             ("GET", "/healthz"): self._healthz,
             ("GET", "/turnout/paths"): self._paths,
+            **AdminViews(lambda: self.gateway).routes,  # /metrics, /dashboard: admin access
         }
         self._known_paths = {path for _, path in self._routes}
 
@@ -173,7 +179,11 @@ class TurnoutApp:
         request needs one; it may come as `x-api-key` or `Authorization: Bearer`."""
         static = request.gateway.config.server.keys
         keyring = request.gateway.shared.keyring
-        if request.path == "/healthz" or (not static and not keyring):
+        if (
+            request.path == "/healthz"
+            or request.path in ADMIN_PATHS
+            or (not static and not keyring)
+        ):
             return
         presented = request.headers.get("x-api-key") or ""
         bearer = request.headers.get("authorization", "")
@@ -254,6 +264,7 @@ class TurnoutApp:
             "status": "ok",
             "version": __version__,
             "routes": len(request.gateway.config.routes),
+            "state": request.gateway.shared.state.status().to_dict(),
         }
         await send_response(request.send, 200, orjson.dumps(body))
 
@@ -270,15 +281,19 @@ class TurnoutApp:
                 "title": mark.diagnosis.title,
                 "seconds_left": round(health.seconds_left(mark), 1),
             }
-            for path, mark in health.snapshot().items()
+            for path, mark in (await health.snapshot()).items()
         ]
-        await send_response(request.send, 200, orjson.dumps({"paths": paths}))
+        state = request.gateway.shared.state.status().to_dict()
+        await send_response(
+            request.send, 200, orjson.dumps({"paths": paths, "state_backend": state})
+        )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 warm_up()
+                await self.gateway.shared.state.start()
                 if self.gateway.ledger is not None:
                     await self.gateway.ledger.start()
                 await self.keysync.start()
@@ -292,5 +307,6 @@ class TurnoutApp:
                 await self.gateway.aclose()
                 if self.gateway.ledger is not None:
                     await self.gateway.ledger.stop()
+                await self.gateway.shared.state.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

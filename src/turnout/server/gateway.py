@@ -14,6 +14,8 @@ from turnout.providers.transport import HttpTransport
 from turnout.router.chain import RouteChain
 from turnout.router.health import PathHealth
 from turnout.server.access import Budgets, KeyRing
+from turnout.server.metrics import Telemetry
+from turnout.state import MemoryState, StateStore, open_state
 
 
 @dataclass
@@ -24,6 +26,18 @@ class Shared:
     ledger: Ledger | None = None  # the app owns its start and stop
     keyring: KeyRing = field(default_factory=KeyRing)
     budgets: Budgets = field(default_factory=Budgets)
+    telemetry: Telemetry = field(default_factory=Telemetry)  # counts for /metrics, /dashboard
+    state: StateStore = field(default_factory=MemoryState)  # the app owns its start and stop
+
+    @classmethod
+    def over(cls, state_url: str | None, ledger: Ledger | None = None) -> Shared:
+        """Path health and budgets kept in the store `state_url` names (memory for None)."""
+        state = open_state(state_url)
+        return cls(PathHealth(state), ledger, budgets=Budgets(state), state=state)
+
+    def __post_init__(self) -> None:
+        if self.ledger is not None:
+            self.ledger.observers.append(self.telemetry.observe)
 
 
 @dataclass
@@ -52,8 +66,8 @@ class Gateway:
         shared = shared or Shared()
 
         def closed(provider: str) -> Diagnosis | None:
-            budget = shared.budgets.providers.get(provider)
-            if budget is None or not budget.exhausted(time.time()):
+            budget = shared.budgets.closed(provider, time.time())
+            if budget is None:
                 return None
             return explain_code(
                 "spend_limit",

@@ -64,6 +64,7 @@ class KeySync:
                 since = period_start(period, time.time())
                 spent = await asyncio.to_thread(ledger.store.spent_by_provider, name, since)
                 shared.budgets.configure_provider(name, limit, period, spent)
+        await shared.budgets.refresh(time.time())  # what other replicas spent on paths
 
     @staticmethod
     async def _spent_by_key(gateway: Gateway, key: GatewayKey) -> float:

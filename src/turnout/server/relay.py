@@ -30,8 +30,10 @@ from turnout.router.resolve import public_model_names, resolve_route, target_mod
 from turnout.server.access_control import admit
 from turnout.server.accounting import Tally, close, trail
 from turnout.server.asgi import Send, end_stream, send_chunk, send_response, start_stream
+from turnout.server.continuation import ClientStream
 from turnout.server.failures import failure_response, stream_error
 from turnout.server.gateway import Gateway
+from turnout.server.resume import continue_stream
 from turnout.server.streaming import StreamRelay, convert_whole, stream_relay
 from turnout.translate import (
     UpstreamStreamError,
@@ -128,15 +130,19 @@ async def relay(gateway: Gateway, exchange: Exchange, send: Send) -> None:
     try:
         route = _route_for(gateway, exchange)
         tally.route = route.name
-        admit(gateway, exchange.key, route, exchange.request, tally)
+        await admit(gateway, exchange.key, route, exchange.request, tally)
     except ClientRequestError as exc:
-        close(gateway, tally, status=exc.status, outcome=exc.code, category=exc.kind, attempts=[])
+        await close(
+            gateway, tally, status=exc.status, outcome=exc.code, category=exc.kind, attempts=[]
+        )
         raise
     try:
         await _serve(gateway, exchange, tally, route, send)
     finally:
         if not tally.closed:  # the client went away mid-answer: still account for it
-            close(gateway, tally, status=499, outcome="client_gone", category=None, attempts=[])
+            await close(
+                gateway, tally, status=499, outcome="client_gone", category=None, attempts=[]
+            )
 
 
 async def _serve(
@@ -158,7 +164,7 @@ async def _serve(
     if isinstance(outcome, Failed):
         await _send_failure(gateway, exchange, tally, outcome, send)
     elif request.stream:
-        await _relay_stream(gateway, exchange, tally, outcome, send)
+        await _relay_stream(gateway, exchange, tally, route, outcome, send)
     else:
         await _relay_whole(gateway, exchange, tally, outcome, send)
 
@@ -197,7 +203,7 @@ async def _relay_whole(
         return
     headers = _turnout_headers(exchange, served.attempts, served.target, served.upstream_s)
     headers += _forwarded(served.response.headers)
-    close(
+    await close(
         gateway, tally, status=200, outcome="ok", category=None, attempts=served.attempts,
         served=served, upstream_dialect=upstream, usage=usage_of_body(raw, upstream),
         upstream_s=served.upstream_s,
@@ -207,20 +213,36 @@ async def _relay_whole(
 
 
 async def _relay_stream(
-    gateway: Gateway, exchange: Exchange, tally: Tally, served: Served, send: Send
+    gateway: Gateway,
+    exchange: Exchange,
+    tally: Tally,
+    route: RouteConfig,
+    served: Served,
+    send: Send,
 ) -> None:
     upstream = _upstream_dialect(exchange, served)
     tally.meter = UsageMeter(upstream)
+    client = tally.client = ClientStream(exchange.dialect.name)
     relay = stream_relay(upstream, exchange.dialect.name, served.target.model, exchange.wants_usage)
     headers = _turnout_headers(exchange, served.attempts, served.target, served.upstream_s)
     await start_stream(send, headers + _forwarded(served.response.headers))
     tally.mark_first_byte()
     failure = await _pump(served, relay, tally, send)
     if failure is not None:
-        await send_chunk(send, stream_error(exchange.dialect, failure, served.target.path))
         cooldown = gateway.config.defaults.cooldown_s
-        gateway.health.failed(served.target.path, failure, cooldown, gated=False)
-    close(
+        await gateway.health.failed(served.target.path, failure, cooldown, gated=False)
+    if failure is not None and client.continuable:
+        headers_in = {k: exchange.headers[k] for k in _CLIENT_HEADERS if k in exchange.headers}
+        continued_on = await continue_stream(
+            gateway, route, exchange.request.model, exchange.request.data, client, send,
+            headers_in, served.target.path,
+        )  # fmt: skip
+        if continued_on is not None:
+            tally.notes.append(f"continued on {continued_on} after {failure.code}")
+            failure = None
+    if failure is not None:
+        await send_chunk(send, stream_error(exchange.dialect, failure, served.target.path))
+    await close(
         gateway, tally, status=200, outcome=failure.code if failure else "ok",
         category=failure.category.value if failure else None, attempts=served.attempts,
         served=served, upstream_dialect=upstream, upstream_s=served.upstream_s,
@@ -260,6 +282,8 @@ async def _forward(events: list[Event], relay: StreamRelay, tally: Tally, send: 
     for event in events:
         tally.observe(event)
         for chunk in relay.feed(event):
+            if tally.client is not None:
+                tally.client.sent(chunk)
             await send_chunk(send, chunk)
         if relay.finished:
             return
@@ -276,7 +300,7 @@ async def _send_failure(
         # The provider refused the request itself: hand back its own words.
         headers = _turnout_headers(exchange, failed.attempts, None, failed.upstream_s)
         headers.append(("x-should-retry", "false"))
-        close(
+        await close(
             gateway, tally, status=refusal.status, outcome=failed.decisive.code,
             category=failed.decisive.category.value, attempts=failed.attempts,
             upstream_s=failed.upstream_s,
@@ -301,7 +325,7 @@ async def _send_diagnosed(
         exchange.dialect, exchange.request.model, decisive, attempts
     )
     headers = _turnout_headers(exchange, attempts, None, upstream_s) + extra_headers
-    close(
+    await close(
         gateway, tally, status=status, outcome=decisive.code,
         category=decisive.category.value, attempts=attempts, upstream_s=upstream_s,
     )  # fmt: skip
@@ -317,7 +341,7 @@ async def count_tokens(gateway: Gateway, exchange: Exchange, send: Send) -> None
     route = _route_for(gateway, exchange)
     for target in route.targets:
         provider = gateway.providers[target.provider]
-        if provider.dialect not in ("anthropic", "any") or gateway.health.is_out(target.path):
+        if provider.dialect not in ("anthropic", "any") or await gateway.health.is_out(target.path):
             continue
         model = target_model(target, request.model)
         call = UpstreamCall(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
-import logging
+import socket
 import sys
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -13,6 +16,8 @@ from turnout.config.model import GatewayConfig
 from turnout.ledger.ledger import Ledger
 from turnout.server.app import TurnoutApp
 from turnout.server.gateway import Gateway, Shared
+from turnout.server.logs import setup_logging
+from turnout.server.metrics import Telemetry
 
 
 def is_loopback(host: str) -> bool:
@@ -39,22 +44,43 @@ def serve(
     log_level: str = "info",
     config_path: Path | None = None,
 ) -> None:
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(log_level)
     ledger = None if config.ledger == "off" else Ledger.for_server(config.ledger, port)
-    app = TurnoutApp(Gateway.build(config, Shared(ledger=ledger)), config_path)
-    uvicorn.run(
+    app = TurnoutApp(Gateway.build(config, Shared.over(config.state, ledger)), config_path)
+    settings = uvicorn.Config(
         app,
         host=host,
         port=port,
         loop=_loop(),
         http="httptools",
         access_log=False,
+        log_config=None,  # uvicorn's loggers go through ours (JSON lines off a terminal)
         log_level=log_level,
         lifespan="on",
         proxy_headers=False,
         timeout_graceful_shutdown=30,
     )
+    server = _Server(settings, app.gateway.shared.telemetry)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE, as `uvicorn.run` would
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server that, asked to stop, also ends the dashboard's event streams: they
+    never end by themselves and would hold the graceful shutdown for its whole timeout."""
+
+    def __init__(self, config: uvicorn.Config, telemetry: Telemetry) -> None:
+        super().__init__(config)
+        self._telemetry = telemetry
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None:  # called in a signal handler: hand over to the loop
+            self._loop.call_soon_threadsafe(self._telemetry.close)

@@ -1,0 +1,241 @@
+"""The dashboard's snapshot: path states, traffic per path, recent failures, latency, usage.
+
+Pure functions over the gateway's in-memory state (`Telemetry`, `PathHealth`), except
+`usage_tables`, which reads the ledger database and so is run off the event loop. Every text a
+person reads comes in both languages (`en`, `zh`) from the diagnosis messages, so the page can
+switch without asking again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from turnout.diagnosis.messages import LANGUAGES, advice_for
+from turnout.diagnosis.taxonomy import CODES, Category
+from turnout.ledger.record import RequestRecord
+from turnout.ledger.store import Database
+from turnout.ledger.usage_report import usage_report
+from turnout.router.health import PathMark
+from turnout.server.gateway import Gateway
+from turnout.server.logs import redact
+
+__all__ = ["PathView", "path_states", "snapshot_of", "usage_tables"]
+
+#: Latency percentiles are over requests that arrived this recently.
+WINDOW_S = 15 * 60
+SERIES_STEP_S = 60
+SERIES_STEPS = 30
+FAILURES_SHOWN = 20
+USAGE_DAYS = 7
+_CATEGORIES = frozenset(category.value for category in Category)
+#: Path (or provider) -> its mark, as `PathHealth.snapshot()` gives them.
+Marks = Mapping[str, PathMark]
+
+
+@dataclass(frozen=True, slots=True)
+class PathView:
+    """A path and why it is out of service, if it is."""
+
+    path: str
+    state: str  # "ok", "cooling" or "gated" (the keys of metrics.PATH_STATES)
+    mark: PathMark | None = None
+    scope: str = "path"  # "credential": the mark is on the path's provider, all its models
+
+
+def route_paths(gateway: Gateway, marks: Marks) -> dict[str, list[str]]:
+    """Each route's paths in order; a pattern target (`relay/*`) stands for the concrete
+    paths seen or marked that match it, or for itself when none has been."""
+    known = set(marks) | _paths_seen(gateway.shared.telemetry.recent)
+    routes: dict[str, list[str]] = {}
+    for name, route in gateway.config.routes.items():
+        paths: list[str] = []
+        for target in route.targets:
+            pattern = target.path
+            matches = sorted(p for p in known if "*" in pattern and fnmatchcase(p, pattern))
+            paths.extend(p for p in matches or [pattern] if p not in paths)
+        routes[name] = paths
+    return routes
+
+
+def path_states(gateway: Gateway, marks: Marks) -> dict[str, PathView]:
+    """Every path of every route, with its state; `marks` from `PathHealth.snapshot()`."""
+    return {
+        path: _view(path, marks)
+        for paths in route_paths(gateway, marks).values()
+        for path in paths
+        if "*" not in path
+    }
+
+
+def _view(path: str, marks: Marks) -> PathView:
+    """A mark on the path itself or on its provider (a credential gate covers every model)."""
+    provider = path.split("/", 1)[0]
+    found = [(mark, "path") for mark in [marks.get(path)] if mark is not None]
+    found += [(mark, "credential") for mark in [marks.get(provider)] if mark is not None]
+    if not found:
+        return PathView(path, "ok")
+    mark, scope = max(found, key=lambda pair: (pair[0].gated, pair[0].until))
+    return PathView(path, "gated" if mark.gated else "cooling", mark, scope)
+
+
+def _paths_seen(records: Iterable[RequestRecord]) -> set[str]:
+    return {attempt.path for record in records for attempt in record.attempts}
+
+
+def snapshot_of(gateway: Gateway, marks: Marks, now: float) -> dict[str, Any]:
+    """Everything on the page but the ledger's usage tables."""
+    telemetry = gateway.shared.telemetry
+    records = list(telemetry.recent)
+    counts = telemetry.counts.requests
+    return {
+        "generated": now,
+        "totals": {
+            "requests": sum(counts.values()),
+            "failed": sum(n for (_, _, category), n in counts.items() if category != "ok"),
+        },
+        "routes": _routes(gateway, marks),
+        "traffic": _traffic(records, now),
+        "failures": _failures(records),
+        "latency": _latency([r for r in records if r.ts >= now - WINDOW_S]),
+    }
+
+
+def _routes(gateway: Gateway, marks: Marks) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "paths": [_path_entry(gateway, _view(path, marks)) for path in paths]}
+        for name, paths in route_paths(gateway, marks).items()
+    ]
+
+
+def _path_entry(gateway: Gateway, view: PathView) -> dict[str, Any]:
+    entry: dict[str, Any] = {"path": view.path, "state": view.state}
+    mark = view.mark
+    if mark is None:
+        return entry
+    diagnosis = mark.diagnosis
+    entry.update(
+        scope=view.scope,
+        seconds_left=round(gateway.health.seconds_left(mark), 1),
+        category=diagnosis.category.value,
+        code=diagnosis.code,
+        status=diagnosis.status,
+        message=redact(diagnosis.message or "")[:300],
+        **_texts(diagnosis.code, diagnosis.category),
+    )
+    return entry
+
+
+def _texts(code: str, category: Category) -> dict[str, dict[str, str]]:
+    """Title, explanation and first action in every language the diagnosis speaks."""
+    advice = {lang: advice_for(code, category, lang) for lang in LANGUAGES}
+    return {
+        "title": {lang: a.title for lang, a in advice.items()},
+        "explanation": {lang: a.explanation for lang, a in advice.items()},
+        "action": {lang: a.actions[0] if a.actions else "" for lang, a in advice.items()},
+    }
+
+
+def _category(code: str | None, recorded: str | None) -> Category:
+    if recorded in _CATEGORIES:
+        return Category(recorded)
+    return CODES.get(code or "", Category.UNKNOWN)
+
+
+def _traffic(records: Sequence[RequestRecord], now: float) -> dict[str, Any]:
+    """Attempts and failed attempts per path per minute, over the last SERIES_STEPS minutes
+    (attempts, not requests: a failover counts as an error on the path that failed)."""
+    start = (math.floor(now / SERIES_STEP_S) - SERIES_STEPS + 1) * SERIES_STEP_S
+    paths: dict[str, dict[str, list[int]]] = {}
+    for record in records:
+        step = int((record.ts - start) // SERIES_STEP_S)
+        if not 0 <= step < SERIES_STEPS:
+            continue
+        for attempt in record.attempts:
+            if attempt.outcome == "skipped":
+                continue
+            series = paths.setdefault(
+                attempt.path, {"requests": [0] * SERIES_STEPS, "errors": [0] * SERIES_STEPS}
+            )
+            series["requests"][step] += 1
+            series["errors"][step] += attempt.outcome != "ok"
+    return {"start": start, "step_s": SERIES_STEP_S, "paths": paths}
+
+
+def _failures(records: Sequence[RequestRecord]) -> list[dict[str, Any]]:
+    """The newest failed attempts (and requests that failed before any attempt), newest
+    first, each explained."""
+    failures: list[dict[str, Any]] = []
+    for record in reversed(records):
+        failed = [a for a in record.attempts if a.outcome not in ("ok", "skipped")]
+        if not failed and record.outcome == "ok":
+            continue
+        served = record.path if record.outcome == "ok" else None
+        if not failed:
+            failures.append(_failure(record, None, record.outcome, record.category, served))
+        for attempt in reversed(failed):
+            failures.append(_failure(record, attempt.path, attempt.code, attempt.outcome, served))
+        if len(failures) >= FAILURES_SHOWN:
+            break
+    return failures[:FAILURES_SHOWN]
+
+
+def _failure(
+    record: RequestRecord,
+    path: str | None,
+    code: str | None,
+    category: str | None,
+    served_by: str | None,
+) -> dict[str, Any]:
+    resolved = _category(code, category)
+    return {
+        "ts": record.ts,
+        "request_id": record.id,
+        "model": record.model,
+        "route": record.route,
+        "path": path,
+        "category": resolved.value,
+        "code": code or resolved.value,
+        "status": None if served_by else record.status,
+        "served_by": served_by,
+        **_texts(code or resolved.value, resolved),
+    }
+
+
+def _latency(records: Sequence[RequestRecord]) -> dict[str, Any]:
+    """p50/p95/p99 of the whole latency, turnout's own overhead and the rest (upstream)."""
+    total = [r.latency_ms for r in records]
+    overhead = [r.overhead_ms for r in records]
+    upstream = [max(0.0, r.latency_ms - r.overhead_ms) for r in records]
+    return {
+        "count": len(records),
+        "window_s": WINDOW_S,
+        "latency_ms": _percentiles(total),
+        "overhead_ms": _percentiles(overhead),
+        "upstream_ms": _percentiles(upstream),
+    }
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    """Nearest-rank percentiles: each is a value that was actually observed."""
+    ordered = sorted(values)
+    out: dict[str, float | None] = {}
+    for p in (50, 95, 99):
+        rank = math.ceil(p / 100 * len(ordered)) - 1
+        out[f"p{p}"] = round(ordered[max(0, rank)], 3) if ordered else None
+    return out
+
+
+def usage_tables(db: Database, now: float) -> dict[str, Any]:
+    """Tokens and cost over the last USAGE_DAYS days, per day, per key name and per path
+    (blocking: run it in a thread)."""
+    since = now - USAGE_DAYS * 86400
+    tables: dict[str, Any] = {"ledger": True, "days": USAGE_DAYS}
+    for by in ("day", "key", "path"):
+        report = usage_report(db, since, by)
+        tables[f"by_{by}"] = [group.to_dict() for group in report.groups]
+        tables["totals"] = report.to_dict()["totals"]
+    return tables
