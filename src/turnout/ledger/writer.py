@@ -8,7 +8,6 @@ a crash at any point stores each request once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import orjson
@@ -16,6 +15,7 @@ import orjson
 from turnout.ledger.journal import Journal
 from turnout.ledger.record import RequestRecord
 from turnout.ledger.store import LedgerError, LedgerStore
+from turnout.periodic import Every
 
 log = logging.getLogger("turnout.ledger")
 
@@ -30,29 +30,22 @@ class LedgerWriter:
         self._store = store
         self._journal_id = journal_id
         self._offset = 0
-        self._task: asyncio.Task[None] | None = None
+        # The database away is no loss: the journal keeps everything until it returns.
+        self._loop = Every(FLUSH_S, self._flush_step, expected=(LedgerError,), what="ledger store")
 
     async def start(self) -> None:
         self._offset = await asyncio.to_thread(self._store.stored_offset, self._journal_id)
         if self._offset > self._journal.size():
             self._offset = 0  # the journal was emptied after the mark was last saved
         await self.flush()
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
         await self.flush()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_S)
-            try:
-                await self.flush()
-            except LedgerError as exc:  # the database is away: the journal keeps everything
-                log.warning("ledger not stored yet, will retry: %s", exc)
+    async def _flush_step(self) -> None:
+        await self.flush()
 
     async def flush(self) -> int:
         """Store every complete journal line; returns how many."""

@@ -8,13 +8,13 @@ once per budget, then counted in memory as requests settle.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
 from turnout.ledger.keys import GatewayKey, KeyStore
 from turnout.ledger.store import LedgerError
+from turnout.periodic import Every
 from turnout.server.access import period_start
 from turnout.server.gateway import Gateway
 
@@ -27,25 +27,16 @@ class KeySync:
     def __init__(self, current: Callable[[], Gateway], refresh_s: float = REFRESH_S) -> None:
         self._current = current
         self._refresh_s = refresh_s
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Every(
+            refresh_s, self.sync, expected=(LedgerError,), what="gateway key refresh"
+        )
 
     async def start(self) -> None:
         await self.sync()
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._refresh_s)
-            try:
-                await self.sync()
-            except LedgerError as exc:
-                log.warning("keys not refreshed, keeping the last known: %s", exc)
+        await self._loop.stop()
 
     async def sync(self) -> None:
         gateway = self._current()

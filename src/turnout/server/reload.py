@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from turnout.config.load import ConfigError, load_config
+from turnout.periodic import Every
 from turnout.server.gateway import Gateway
 
 if TYPE_CHECKING:
@@ -31,9 +32,8 @@ class ConfigReloader:
     def __init__(self, app: TurnoutApp, path: Path, poll_s: float = POLL_S) -> None:
         self._app = app
         self._path = path
-        self._poll_s = poll_s
+        self._loop = Every(poll_s, self._look, what="config watch")
         self._stamp = self._read_stamp()
-        self._task: asyncio.Task[None] | None = None
         self._drains: set[asyncio.Task[None]] = set()
         self.reloads = 0  # successful swaps, for tests and logs
 
@@ -46,25 +46,20 @@ class ConfigReloader:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._task = loop.create_task(self._watch())
+        self._loop.start()
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")  # main thread only
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
         for drain in list(self._drains):
             await drain
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self._poll_s)
-            stamp = self._read_stamp()
-            if stamp is not None and stamp != self._stamp:
-                self._stamp = stamp
-                self.reload("file changed")
+    async def _look(self) -> None:
+        stamp = self._read_stamp()
+        if stamp is not None and stamp != self._stamp:
+            self._stamp = stamp
+            self.reload("file changed")
 
     def reload(self, reason: str = "requested") -> bool:
         """Load, check and swap in the config file; False (and the old config kept) if broken."""

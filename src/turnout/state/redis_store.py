@@ -10,7 +10,6 @@ No client request ever fails because Redis is down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -22,6 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from turnout.periodic import Every
 from turnout.state import scripts
 from turnout.state.base import (
     HOLD_S,
@@ -76,11 +76,10 @@ class RedisState:
             retry=Retry(NoBackoff(), 0),
         )
         self._prefix = prefix
-        self._retry_s = retry_s
+        self._watch = Every(retry_s, self._retry_if_down, what="Redis reconnect")
         self.local = local or MemoryState()
         self._connected = False
         self._since = time.time()
-        self._task: asyncio.Task[None] | None = None
         self._outages = 0  # how many times Redis went away (the first start counts as one)
         self._admit = self._client.register_script(scripts.ADMIT)
         self._mark = self._client.register_script(scripts.MARK)
@@ -97,24 +96,19 @@ class RedisState:
         if not await self._reconnect():
             self._since, self._outages = time.time(), 1
             log.warning("state: Redis unreachable at start-up; serving on memory until it is")
-        self._task = asyncio.get_running_loop().create_task(self._watch())
+        self._watch.start()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._watch.stop()
         await self._client.aclose()
 
     def status(self) -> StateStatus:
         return StateStatus(self.backend, self._connected, self._since)
 
-    async def _watch(self) -> None:
-        """While Redis is down, try it every `retry_s` (requests never wait for that)."""
-        while True:
-            await asyncio.sleep(self._retry_s)
-            if not self._connected:
-                await self._reconnect()
+    async def _retry_if_down(self) -> None:
+        """While Redis is down, try it again (requests never wait for that)."""
+        if not self._connected:
+            await self._reconnect()
 
     async def _reconnect(self) -> bool:
         try:
@@ -142,7 +136,7 @@ class RedisState:
                 "state: Redis unreachable (%s); serving on this replica's memory, "
                 "retrying every %.0fs",
                 str(exc) or type(exc).__name__,
-                self._retry_s,
+                self._watch.interval_s,
             )
 
     async def _resync(self) -> None:
