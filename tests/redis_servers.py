@@ -55,7 +55,9 @@ def redis_url_fixture() -> Iterator[str]:
         pytest.skip(f"no Redis at {SHARED} (start redis-server to run the shared-state tests)")
     prefix = f"turnout-test-{uuid.uuid4().hex[:10]}"
     try:
-        yield f"{SHARED}?prefix={prefix}"
+        # A generous timeout: on a busy test machine 100 ms would send some calls to the local
+        # fallback, and these tests are about what Redis shares.
+        yield f"{SHARED}?prefix={prefix}&timeout_ms=2000"
     finally:
         _drop(SHARED, prefix)
 
