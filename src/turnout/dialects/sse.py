@@ -42,11 +42,6 @@ class EventSplitter:
         self._buffer = buffer[start:]
         return events
 
-    @property
-    def pending(self) -> bytes:
-        """Bytes of an event not yet terminated (a cut stream leaves them here)."""
-        return self._buffer
-
 
 def parse_event(raw: bytes) -> Event | None:
     name = ""

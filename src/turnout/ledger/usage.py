@@ -19,7 +19,6 @@ class Usage:
     tokens_in: int = 0
     tokens_out: int = 0
     tokens_cached: int = 0
-    reported: bool = False  # the upstream said; otherwise the counts are unknown (zero)
 
 
 def _int(value: Any) -> int:
@@ -33,7 +32,6 @@ def read_openai(usage: dict[str, Any], into: Usage) -> None:
     into.tokens_cached = cached
     into.tokens_in = max(0, _int(usage.get("prompt_tokens")) - cached)
     into.tokens_out = _int(usage.get("completion_tokens"))
-    into.reported = True
 
 
 def read_anthropic(usage: dict[str, Any], into: Usage) -> None:
@@ -46,7 +44,6 @@ def read_anthropic(usage: dict[str, Any], into: Usage) -> None:
         into.tokens_cached = _int(usage["cache_read_input_tokens"])
     if "output_tokens" in usage:
         into.tokens_out = _int(usage["output_tokens"])
-    into.reported = True
 
 
 def usage_of_body(body: bytes, dialect: str) -> Usage:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -346,9 +346,3 @@ def _is_json_object(body: bytes) -> bool:
 
 def _is_error_event(event: Event) -> bool:
     return event.name == "error" or event.data.startswith('{"error"')
-
-
-async def relay_rest(served: Served) -> AsyncIterator[bytes]:
-    """The rest of a response body after the events already read."""
-    async for chunk in served.response.chunks:
-        yield chunk

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from turnout.catalog.prices import price_of
 from turnout.dialects.sse import Event
 from turnout.ledger.record import AttemptRecord, RequestRecord
-from turnout.ledger.usage import Usage, UsageMeter, usage_of_body
+from turnout.ledger.usage import Usage, UsageMeter
 from turnout.router.chain import Attempt, Served
 from turnout.server.access import Spend
 from turnout.server.continuation import ClientStream
@@ -49,10 +49,6 @@ class Tally:
     def mark_first_byte(self) -> None:
         if self.first_byte is None:
             self.first_byte = time.perf_counter()
-
-
-def usage_from_body(body: bytes, dialect: str) -> Usage:
-    return usage_of_body(body, dialect)
 
 
 async def close(

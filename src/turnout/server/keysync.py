@@ -26,7 +26,6 @@ REFRESH_S = 2.0
 class KeySync:
     def __init__(self, current: Callable[[], Gateway], refresh_s: float = REFRESH_S) -> None:
         self._current = current
-        self._refresh_s = refresh_s
         self._loop = Every(
             refresh_s, self.sync, expected=(LedgerError,), what="gateway key refresh"
         )

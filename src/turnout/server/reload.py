@@ -35,7 +35,6 @@ class ConfigReloader:
         self._loop = Every(poll_s, self._look, what="config watch")
         self._stamp = self._read_stamp()
         self._drains: set[asyncio.Task[None]] = set()
-        self.reloads = 0  # successful swaps, for tests and logs
 
     def _read_stamp(self) -> tuple[float, int] | None:
         try:
@@ -77,7 +76,6 @@ class ConfigReloader:
         if config.ledger != old.config.ledger:
             log.warning("a change of ledger takes effect after a restart")
         self._app.gateway = Gateway.build(config, shared=old.shared)
-        self.reloads += 1
         log.info("config reloaded from %s (%s): %d routes", self._path, reason, len(config.routes))
         drain = asyncio.get_running_loop().create_task(self._close_when_idle(old))
         self._drains.add(drain)

@@ -40,7 +40,6 @@ __all__ = [
 ]
 
 #: URL schemes of a Redis state store.
-REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 DEFAULT_PREFIX = "turnout"
 DEFAULT_TIMEOUT_MS = 100
 
