@@ -167,3 +167,19 @@ def test_the_config_names_the_state_store() -> None:
     store = open_state(shared.state)
     assert store.status().backend == "redis"
     assert not store.status().connected  # until started
+
+
+def test_a_credential_gate_and_a_path_gate_are_read_together(
+    make_store: Callable[[], StateStore],
+) -> None:
+    async def scenario(store: StateStore) -> None:
+        assert (await store.admit("p", "p/m"))[0] is Admission.GO
+        await store.mark("p/m", True, "model gone", 5)
+        admission, gate = await store.admit("p", "p/m")
+        assert admission is Admission.SKIP
+        assert gate is not None
+        assert (await store.admit("p", "p/other"))[0] is Admission.GO
+        await store.mark("p", True, "credential out of quota", 5)
+        assert (await store.admit("p", "p/other"))[0] is Admission.SKIP
+
+    run(make_store, scenario)

@@ -277,11 +277,7 @@ class RouteChain:
 
     async def _admit(self, target: Target) -> tuple[Admission, PathMark | None]:
         """A gate on the path's credential (its provider) holds for all its models."""
-        for key in (target.provider, target.path):
-            admission, mark = await self._health.admit(key)
-            if admission is not Admission.GO:
-                return admission, mark
-        return Admission.GO, None
+        return await self._health.admit(target.provider, target.path)
 
     async def _remember(self, target: Target, diagnosis: Diagnosis, settings: Settings) -> None:
         if diagnosis.category in GATING:

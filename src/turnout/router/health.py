@@ -42,11 +42,12 @@ class PathHealth:
         # path's request costs the one read of `admit`.
         self._seen: set[str] = set()
 
-    async def admit(self, path: str) -> tuple[Admission, PathMark | None]:
-        admission, gate = await self.store.admit(path)
+    async def admit(self, *paths: str) -> tuple[Admission, PathMark | None]:
+        """The first of `paths` that is not clear decides (one round trip for all)."""
+        admission, gate = await self.store.admit(*paths)
         if gate is None:
             return admission, None
-        self._seen.add(path)
+        self._seen.update(paths)
         return admission, self._mark(gate)
 
     async def is_out(self, path: str) -> bool:

@@ -94,7 +94,14 @@ class MemoryState:
 
     # Paths
 
-    async def admit(self, path: str) -> tuple[Admission, Gate | None]:
+    async def admit(self, *paths: str) -> tuple[Admission, Gate | None]:
+        for path in paths:
+            admission, gate = self._admit_one(path)
+            if admission is not Admission.GO:
+                return admission, gate
+        return Admission.GO, None
+
+    def _admit_one(self, path: str) -> tuple[Admission, Gate | None]:
         mark = self._marks.get(path)
         if mark is None:
             return Admission.GO, None

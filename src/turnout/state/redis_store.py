@@ -174,13 +174,17 @@ class RedisState:
 
     # Paths
 
-    async def admit(self, path: str) -> tuple[Admission, Gate | None]:
-        return await self._either(lambda: self._admit_remote(path), lambda: self.local.admit(path))
+    async def admit(self, *paths: str) -> tuple[Admission, Gate | None]:
+        return await self._either(
+            lambda: self._admit_remote(paths), lambda: self.local.admit(*paths)
+        )
 
-    async def _admit_remote(self, path: str) -> tuple[Admission, Gate | None]:
-        reply = await self._admit(self._path_keys(path), [_ms(PROBE_LEASE_S)])
+    async def _admit_remote(self, paths: tuple[str, ...]) -> tuple[Admission, Gate | None]:
+        keys = [key for path in paths for key in self._path_keys(path)]
+        reply = await self._admit(keys, [_ms(PROBE_LEASE_S)])
         if reply[0] == b"go":
             return Admission.GO, None
+        path = paths[int(reply[4]) - 1]
         gate = _gate(reply[1], reply[2], reply[3])
         if gate.seconds_left > 0:  # mirrored, so an outage does not forget it
             await self.local.mark(path, gate.gated, gate.reason, gate.seconds_left)

@@ -7,15 +7,22 @@ Numbers go back as strings: Redis would truncate a Lua number to an integer.
 
 from __future__ import annotations
 
-#: KEYS: mark, gate, probe. ARGV: lease_ms.
-#: -> {"go"} | {"skip"|"probe", mark, gate_ms_left, probing}
+#: KEYS: mark, gate, probe of each path in turn. ARGV: lease_ms. The first path with a mark
+#: decides. -> {"go"} | {"skip"|"probe", mark, gate_ms_left, probing, path_number}
 ADMIT = """
-local mark = redis.call('GET', KEYS[1])
-if not mark then return {'go'} end
-local left = redis.call('PTTL', KEYS[2])
-if left > 0 then return {'skip', mark, left, redis.call('EXISTS', KEYS[3])} end
-if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[1]) then return {'probe', mark, 0, 1} end
-return {'skip', mark, 0, 1}
+for i = 1, #KEYS, 3 do
+  local mark = redis.call('GET', KEYS[i])
+  if mark then
+    local n = (i + 2) / 3
+    local left = redis.call('PTTL', KEYS[i + 1])
+    if left > 0 then return {'skip', mark, left, redis.call('EXISTS', KEYS[i + 2]), n} end
+    if redis.call('SET', KEYS[i + 2], '1', 'NX', 'PX', ARGV[1]) then
+      return {'probe', mark, 0, 1, n}
+    end
+    return {'skip', mark, 0, 1, n}
+  end
+end
+return {'go'}
 """
 
 #: KEYS: mark, gate, probe, index. ARGV: value, gate_ms, linger_ms, path, only_if_absent.
