@@ -44,10 +44,17 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def require_model(data: dict[str, Any]) -> str:
     model = data.get("model")
     if not isinstance(model, str) or not model:
         raise ClientRequestError(400, "the request has no 'model' (a string naming the model)")
+    if _CONTROL.search(model) or len(model) > 256:
+        raise ClientRequestError(
+            400, "'model' must be a model name: printable, at most 256 characters"
+        )
     return model
 
 

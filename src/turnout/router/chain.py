@@ -39,8 +39,6 @@ GATING = frozenset(
 REQUEST_FAULTS = frozenset(
     {Category.INVALID_REQUEST, Category.CONTENT_POLICY, Category.PAYLOAD_TOO_LARGE}
 )
-#: Anthropic stream events that come before any content: a failure after them can still fail over.
-_PREAMBLE_EVENTS = frozenset({"message_start", "ping"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +254,7 @@ class RouteChain:
                         "error event before content", status=None, body=event.data
                     )
                 served.head.append(event)
-                content = content or event.name not in _PREAMBLE_EVENTS
+                content = content or carries_content(event)
             if content:
                 return
         raise StreamBroken(
@@ -331,6 +329,35 @@ def diagnose_upstream_error(
         model=model,
         endpoint=endpoint or provider.base_url or None,
     )
+
+
+#: Anthropic events that carry (or end) the answer; the others only frame it.
+_CONTENT_EVENTS = frozenset({"content_block_delta", "message_delta", "message_stop"})
+#: OpenAI delta fields that are the answer itself (text, reasoning, tool calls).
+_OPENAI_CONTENT = ("content", "reasoning_content", "reasoning", "tool_calls")
+
+
+def carries_content(event: Event) -> bool:
+    """Whether an event is part of the answer, not only its framing (a message start, an
+    empty block start, a role chunk with empty content). Until one arrives nothing of the
+    answer has reached the client, so a failure can still move to another path."""
+    if event.name:
+        return event.name in _CONTENT_EVENTS
+    if event.data == "[DONE]":
+        return True
+    try:
+        chunk = orjson.loads(event.data)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(chunk, dict):
+        return False
+    if chunk.get("usage") and not chunk.get("choices"):
+        return True
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") or {} if isinstance(choice, dict) else {}
+        if choice.get("finish_reason") or any(delta.get(f) for f in _OPENAI_CONTENT):
+            return True
+    return False
 
 
 def _is_json_object(body: bytes) -> bool:

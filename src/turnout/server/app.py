@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from turnout.ledger.keys import GatewayKey
 from turnout.server.asgi import (
     BodyTooLarge,
     ClientGone,
+    Message,
     Receive,
     Scope,
     Send,
@@ -66,6 +68,7 @@ class Request:
         "path",
         "receive",
         "request_id",
+        "responded",
         "scope",
         "send",
         "started",
@@ -81,9 +84,16 @@ class Request:
         self.path = path
         self.headers = header_map(scope)
         self.receive = receive
-        self.send = send
+        self.responded = False  # a response has started: it can no longer be replaced
+
+        async def tracked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.responded = True
+            await send(message)
+
+        self.send: Send = tracked
         self.scope = scope  # the client address and query string, for /dashboard's access
-        self.request_id = self.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        self.request_id = request_id(self.headers.get("x-request-id"))
         REQUEST_ID.set(self.request_id)  # for every log line while this request is served
         self.dialect: Dialect = DIALECTS[
             "anthropic" if _looks_anthropic(path, self.headers) else "openai"
@@ -95,6 +105,19 @@ class Request:
         if status < 500 and not any(name == "x-should-retry" for name, _ in headers):
             headers.append(("x-should-retry", "false"))
         await send_response(self.send, status, body, headers)
+
+
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id(from_client: str | None) -> str:
+    """A unique id for the request (the ledger's key). A client's own `x-request-id` is kept
+    in front of it for tracing, when it is a plain token; two clients sending the same one
+    still get two records."""
+    ours = uuid.uuid4().hex[:16]
+    if from_client and _CLIENT_ID.fullmatch(from_client):
+        return f"{from_client}.{ours[:8]}"
+    return ours
 
 
 def _looks_anthropic(path: str, headers: dict[str, str]) -> bool:
@@ -147,6 +170,8 @@ class TurnoutApp:
             return
         except Exception:
             log.exception("%s internal error on %s %s", request.request_id, request.method, path)
+            if request.responded:
+                return  # a started response cannot be turned into an error; the client sees a cut
             await request.error(
                 ClientRequestError(
                     500, "turnout internal error; see the gateway log", kind="unknown"

@@ -1,0 +1,40 @@
+"""Soak: a long bounded run through `turnout serve`; resident memory and open descriptors.
+
+    python scripts/soak.py [--seconds 600] [--warmup 20] [--threads 8]
+
+Prints one line with requests, RSS (VmRSS) and the count of /proc/PID/fd after the warm-up
+and at the end (both read with the gateway idle), plus a sample every five seconds. Exits 1 if
+memory grew by 30 MB or more, or descriptors by more than 5. Loopback only; stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.chaos.soak import SoakPlan, run_soak
+
+MAX_GROWTH_MB = 30.0
+MAX_FD_GROWTH = 5
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=600.0)
+    parser.add_argument("--warmup", type=float, default=20.0)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+    report = run_soak(SoakPlan(seconds=args.seconds, warmup_s=args.warmup, threads=args.threads))
+    for sample in report.samples:
+        print(f"  t={sample.at_s:6.1f} s  RSS {sample.rss_kb / 1024:6.1f} MB  fds {sample.fds}")
+    print(f"  statuses: {dict(sorted(report.statuses.items()))}")
+    print(report.summary())
+    grew = report.rss_growth_mb >= MAX_GROWTH_MB or report.fd_growth > MAX_FD_GROWTH
+    return 1 if grew else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

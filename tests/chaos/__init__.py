@@ -1,0 +1,1 @@
+"""Chaos testing: fault-injecting upstreams and bounded load through a real gateway."""

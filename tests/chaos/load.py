@@ -1,0 +1,429 @@
+"""Bounded chaos load through a real `turnout serve`, and the checks on what came back.
+
+    report = run_chaos(ChaosPlan(requests=600, seconds=120))
+    print(report.summary())  # chaos: 600 requests, 0 failed, 0 truncated, 0 duplicated, ledger matches
+
+Three upstreams on 127.0.0.1 (`chaos1` anthropic-kind and `chaos2` openai-kind roll faults,
+`healthy` never does) behind one route `m: [chaos1, chaos2, healthy]`. Several threads send
+requests with the real OpenAI and Anthropic SDKs (no SDK retries), streamed or not, each with a
+fresh nonce, until the count or the time runs out. Then the checks:
+
+- no client request fails, and every answer is exactly `answer_text(nonce)`: never truncated
+  but presented as complete, never someone else's or doubled;
+- x-request-ids are unique, and the ledger holds one row per request with the status the client
+  saw and as many `ok` rows as complete answers;
+- a retry after a 429 with Retry-After R reaches the same upstream at least R later, and no
+  request makes more than `retries + 1` attempts at one path (upstream arrivals, ledger
+  attempts and the `x-turnout-attempts` header all say so).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+import yaml
+
+from tests.chaos.process import GatewayProcess
+from tests.chaos.upstream import Arrival, ChaosFarm, Mix, answer_text
+
+KEY = "${CHAOS_UPSTREAM_KEY}"  # keys in a config come from the environment
+KEY_ENV = {"CHAOS_UPSTREAM_KEY": "sk-chaos-upstream"}
+RETRY_AFTER_SLACK_S = 0.005  # timer granularity; a retry sooner than R minus this breaks R
+
+
+@dataclass(frozen=True)
+class ChaosPlan:
+    requests: int = 600
+    seconds: float = 120.0
+    threads: int = 12
+    seed: int = 1
+    fault_scale: float = 1.0
+    settings: dict[str, Any] = field(
+        default_factory=lambda: {
+            "retries": 2,
+            "backoff_s": 0.02,
+            "backoff_max_s": 0.1,
+            "retry_after_max_s": 3,
+            "cooldown_s": 0.5,
+            "gate_s": 1,
+            "connect_timeout_s": 2,
+            "headers_timeout_s": 1,
+            "first_event_timeout_s": 1,
+            "read_timeout_s": 0.5,
+        }
+    )
+
+
+@dataclass
+class Outcome:
+    """One client request as the client saw it."""
+
+    nonce: str
+    dialect: str
+    stream: bool
+    status: int | None = None
+    request_id: str | None = None
+    attempts: str | None = None
+    text: str = ""
+    complete: bool = False  # the SDK saw a normal end (finish/stop reason), no error raised
+    error: str | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        """ok | failed | truncated | duplicated | garbled."""
+        expected = answer_text(self.nonce)
+        if self.error is not None:
+            return "failed"
+        if self.text == expected and self.complete:
+            return "ok"
+        if expected.startswith(self.text):
+            return "truncated"
+        if self.text.count(self.nonce) > expected.count(self.nonce) or expected in self.text:
+            return "duplicated"
+        return "garbled"
+
+
+@dataclass
+class Report:
+    plan: ChaosPlan
+    outcomes: list[Outcome]
+    arrivals: list[Arrival]
+    ledger_rows: list[dict[str, Any]]
+    ledger_attempts: list[tuple[str, int, str, str]]
+    elapsed_s: float
+    gateway_log: str = ""
+
+    def count(self, verdict: str) -> int:
+        return sum(1 for o in self.outcomes if o.verdict == verdict)
+
+    @property
+    def duplicated(self) -> int:
+        ids = Counter(o.request_id for o in self.outcomes if o.request_id)
+        nonces = Counter(o.nonce for o in self.outcomes)
+        repeated = sum(n - 1 for n in ids.values() if n > 1) + sum(
+            n - 1 for n in nonces.values() if n > 1
+        )
+        return self.count("duplicated") + repeated
+
+    def summary(self) -> str:
+        ledger = "ledger matches" if not self.ledger_problems() else "ledger DIFFERS"
+        line = (
+            f"chaos: {len(self.outcomes)} requests, {self.count('failed')} failed, "
+            f"{self.count('truncated')} truncated, {self.duplicated} duplicated, {ledger}"
+        )
+        if garbled := self.count("garbled"):
+            line += f", {garbled} garbled"
+        return line
+
+    def faults(self) -> Counter[str]:
+        """What the fault-rolling upstreams rolled (the healthy one only ever answers)."""
+        return Counter(a.fault for a in self.arrivals if a.upstream != "healthy")
+
+    def ledger_problems(self) -> list[str]:
+        return check_ledger(self.outcomes, self.ledger_rows)
+
+    def retry_problems(self) -> list[str]:
+        retries = int(self.plan.settings["retries"])
+        limit = float(self.plan.settings["retry_after_max_s"])
+        return [
+            *check_retry_after(self.arrivals, limit),
+            *check_budget(self.arrivals, self.ledger_attempts, self.outcomes, retries),
+        ]
+
+    def served_twice(self) -> list[str]:
+        """Nonces that upstreams answered whole more than once (first-hand, not continued):
+        the gateway paid for an answer it threw away."""
+        whole = Counter(
+            a.nonce
+            for a in self.arrivals
+            if a.fault in ("ok", "slow") and not a.continuation and a.nonce is not None
+        )
+        return [nonce for nonce, n in whole.items() if n > 1]
+
+    def internal_errors(self) -> list[str]:
+        """Log lines where the gateway reports a fault of its own."""
+        return [
+            line
+            for line in self.gateway_log.splitlines()
+            if "internal error" in line or "Traceback" in line
+        ]
+
+    def details(self) -> str:
+        rate = len(self.outcomes) / self.elapsed_s if self.elapsed_s else 0.0
+        mix = ", ".join(f"{k} {v}" for k, v in self.faults().most_common())
+        upstream = Counter(a.upstream for a in self.arrivals)
+        continued = sum(1 for a in self.arrivals if a.continuation)
+        lines = [
+            f"elapsed {self.elapsed_s:.1f} s, {rate:.1f} requests/s, {self.plan.threads} threads",
+            f"upstream requests: {len(self.arrivals)} ({dict(upstream)}), {continued} continuations",
+            f"fault mix rolled at chaos1 and chaos2: {mix}",
+            f"gateway log: {len(self.gateway_log.splitlines())} lines, "
+            f"{len(self.internal_errors())} internal errors",
+            f"answers served whole twice upstream: {len(self.served_twice())}",
+        ]
+        for verdict in ("failed", "truncated", "duplicated", "garbled"):
+            for outcome in [o for o in self.outcomes if o.verdict == verdict][:5]:
+                lines.append(f"  {verdict}: {outcome}")
+        lines += [f"  problem: {p}" for p in (self.ledger_problems() + self.retry_problems())[:20]]
+        return "\n".join(lines)
+
+
+def gateway_config(plan: ChaosPlan, farm: ChaosFarm, ledger: Path) -> dict[str, Any]:
+    return {
+        "ledger": str(ledger),
+        "defaults": plan.settings,
+        "providers": {
+            "chaos1": {"kind": "anthropic", "base_url": farm.url("chaos1"), "api_key": KEY},
+            "chaos2": {"kind": "openai", "base_url": farm.url("chaos2") + "/v1", "api_key": KEY},
+            "healthy": {"kind": "anthropic", "base_url": farm.url("healthy"), "api_key": KEY},
+        },
+        "routes": {"m": ["chaos1/model-a", "chaos2/model-b", "healthy/model-c"]},
+    }
+
+
+@contextmanager
+def chaos_gateway(plan: ChaosPlan, workdir: Path) -> Iterator[tuple[ChaosFarm, GatewayProcess]]:
+    mixes = {
+        "chaos1": Mix.hostile(plan.fault_scale),
+        "chaos2": Mix.hostile(plan.fault_scale),
+        "healthy": Mix.none(),
+    }
+    with ChaosFarm(mixes, seed=plan.seed) as farm:
+        config_path = workdir / "turnout.yaml"
+        config = gateway_config(plan, farm, workdir / "ledger.sqlite3")
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        with (
+            (workdir / "gateway.log").open("wb") as log,
+            GatewayProcess(config_path, env=KEY_ENV, stderr=log) as gateway,
+        ):
+            yield farm, gateway
+
+
+def run_chaos(plan: ChaosPlan) -> Report:
+    with tempfile.TemporaryDirectory(prefix="turnout-chaos-") as scratch:
+        workdir = Path(scratch)
+        with chaos_gateway(plan, workdir) as (farm, gateway):
+            started = time.monotonic()
+            outcomes = drive(gateway.url, plan)
+            elapsed = time.monotonic() - started
+            gateway.stop()  # the graceful stop stores what the ledger journaled
+            arrivals = farm.arrivals()
+        rows, attempts = read_ledger(workdir / "ledger.sqlite3")
+        log = (workdir / "gateway.log").read_text(errors="replace")
+    return Report(plan, outcomes, arrivals, rows, attempts, elapsed, log)
+
+
+def drive(url: str, plan: ChaosPlan) -> list[Outcome]:
+    """Send up to `plan.requests` requests from `plan.threads` threads, for at most
+    `plan.seconds`; every request started is waited for (each has a client timeout)."""
+    outcomes: list[Outcome] = []
+    lock = threading.Lock()
+    issued = 0
+    deadline = time.monotonic() + plan.seconds
+
+    def claim() -> bool:
+        nonlocal issued
+        with lock:
+            if issued >= plan.requests or time.monotonic() > deadline:
+                return False
+            issued += 1
+            return True
+
+    def worker(index: int) -> None:
+        rng = random.Random(f"{plan.seed}:client:{index}")
+        with (
+            openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=30) as oa,
+            anthropic.Anthropic(base_url=url, api_key="x", max_retries=0, timeout=30) as an,
+        ):
+            while claim():
+                outcome = one_request(
+                    oa, an, rng.choice(("openai", "anthropic")), rng.random() < 0.5
+                )
+                with lock:
+                    outcomes.append(outcome)
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(plan.threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(plan.seconds + 60)
+    return outcomes
+
+
+def one_request(oa: openai.OpenAI, an: anthropic.Anthropic, dialect: str, stream: bool) -> Outcome:
+    outcome = Outcome(uuid.uuid4().hex[:16], dialect, stream)
+    prompt = f"Answer with your token. nonce={outcome.nonce}"
+    started = time.monotonic()
+    try:
+        if dialect == "openai":
+            _openai(oa, prompt, outcome)
+        else:
+            _anthropic(an, prompt, outcome)
+    except (openai.APIStatusError, anthropic.APIStatusError) as exc:
+        outcome.status = exc.status_code
+        outcome.request_id = outcome.request_id or exc.response.headers.get("x-request-id")
+        outcome.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+    except (openai.APIError, anthropic.APIError) as exc:  # an error event or a broken stream
+        outcome.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+    outcome.elapsed_s = time.monotonic() - started
+    return outcome
+
+
+def _note_headers(outcome: Outcome, status: int, headers: Any) -> None:
+    outcome.status = status
+    outcome.request_id = headers.get("x-request-id")
+    outcome.attempts = headers.get("x-turnout-attempts")
+
+
+def _openai(client: openai.OpenAI, prompt: str, outcome: Outcome) -> None:
+    messages: Any = [{"role": "user", "content": prompt}]
+    if not outcome.stream:
+        raw = client.chat.completions.with_raw_response.create(model="m", messages=messages)
+        _note_headers(outcome, raw.http_response.status_code, raw.headers)
+        completion = raw.parse()
+        outcome.text = completion.choices[0].message.content or ""
+        outcome.complete = completion.choices[0].finish_reason == "stop"
+        return
+    raw_stream = client.chat.completions.with_raw_response.create(
+        model="m", messages=messages, stream=True
+    )
+    _note_headers(outcome, raw_stream.http_response.status_code, raw_stream.headers)
+    for chunk in raw_stream.parse():
+        for choice in chunk.choices:
+            outcome.text += choice.delta.content or ""
+            if choice.finish_reason is not None:
+                outcome.complete = choice.finish_reason == "stop"
+
+
+def _anthropic(client: anthropic.Anthropic, prompt: str, outcome: Outcome) -> None:
+    messages: Any = [{"role": "user", "content": prompt}]
+    if not outcome.stream:
+        raw = client.messages.with_raw_response.create(model="m", max_tokens=200, messages=messages)
+        _note_headers(outcome, raw.http_response.status_code, raw.headers)
+        message = raw.parse()
+        outcome.text = "".join(b.text for b in message.content if b.type == "text")
+        outcome.complete = message.stop_reason == "end_turn"
+        return
+    raw_stream = client.messages.with_raw_response.create(
+        model="m", max_tokens=200, messages=messages, stream=True
+    )
+    _note_headers(outcome, raw_stream.http_response.status_code, raw_stream.headers)
+    stop_reason = None
+    for event in raw_stream.parse():
+        if event.type == "content_block_delta" and event.delta.type == "text_delta":
+            outcome.text += event.delta.text
+        elif event.type == "message_delta":
+            stop_reason = event.delta.stop_reason
+        elif event.type == "message_stop":
+            outcome.complete = stop_reason == "end_turn"
+
+
+def read_ledger(path: Path) -> tuple[list[dict[str, Any]], list[tuple[str, int, str, str]]]:
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(r) for r in conn.execute("SELECT * FROM requests")]
+        attempts = [
+            (r[0], r[1], r[2], r[3])
+            for r in conn.execute("SELECT request_id, seq, path, outcome FROM attempts")
+        ]
+    return rows, attempts
+
+
+def check_ledger(outcomes: list[Outcome], rows: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    if len(rows) != len(outcomes):
+        problems.append(f"ledger has {len(rows)} requests, clients made {len(outcomes)}")
+    by_id = {row["id"]: row for row in rows}
+    for outcome in outcomes:
+        row = by_id.get(outcome.request_id or "")
+        if row is None:
+            problems.append(f"no ledger row for {outcome.request_id} ({outcome.verdict})")
+        elif outcome.status is not None and row["status"] != outcome.status:
+            problems.append(
+                f"{outcome.request_id}: client saw {outcome.status}, ledger says {row['status']}"
+            )
+        elif outcome.verdict == "ok" and row["outcome"] != "ok":
+            problems.append(
+                f"{outcome.request_id}: complete answer, ledger outcome {row['outcome']}"
+            )
+    ok_rows = sum(1 for row in rows if row["outcome"] == "ok")
+    ok_seen = sum(1 for o in outcomes if o.verdict == "ok")
+    if ok_rows != ok_seen:
+        problems.append(f"ledger has {ok_rows} ok requests, clients got {ok_seen} complete answers")
+    return problems
+
+
+def check_retry_after(arrivals: list[Arrival], retry_after_max_s: float) -> list[str]:
+    """The next try of the same request at the same upstream after a 429 with Retry-After R
+    (R within the gateway's `retry_after_max_s`) comes at least R later."""
+    problems = []
+    for (nonce, upstream), tries in _tries(arrivals).items():
+        for first, second in itertools.pairwise(tries):
+            wait = first.retry_after_s
+            if wait is None or wait > retry_after_max_s:
+                continue
+            gap = second.at - first.at
+            if gap < wait - RETRY_AFTER_SLACK_S:
+                problems.append(
+                    f"{nonce} at {upstream}: retried {gap:.3f} s after Retry-After {wait}"
+                )
+    return problems
+
+
+def check_budget(
+    arrivals: list[Arrival],
+    ledger_attempts: list[tuple[str, int, str, str]],
+    outcomes: list[Outcome],
+    retries: int,
+) -> list[str]:
+    """At most retries + 1 tries of one path per client request, by every account."""
+    problems = []
+    for (nonce, upstream), tries in _tries(arrivals).items():
+        if len(tries) > retries + 1:
+            problems.append(f"{nonce}: {len(tries)} requests reached {upstream}")
+    per_path = Counter(
+        (request_id, path)
+        for request_id, _, path, outcome in ledger_attempts
+        if not outcome.startswith("skipped")
+    )
+    problems += [
+        f"ledger: {request_id} tried {path} {n} times"
+        for (request_id, path), n in per_path.items()
+        if n > retries + 1
+    ]
+    for outcome in outcomes:
+        trail = Counter(
+            step.split(":")[0]
+            for step in (outcome.attempts or "").split(" -> ")
+            if step and ":skipped" not in step
+        )
+        problems += [
+            f"header: {outcome.request_id} tried {path} {n} times"
+            for path, n in trail.items()
+            if n > retries + 1
+        ]
+    return problems
+
+
+def _tries(arrivals: list[Arrival]) -> dict[tuple[str, str], list[Arrival]]:
+    """First-hand tries (not continuations) per (nonce, upstream), in arrival order."""
+    grouped: dict[tuple[str, str], list[Arrival]] = defaultdict(list)
+    for arrival in arrivals:
+        if arrival.nonce is not None and not arrival.continuation:
+            grouped[(arrival.nonce, arrival.upstream)].append(arrival)
+    return grouped
