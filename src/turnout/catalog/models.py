@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from fnmatch import fnmatchcase
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -22,7 +22,11 @@ def context_window(model: str, overrides: dict[str, int] | None = None) -> int |
     """
     if overrides and model in overrides:
         return overrides[model]
-    bare = model.rsplit("/", 1)[-1].lower()
+    return _catalog_window(model.rsplit("/", 1)[-1].lower())
+
+
+@lru_cache(maxsize=1024)
+def _catalog_window(bare: str) -> int | None:
     for entry in _entries():
         if fnmatchcase(bare, entry["match"]):
             return int(entry["context_window"])

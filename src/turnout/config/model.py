@@ -114,10 +114,18 @@ class GatewayConfig:
     #: A SQLite file, a postgresql:// URL, "off", or None for the file in the data directory.
     ledger: str | None = None
     prices: dict[str, Price] = field(default_factory=dict)  # model glob -> price override
+    _settings: dict[tuple[str, str], Settings] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     #: Where replicas share path health, rate windows and budgets: a redis:// URL, or None
     #: for this process's memory.
     state: str | None = None
 
     def settings_for(self, route: RouteConfig, provider: ProviderConfig) -> Settings:
-        """Defaults, then the provider's overrides, then the route's."""
-        return self.defaults.merged(provider.settings).merged(route.settings)
+        """Defaults, then the provider's overrides, then the route's (worked out once)."""
+        key = (route.name, provider.name)
+        settings = self._settings.get(key)
+        if settings is None:
+            settings = self.defaults.merged(provider.settings).merged(route.settings)
+            self._settings[key] = settings
+        return settings

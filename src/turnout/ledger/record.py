@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -45,7 +45,7 @@ class RequestRecord:
     notes: list[str] = field(default_factory=list)  # dropped parameters, continuation, ...
 
     def to_line(self) -> bytes:
-        return orjson.dumps(asdict(self)) + b"\n"
+        return orjson.dumps(self, option=orjson.OPT_APPEND_NEWLINE)  # orjson reads dataclasses
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RequestRecord:

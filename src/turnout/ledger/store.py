@@ -40,6 +40,22 @@ class Database(Protocol):
 class Runner(Protocol):
     def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """The same statement for many rows (one driver call: batches are the common case)."""
+        ...
+
+
+class _Runner:
+    def __init__(self, execute: Any, executemany: Any, fetch: Any) -> None:
+        self._execute, self._executemany, self._fetch = execute, executemany, fetch
+
+    def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self._fetch(self._execute(sql, params)))
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._executemany(sql, rows)
+
 
 class SQLiteDatabase:
     engine = "sqlite"
@@ -58,10 +74,7 @@ class SQLiteDatabase:
     @contextmanager
     def transaction(self) -> Iterator[Runner]:
         with self._lock:
-
-            def run(sql: str, params: Sequence[Any] = ()) -> list[Row]:
-                return list(self._conn.execute(sql, params).fetchall())
-
+            run = _Runner(self._conn.execute, self._conn.executemany, lambda c: c.fetchall())
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 yield run
@@ -107,11 +120,16 @@ class PostgresDatabase:
             try:
                 with self._conn.transaction(), self._conn.cursor() as cursor:
 
-                    def run(sql: str, params: Sequence[Any] = ()) -> list[Row]:
+                    def execute(sql: str, params: Sequence[Any]) -> Any:
                         cursor.execute(self._sql(sql), params)
-                        return list(cursor.fetchall()) if cursor.description else []
+                        return cursor
 
-                    yield run
+                    def executemany(sql: str, rows: Sequence[Sequence[Any]]) -> None:
+                        cursor.executemany(self._sql(sql), rows)
+
+                    yield _Runner(
+                        execute, executemany, lambda c: c.fetchall() if c.description else []
+                    )
             except self._psycopg.Error as exc:
                 raise LedgerError(f"ledger write failed: {exc}") from exc
 
@@ -210,14 +228,14 @@ class LedgerStore:
 
     def store(self, records: list[RequestRecord], journal_id: str, offset: int) -> None:
         """Insert records and move the journal mark in one transaction (replays are no-ops)."""
+        attempts = [
+            (record.id, seq, attempt.path, attempt.outcome, attempt.code)
+            for record in records
+            for seq, attempt in enumerate(record.attempts)
+        ]
         with self.db.transaction() as run:
-            for record in records:
-                run(_INSERT_REQUEST, _request_row(record))
-                for seq, attempt in enumerate(record.attempts):
-                    run(
-                        _INSERT_ATTEMPT,
-                        (record.id, seq, attempt.path, attempt.outcome, attempt.code),
-                    )
+            run.many(_INSERT_REQUEST, [_request_row(record) for record in records])
+            run.many(_INSERT_ATTEMPT, attempts)
             run(
                 "INSERT INTO journals (journal_id, stored_offset) VALUES (?, ?) "
                 "ON CONFLICT (journal_id) DO UPDATE SET stored_offset = excluded.stored_offset",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -114,7 +114,7 @@ def request_id(from_client: str | None) -> str:
     """A unique id for the request (the ledger's key). A client's own `x-request-id` is kept
     in front of it for tracing, when it is a plain token; two clients sending the same one
     still get two records."""
-    ours = uuid.uuid4().hex[:16]
+    ours = os.urandom(8).hex()
     if from_client and _CLIENT_ID.fullmatch(from_client):
         return f"{from_client}.{ours[:8]}"
     return ours
