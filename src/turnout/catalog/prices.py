@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -46,6 +46,11 @@ def price_of(model: str, overrides: dict[str, Price] | None = None) -> Price | N
         for pattern, price in overrides.items():
             if fnmatchcase(model, pattern) or fnmatchcase(bare, pattern):
                 return price
+    return _listed_price(bare)
+
+
+@lru_cache(maxsize=1024)
+def _listed_price(bare: str) -> Price | None:
     for pattern, price in _entries():
         if fnmatchcase(bare, pattern):
             return price
