@@ -58,7 +58,8 @@ class Attempt:
 
 @dataclass(slots=True)
 class Served:
-    """A path answered. For streams, `head` holds events already read from `rest`."""
+    """A path answered. A stream's `head` holds the events read before committing to it (up
+    to its first content event); `splitter` reads the rest of `response.chunks`."""
 
     target: Target
     provider: Provider
@@ -130,26 +131,19 @@ class RouteChain:
                 if mark is not None and not mark.gated:
                     cooling.append(target)
                 continue
-            outcome = await self._try_target(
-                route, target, provider, call, body_for, requested_model, attempts
-            )
+            outcome = await self._try_target(route, target, provider, call, body_for, attempts)
             elapsed += outcome[1]
-            if isinstance(outcome[0], Served):
-                outcome[0].upstream_s = elapsed
-                return outcome[0]
-            if isinstance(outcome[0], Failed):
+            if isinstance(outcome[0], Served | Failed):
                 outcome[0].upstream_s = elapsed
                 return outcome[0]
             if isinstance(outcome[0], Diagnosis) and outcome[0].category is Category.CONTEXT_LENGTH:
                 too_long_for = window
         # Every path was skipped or failed. Paths only cooling down get one more chance
         # rather than a certain failure.
-        if not any(a.outcome not in ("skipped",) for a in attempts) and cooling:
+        if cooling and all(a.outcome == "skipped" for a in attempts):
             for target in cooling:
                 provider = self._providers[target.provider]
-                outcome = await self._try_target(
-                    route, target, provider, call, body_for, requested_model, attempts
-                )
+                outcome = await self._try_target(route, target, provider, call, body_for, attempts)
                 elapsed += outcome[1]
                 if isinstance(outcome[0], Served | Failed):
                     outcome[0].upstream_s = elapsed
@@ -163,14 +157,13 @@ class RouteChain:
         provider: Provider,
         call: UpstreamCall,
         body_for: BodyFor,
-        requested_model: str,
         attempts: list[Attempt],
     ) -> tuple[Served | Failed | Diagnosis | None, float]:
         """Try one target with its retries. Returns what happened and the seconds spent."""
         settings = self._config.settings_for(route, self._config.providers[target.provider])
         body = body_for(target, provider)
         if body is None:
-            attempts.append(Attempt(target, "skipped", note="dialect translation unavailable"))
+            attempts.append(Attempt(target, "skipped", note="cannot honour this request"))
             return None, 0.0
         target_call = UpstreamCall(
             operation=call.operation,
@@ -195,7 +188,7 @@ class RouteChain:
                     diagnosis.category in REQUEST_FAULTS
                     and diagnosis.category.value not in settings.failover_on
                 ):
-                    await self._health.release_probe(target.path)
+                    await self._release(target)
                     return Failed(list(attempts), diagnosis, passthrough=exc), spent
                 wait = self._retry_wait(diagnosis, settings, attempt_no)
                 if wait is None or isinstance(exc, DeadlineMissed):
@@ -277,6 +270,11 @@ class RouteChain:
         """A gate on the path's credential (its provider) holds for all its models."""
         return await self._health.admit(target.provider, target.path)
 
+    async def _release(self, target: Target) -> None:
+        """A probe that proved nothing either way (the request itself was at fault)."""
+        await self._health.release_probe(target.provider)
+        await self._health.release_probe(target.path)
+
     async def _remember(self, target: Target, diagnosis: Diagnosis, settings: Settings) -> None:
         if diagnosis.category in GATING:
             seconds = diagnosis.retry_after_s or settings.gate_s
@@ -286,7 +284,7 @@ class RouteChain:
             seconds = max(settings.cooldown_s, diagnosis.retry_after_s or 0.0)
             await self._health.failed(target.path, diagnosis, seconds, gated=False)
         else:
-            await self._health.release_probe(target.path)
+            await self._release(target)
 
     @staticmethod
     def _decisive(attempts: list[Attempt], model: str) -> Diagnosis:

@@ -72,6 +72,11 @@ class Exchange:
         )
 
     @property
+    def provider_headers(self) -> dict[str, str]:
+        """The client's headers a provider may need (API version, beta features)."""
+        return {k: self.headers[k] for k in _CLIENT_HEADERS if k in self.headers}
+
+    @property
     def wants_usage(self) -> bool:
         options = self.request.data.get("stream_options")
         return isinstance(options, dict) and options.get("include_usage") is True
@@ -156,7 +161,7 @@ async def _serve(
         model=request.model,
         stream=request.stream,
         settings=gateway.config.defaults,
-        client_headers={k: exchange.headers[k] for k in _CLIENT_HEADERS if k in exchange.headers},
+        client_headers=exchange.provider_headers,
     )
     outcome = await gateway.chain.run(
         route, call, lambda t, p: _body_for(exchange, tally, t, p), request.model
@@ -229,13 +234,12 @@ async def _relay_stream(
     tally.mark_first_byte()
     failure = await _pump(served, relay, tally, send)
     if failure is not None:
-        cooldown = gateway.config.defaults.cooldown_s
-        await gateway.health.failed(served.target.path, failure, cooldown, gated=False)
+        settings = gateway.config.settings_for(route, served.provider.config)
+        await gateway.health.failed(served.target.path, failure, settings.cooldown_s, gated=False)
     if failure is not None and client.continuable:
-        headers_in = {k: exchange.headers[k] for k in _CLIENT_HEADERS if k in exchange.headers}
         continued_on = await continue_stream(
             gateway, route, exchange.request.model, exchange.request.data, client, send,
-            headers_in, served.target.path,
+            exchange.provider_headers, served.target.path,
         )  # fmt: skip
         if continued_on is not None:
             tally.notes.append(f"continued on {continued_on} after {failure.code}")
@@ -351,9 +355,7 @@ async def count_tokens(gateway: Gateway, exchange: Exchange, send: Send) -> None
             model=model,
             stream=False,
             settings=gateway.config.settings_for(route, provider.config),
-            client_headers={
-                k: exchange.headers[k] for k in _CLIENT_HEADERS if k in exchange.headers
-            },
+            client_headers=exchange.provider_headers,
         )
         try:
             response = await provider.open(call)
