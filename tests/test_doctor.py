@@ -332,3 +332,25 @@ def test_star_targets_take_an_exact_route_name_and_skip_patterns() -> None:
     assert plans["m/claude-sonnet-4-6"].routes == ("claude-sonnet-4-6", "other")
     assert plans["m/claude-sonnet-4-6"].skip_reason is None
     assert plans["m/*"].skip_reason is not None
+
+
+def test_nothing_to_probe_says_how_to_get_a_config(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "TURNOUT_CONFIG": "",
+    }
+    for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY"):
+        env[name] = ""
+    result = subprocess.run(
+        [sys.executable, "-m", "turnout", "doctor", "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "nothing to probe" in result.stderr
+    assert "turnout init" in result.stderr

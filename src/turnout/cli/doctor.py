@@ -76,6 +76,11 @@ def _load(args: argparse.Namespace) -> GatewayConfig:
         config = load_for_command(args.config)
     except ConfigError as exc:
         raise CommandError(str(exc), exc.hint) from exc
+    if not config.routes:
+        raise CommandError(
+            f"nothing to probe: {config.source} has no routes",
+            "write a config with turnout init, or set a provider key such as ANTHROPIC_API_KEY",
+        )
     if args.route is not None and args.route not in config.routes:
         known = ", ".join(config.routes) or "none"
         raise CommandError(f"no route named {args.route!r}", f"configured routes: {known}")
