@@ -21,7 +21,9 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 _TEXT_DELAYS = (
     # "try again in 9m38s", "Please try again in 7.66s", "retry in 20s"
-    re.compile(r"(?:try again|retry|retrying) in ((?:\d+(?:\.\d+)?\s*(?:ms|h|m|s)\s*)+)\b"),
+    re.compile(
+        r"(?:try again|retry|retrying|resets?) (?:in|after) ((?:\d+(?:\.\d+)?\s*(?:ms|h|m|s)\s*)+)\b"
+    ),
     # "retry after 6 seconds", "try again in 30 seconds", "wait 2 minutes"
     re.compile(
         r"(?:retry after|try again in|try again after|wait|retry in)\s+(\d+(?:\.\d+)?)\s*"
