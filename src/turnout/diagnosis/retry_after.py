@@ -20,9 +20,10 @@ _DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*(?:ms|h|m|s)\s*)+$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 _TEXT_DELAYS = (
-    # "try again in 9m38s", "Please try again in 7.66s", "retry in 20s"
+    # "try again in 9m38s", "Please try again in 7.66s", "your quota will reset after 8h44m7s"
     re.compile(
-        r"(?:try again|retry|retrying|resets?) (?:in|after) ((?:\d+(?:\.\d+)?\s*(?:ms|h|m|s)\s*)+)\b"
+        r"(?:try again|retry|retrying|resets?) (?:in|after) "
+        r"((?:\d+(?:\.\d+)?\s*(?:ms|h|m|s)\s*)+)\b"
     ),
     # "retry after 6 seconds", "try again in 30 seconds", "wait 2 minutes"
     re.compile(
