@@ -46,13 +46,10 @@ def read_anthropic(usage: dict[str, Any], into: Usage) -> None:
         into.tokens_out = _int(usage["output_tokens"])
 
 
-def usage_of_body(body: bytes, dialect: str) -> Usage:
+def usage_of_body(data: dict[str, Any], dialect: str) -> Usage:
+    """Usage from a whole response, already parsed."""
     usage = Usage()
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return usage
-    block = data.get("usage") if isinstance(data, dict) else None
+    block = data.get("usage")
     if isinstance(block, dict):
         (read_openai if dialect == "openai" else read_anthropic)(block, usage)
     return usage

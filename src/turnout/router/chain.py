@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -68,6 +69,7 @@ class Served:
     head: list[Event] = field(default_factory=list)
     splitter: EventSplitter | None = None
     body: bytes = b""  # a non-streamed response, read whole
+    data: dict[str, Any] = field(default_factory=dict)  # that body, parsed once
     upstream_s: float = 0.0
 
 
@@ -212,12 +214,14 @@ class RouteChain:
         if not call.stream:
             # Read it whole here: a body cut short or not JSON can still fail over.
             served.body = await response.read()
-            if not _is_json_object(served.body):
+            data = _json_object(served.body)
+            if data is None:
                 raise UpstreamHTTPError(
                     "unreadable response",
                     status=502,
                     body="Bad Gateway: the upstream's 200 response was not a JSON object",
                 )
+            served.data = data
             return served
         # Read until the first content event: an error or a cut before it can still fail over.
         served.splitter = EventSplitter()
@@ -358,11 +362,12 @@ def carries_content(event: Event) -> bool:
     return False
 
 
-def _is_json_object(body: bytes) -> bool:
+def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
-        return isinstance(orjson.loads(body), dict)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return False
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _is_error_event(event: Event) -> bool:

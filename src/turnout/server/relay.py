@@ -201,7 +201,7 @@ async def _relay_whole(
     upstream = _upstream_dialect(exchange, served)
     raw = served.body
     try:
-        body = convert_whole(upstream, exchange.dialect.name, raw, served.target.model)
+        body = convert_whole(upstream, exchange.dialect.name, raw, served.data, served.target.model)
     except ValueError as exc:
         diagnosis = diagnose(status=502, log=f"malformed response from upstream: {exc}")
         await _send_diagnosed(gateway, exchange, tally, diagnosis, served.attempts, send)
@@ -210,7 +210,7 @@ async def _relay_whole(
     headers += _forwarded(served.response.headers)
     await close(
         gateway, tally, status=200, outcome="ok", category=None, attempts=served.attempts,
-        served=served, upstream_dialect=upstream, usage=usage_of_body(raw, upstream),
+        served=served, upstream_dialect=upstream, usage=usage_of_body(served.data, upstream),
         upstream_s=served.upstream_s,
     )  # fmt: skip
     tally.mark_first_byte()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -167,11 +167,12 @@ def stream_relay(upstream: str, client: str, model: str, include_usage: bool) ->
     return AnthropicToOpenAI(model, include_usage)
 
 
-def convert_whole(upstream: str, client: str, body: bytes, model: str) -> bytes:
-    """A non-streamed response body in the client's dialect."""
+def convert_whole(
+    upstream: str, client: str, body: bytes, data: dict[str, Any], model: str
+) -> bytes:
+    """A non-streamed response body (and its parsed form) in the client's dialect."""
     if upstream == client:
         return body
-    data = orjson.loads(body)
     if upstream == "openai":
         return orjson.dumps(openai_to_anthropic_response(data, model))
     return orjson.dumps(anthropic_to_openai_response(data, model))
