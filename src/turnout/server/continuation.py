@@ -31,7 +31,11 @@ def _json(data: str) -> dict[str, Any] | None:
 
 @dataclass(slots=True)
 class ClientStream:
-    """What the client has been sent so far, read back from the bytes that went out."""
+    """What the client has been sent so far, read back from the bytes that went out.
+
+    The bytes are only kept as they go; they are read when a continuation needs them, so a
+    stream that never breaks pays for no parsing here.
+    """
 
     dialect: str
     text: list[str] = field(default_factory=list)
@@ -40,12 +44,19 @@ class ClientStream:
     message_id: str | None = None
     model: str | None = None
     open_block: int | None = None  # Anthropic: the index of the open text block
+    _unread: list[bytes] = field(default_factory=list)
 
     def sent(self, chunk: bytes) -> None:
-        for raw in chunk.split(b"\n\n"):
+        self._unread.append(chunk)
+
+    def read(self) -> ClientStream:
+        """Bring the fields up to date with everything sent; returns itself."""
+        unread, self._unread = self._unread, []
+        for raw in b"".join(unread).split(b"\n\n"):
             event = parse_event(raw + b"\n\n") if raw.strip() else None
             if event is not None:
                 self._observe(event)
+        return self
 
     def _observe(self, event: Event) -> None:
         data = _json(event.data)
@@ -88,11 +99,12 @@ class ClientStream:
     @property
     def continuable(self) -> bool:
         """Text has reached the client, and no tool call or thinking block is half-sent."""
+        self.read()
         return bool(self.text) and not self.in_tool_call and not self.in_thinking
 
     @property
     def so_far(self) -> str:
-        return "".join(self.text)
+        return "".join(self.read().text)
 
 
 def prefill_request(
@@ -175,7 +187,7 @@ class ContinuationWriter:
     """The remainder, written as the next deltas of the answer the client is reading."""
 
     def __init__(self, client: ClientStream, model: str) -> None:
-        self._client = client
+        self._client = client.read()  # its message id and open block, as sent so far
         self._model = model  # the model that writes the remainder, named in its chunks
 
     def text(self, delta: str) -> bytes:
