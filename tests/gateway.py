@@ -9,13 +9,15 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+import yaml
 
+from tests.fakes import RunningUpstream
 from turnout.config import GatewayConfig, load_config_text
 from turnout.ledger.ledger import Ledger
 from turnout.server.app import TurnoutApp
@@ -108,3 +110,29 @@ def request(
         )
     finally:
         connection.close()
+
+
+@contextmanager
+def gateway_over(
+    *kinds: str, route: str = "*", models: Sequence[str] | None = None
+) -> Iterator[tuple[RunningGateway, list[RunningUpstream]]]:
+    """A gateway whose `route` goes over one fake upstream per kind, in order (no retries).
+    Each path sends `models[i]`, or by default the name the client asked for."""
+    with ExitStack() as stack:
+        upstreams = [stack.enter_context(RunningUpstream()) for _ in kinds]
+        providers = {
+            f"p{i}": {
+                "kind": kind,
+                "base_url": up.url + ("/v1" if kind == "openai" else ""),
+                "api_key": "${KEY}",
+            }
+            for i, (kind, up) in enumerate(zip(kinds, upstreams, strict=True))
+        }
+        names = models or ["*"] * len(kinds)
+        config = {
+            "defaults": {"backoff_s": 0.01, "retries": 0},
+            "providers": providers,
+            "routes": {route: [f"p{i}/{name}" for i, name in enumerate(names)]},
+        }
+        gw = stack.enter_context(running_gateway(yaml.safe_dump(config), env={"KEY": "sk-fake"}))
+        yield gw, upstreams

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 import yaml
 
 from tests.fakes import Fail, RecordedRequest, Reply, RunningUpstream, ToolCall
-from tests.gateway import RunningGateway, running_gateway
+from tests.gateway import RunningGateway, gateway_over
 
 pytestmark = pytest.mark.slow
 
@@ -48,28 +47,6 @@ def installed(binary: Path, name: str) -> Path:
     if not binary.exists():
         pytest.skip(f"{name} is not installed: run `make agents`")
     return binary
-
-
-@contextmanager
-def gateway_over(*kinds: str) -> Iterator[tuple[RunningGateway, list[RunningUpstream]]]:
-    """Every model name routed over one fake upstream per kind, in order, keeping its name."""
-    with ExitStack() as stack:
-        upstreams = [stack.enter_context(RunningUpstream()) for _ in kinds]
-        providers = {
-            f"p{i}": {
-                "kind": kind,
-                "base_url": up.url + ("/v1" if kind == "openai" else ""),
-                "api_key": "${KEY}",
-            }
-            for i, (kind, up) in enumerate(zip(kinds, upstreams, strict=True))
-        }
-        config = {
-            "defaults": {"backoff_s": 0.01, "retries": 0},
-            "providers": providers,
-            "routes": {"*": [f"p{i}/*" for i in range(len(kinds))]},
-        }
-        gw = stack.enter_context(running_gateway(yaml.safe_dump(config), env={"KEY": "sk-fake"}))
-        yield gw, upstreams
 
 
 def answered(upstream: RunningUpstream, kind: str) -> list[RecordedRequest]:

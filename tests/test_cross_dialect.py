@@ -4,18 +4,16 @@ including the failover that keeps a gated Claude user working."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
 import openai
 import pytest
-import yaml
 
 from tests.clients import Clients
 from tests.fakes import Cut, Fail, Reply, RunningUpstream, ToolCall
-from tests.gateway import RunningGateway, running_gateway
+from tests.gateway import RunningGateway, gateway_over
 
 EXTRA_USAGE = Fail(
     400,
@@ -37,26 +35,9 @@ TOOL_OPENAI: Any = {
 }
 
 
-@contextmanager
-def chain(*kinds: str) -> Iterator[tuple[RunningGateway, list[RunningUpstream]]]:
-    """Route `m` over one fake upstream per kind, in order."""
-    with ExitStack() as stack:
-        upstreams = [stack.enter_context(RunningUpstream()) for _ in kinds]
-        providers = {
-            f"p{i}": {
-                "kind": kind,
-                "base_url": up.url + ("/v1" if kind == "openai" else ""),
-                "api_key": "${KEY}",
-            }
-            for i, (kind, up) in enumerate(zip(kinds, upstreams, strict=True))
-        }
-        config = {
-            "defaults": {"backoff_s": 0.01, "retries": 0},
-            "providers": providers,
-            "routes": {"m": [f"p{i}/upstream-{kind}" for i, kind in enumerate(kinds)]},
-        }
-        gw = stack.enter_context(running_gateway(yaml.safe_dump(config), env={"KEY": "sk-k"}))
-        yield gw, upstreams
+def chain(*kinds: str) -> AbstractContextManager[tuple[RunningGateway, list[RunningUpstream]]]:
+    """Route `m` over one fake upstream per kind, each sent the model `upstream-<kind>`."""
+    return gateway_over(*kinds, route="m", models=[f"upstream-{kind}" for kind in kinds])
 
 
 def test_anthropic_client_is_served_by_an_openai_path(clients: Clients) -> None:
