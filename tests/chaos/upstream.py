@@ -21,17 +21,16 @@ import asyncio
 import hashlib
 import random
 import re
-import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from tests.fakes.delivery import ANTHROPIC, OPENAI, SSE_HEADERS, Dialect, Exchange, answer
+from tests.fakes.serving_thread import ServingThread
 from tests.fakes.sse import truncated
 from tests.fakes.steps import Cut, Fail, Malformed, Reply, Reset
 
@@ -414,21 +413,22 @@ async def _models(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": [{"id": "m", "object": "model"}]})
 
 
-class ChaosFarm:
+class ChaosFarm(ServingThread):
     """Several chaos upstreams on one event loop in a daemon thread; `close()` stops them."""
+
+    thread_name = "chaos upstreams"
 
     def __init__(self, mixes: Mapping[str, Mix], seed: int = 0) -> None:
         self.upstreams = {name: ChaosUpstream(name, mix, seed) for name, mix in mixes.items()}
-        self._ready = threading.Event()
-        self._failure: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._closing: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="chaos-farm", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("chaos upstreams did not start in time")
-        if self._failure is not None:
-            raise RuntimeError("chaos upstreams failed to start") from self._failure
+        super().__init__()
+
+    async def start_servers(self) -> None:
+        for upstream in self.upstreams.values():
+            await upstream.start()
+
+    async def stop_servers(self) -> None:
+        for upstream in self.upstreams.values():
+            await upstream.stop()
 
     def url(self, name: str) -> str:
         return self.upstreams[name].url
@@ -437,39 +437,3 @@ class ChaosFarm:
         """Every upstream's arrivals, in arrival order."""
         found = [a for up in self.upstreams.values() for a in list(up.arrivals)]
         return sorted(found, key=lambda a: a.at)
-
-    def close(self) -> None:
-        loop, closing = self._loop, self._closing
-        if loop is not None and closing is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(closing.set)
-        self._thread.join(10)
-
-    def __enter__(self) -> ChaosFarm:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # reported to the constructor, which raises it
-            self._failure = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._closing = asyncio.Event()
-        for upstream in self.upstreams.values():
-            await upstream.start()
-        self._ready.set()
-        try:
-            await self._closing.wait()
-        finally:
-            for upstream in self.upstreams.values():
-                await upstream.stop()

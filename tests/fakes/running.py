@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from types import TracebackType
-
+from tests.fakes.serving_thread import START_TIMEOUT_S, ServingThread
 from tests.fakes.steps import Step
 from tests.fakes.upstream import FakeUpstream, RecordedRequest
 
-START_TIMEOUT_S = 10.0
+__all__ = ["START_TIMEOUT_S", "RunningUpstream"]
 
 
-class RunningUpstream:
-    """Starts serving on construction; `close()` (or leaving a `with` block) stops it.
+class RunningUpstream(ServingThread):
+    """A fake upstream serving in a daemon thread; see `ServingThread`."""
 
-    The server lives in a daemon thread, so a test blocking on a sync client
-    cannot starve it, and a forgotten `close()` cannot keep the process alive.
-    """
+    thread_name = "fake upstream"
 
     def __init__(self) -> None:
         self._fake = FakeUpstream()
-        self._ready = threading.Event()
-        self._failure: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._closing: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="fake-upstream", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(START_TIMEOUT_S):
-            raise RuntimeError("fake upstream did not start in time")
-        if self._failure is not None:
-            raise RuntimeError("fake upstream failed to start") from self._failure
+        super().__init__()
+
+    async def start_servers(self) -> None:
+        await self._fake.start()
+
+    async def stop_servers(self) -> None:
+        await self._fake.stop()
 
     @property
     def url(self) -> str:
@@ -49,35 +41,3 @@ class RunningUpstream:
     def script(self, *steps: Step) -> None:
         """See `FakeUpstream.script`."""
         self._fake.script(*steps)
-
-    def close(self) -> None:
-        """Stop the server (cancelling stalled handlers) and join its thread; idempotent."""
-        loop, closing = self._loop, self._closing
-        if loop is not None and closing is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(closing.set)
-        self._thread.join(START_TIMEOUT_S)
-
-    def __enter__(self) -> RunningUpstream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # reported to the constructor, which raises it
-            self._failure = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._closing = asyncio.Event()
-        async with self._fake:
-            self._ready.set()
-            await self._closing.wait()
