@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from tests.fakes.serving_thread import START_TIMEOUT_S, ServingThread
+from tests.fakes.serving_thread import ServingThread
 from tests.fakes.steps import Step
 from tests.fakes.upstream import FakeUpstream, RecordedRequest
-
-__all__ = ["START_TIMEOUT_S", "RunningUpstream"]
 
 
 class RunningUpstream(ServingThread):
