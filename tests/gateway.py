@@ -19,9 +19,9 @@ import yaml
 
 from tests.fakes import RunningUpstream
 from turnout.config import GatewayConfig, load_config_text
+from turnout.edge.app import TurnoutApp
 from turnout.ledger.ledger import Ledger
-from turnout.server.app import TurnoutApp
-from turnout.server.gateway import Gateway, Shared
+from turnout.runtime.gateway import Gateway, Shared
 
 
 def free_port() -> int:

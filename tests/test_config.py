@@ -8,7 +8,7 @@ import pytest
 
 from turnout.config import ConfigError, load_config_text
 from turnout.config.default import demo_config, embedded_default, find_config
-from turnout.router.resolve import resolve_route, target_model
+from turnout.routing.resolve import resolve_route, target_model
 
 EXAMPLE = """
 providers:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from tests.clients import Clients
 from tests.fakes import Cut, Reply, RunningUpstream
 from tests.gateway import RunningGateway, running_gateway
-from turnout.server.continuation import ClientStream
+from turnout.routing.continuation import ClientStream
 
 
 @contextmanager

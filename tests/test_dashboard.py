@@ -24,10 +24,10 @@ from tests.gateway import RunningGateway, free_port, request, running_gateway
 from turnout.config import load_config_text
 from turnout.diagnosis.messages import advice_for
 from turnout.diagnosis.taxonomy import Category
+from turnout.edge.app import Request
+from turnout.edge.dashboard import _admit, _cookie_token
 from turnout.errors import ClientRequestError
-from turnout.server.app import Request
-from turnout.server.dashboard import _admit, _cookie_token
-from turnout.server.gateway import Gateway
+from turnout.runtime.gateway import Gateway
 
 ADMIN_KEY = "admin-planted-7a1e44c0"
 GATEWAY_KEY = "gw-planted-0b9d2f61"
@@ -301,7 +301,7 @@ def test_the_page_shows_a_gated_path_switches_language_and_updates_live(
 
 def test_the_stream_survives_an_idle_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
     """With nothing happening, the stream sends heartbeats (here every 0.1 s)."""
-    monkeypatch.setattr("turnout.server.dashboard.HEARTBEAT_S", 0.1)
+    monkeypatch.setattr("turnout.edge.dashboard.HEARTBEAT_S", 0.1)
     with failover_gateway() as (gw, _, _):
         host, port = gw.url.removeprefix("http://").split(":")
         connection = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -317,7 +317,7 @@ def test_the_stream_survives_an_idle_heartbeat(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_until_first_cancels_the_rest() -> None:
-    from turnout.server.dashboard import _until_first
+    from turnout.edge.dashboard import _until_first
 
     finished: list[str] = []
 

@@ -23,7 +23,7 @@ import yaml
 from turnout.cli.init import probe_local
 from turnout.config import GatewayConfig, load_config, load_config_text
 from turnout.config.template import ProviderPath, config_data, render_config, scalar
-from turnout.router.resolve import resolve_route
+from turnout.routing.resolve import resolve_route
 
 SECRETS = {
     "api": "sk-ant-api03-SECRET-api-key",

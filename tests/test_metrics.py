@@ -25,9 +25,9 @@ from turnout.ledger.keys import KeyStore
 from turnout.ledger.ledger import Ledger
 from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.ledger.store import migrate, open_database
-from turnout.server.gateway import Gateway, Shared
-from turnout.server.logs import REQUEST_ID, JsonFormatter, redact, setup_logging
-from turnout.server.metrics import Telemetry
+from turnout.runtime.gateway import Gateway, Shared
+from turnout.telemetry.logs import REQUEST_ID, JsonFormatter, redact, setup_logging
+from turnout.telemetry.metrics import Telemetry
 
 PRIMARY_KEY = "sk-planted-primary-5f1c9a7e2b"
 BACKUP_KEY = "sk-planted-backup-8d3e6b0a41"

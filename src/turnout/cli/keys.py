@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.table import Table
 
+from turnout.access.limits import period_start
 from turnout.config.default import load_for_command
 from turnout.config.load import ConfigError
 from turnout.ledger.keys import PERIODS, GatewayKey, KeyStore
 from turnout.ledger.ledger import default_location
 from turnout.ledger.store import LedgerError, LedgerStore, migrate, open_database
-from turnout.server.access import period_start
 
 HELP = "manage gateway keys: create (shown once), list, revoke"
 

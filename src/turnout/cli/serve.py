@@ -46,7 +46,7 @@ def describe(config: GatewayConfig, host: str, port: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from turnout.cli.main import CommandError
-    from turnout.server.run import is_loopback, serve
+    from turnout.runtime.run import is_loopback, serve
 
     try:
         config = load_for_command(args.config, demo=args.demo)

@@ -22,10 +22,10 @@ from turnout.errors import UpstreamError, UpstreamHTTPError, UpstreamTransportEr
 from turnout.providers import Provider, UpstreamCall, build_provider
 from turnout.providers.anthropic import is_oauth_token
 from turnout.providers.transport import HttpTransport
-from turnout.router.chain import diagnose_upstream_error
+from turnout.routing.chain import diagnose_upstream_error
 
 DEFAULT_TIMEOUT_S = 20.0
-#: A route name with these is a pattern (as in `turnout.router.resolve`): no model name of its own.
+#: A route name with these is a pattern (as in `turnout.routing.resolve`): no model name of its own.
 GLOB_CHARS = frozenset("*?[")
 PROBE_PROMPT = "ping"
 #: Header names where a provider says how much is left and when it resets; first present wins.

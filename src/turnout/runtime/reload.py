@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from turnout.config.load import ConfigError, load_config
 from turnout.periodic import Every
-from turnout.server.gateway import Gateway
+from turnout.runtime.gateway import Gateway
 
 if TYPE_CHECKING:
-    from turnout.server.app import TurnoutApp
+    from turnout.edge.app import TurnoutApp
 
 log = logging.getLogger("turnout.reload")
 

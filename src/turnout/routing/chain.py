@@ -23,8 +23,8 @@ from turnout.diagnosis.origin import provider_from_url
 from turnout.dialects.sse import Event, EventSplitter
 from turnout.errors import DeadlineMissed, StreamBroken, UpstreamError, UpstreamHTTPError
 from turnout.providers.base import Provider, UpstreamCall, UpstreamResponse
-from turnout.router.health import Admission, PathHealth, PathMark
-from turnout.router.resolve import target_model
+from turnout.routing.health import Admission, PathHealth, PathMark
+from turnout.routing.resolve import target_model
 
 #: Categories that take a path out of service until its reset (or `gate_s`).
 GATING = frozenset(

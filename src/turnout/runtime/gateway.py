@@ -6,16 +6,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from turnout.access.limits import Budgets, KeyRing
 from turnout.config.model import GatewayConfig
 from turnout.diagnosis import Diagnosis, explain_code
 from turnout.ledger.ledger import Ledger
 from turnout.providers import Provider, build_provider
 from turnout.providers.transport import HttpTransport
-from turnout.router.chain import RouteChain
-from turnout.router.health import PathHealth
-from turnout.server.access import Budgets, KeyRing
-from turnout.server.metrics import Telemetry
+from turnout.routing.chain import RouteChain
+from turnout.routing.health import PathHealth
 from turnout.state import MemoryState, StateStore, open_state
+from turnout.telemetry.metrics import Telemetry
 
 
 @dataclass

@@ -21,9 +21,7 @@ import orjson
 from turnout import __version__
 from turnout.diagnosis import diagnose
 from turnout.dialects.base import Dialect
-from turnout.errors import ClientRequestError
-from turnout.ledger.keys import GatewayKey
-from turnout.server.asgi import (
+from turnout.edge.asgi import (
     BodyTooLarge,
     ClientGone,
     Message,
@@ -34,13 +32,15 @@ from turnout.server.asgi import (
     read_body,
     send_response,
 )
-from turnout.server.catalog_views import model_entry, models_body
-from turnout.server.dashboard import ADMIN_PATHS, AdminViews
-from turnout.server.gateway import Gateway
-from turnout.server.keysync import KeySync
-from turnout.server.logs import REQUEST_ID
-from turnout.server.relay import DIALECTS, Exchange, client_error, count_tokens, relay
-from turnout.server.reload import ConfigReloader
+from turnout.edge.catalog_views import model_entry, models_body
+from turnout.edge.dashboard import ADMIN_PATHS, AdminViews
+from turnout.edge.relay import DIALECTS, Exchange, client_error, count_tokens, relay
+from turnout.errors import ClientRequestError
+from turnout.ledger.keys import GatewayKey
+from turnout.runtime.gateway import Gateway
+from turnout.runtime.keysync import KeySync
+from turnout.runtime.reload import ConfigReloader
+from turnout.telemetry.logs import REQUEST_ID
 
 log = logging.getLogger("turnout.server")
 

@@ -13,11 +13,11 @@ from types import FrameType
 import uvicorn
 
 from turnout.config.model import GatewayConfig
+from turnout.edge.app import TurnoutApp
 from turnout.ledger.ledger import Ledger
-from turnout.server.app import TurnoutApp
-from turnout.server.gateway import Gateway, Shared
-from turnout.server.logs import setup_logging
-from turnout.server.metrics import Telemetry
+from turnout.runtime.gateway import Gateway, Shared
+from turnout.telemetry.logs import setup_logging
+from turnout.telemetry.metrics import Telemetry
 
 
 def is_loopback(host: str) -> bool:

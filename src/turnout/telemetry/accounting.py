@@ -6,14 +6,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from turnout.access.limits import Spend
 from turnout.catalog.prices import price_of
 from turnout.dialects.sse import Event
 from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.ledger.usage import Usage, UsageMeter
-from turnout.router.chain import Attempt, Served
-from turnout.server.access import Spend
-from turnout.server.continuation import ClientStream
-from turnout.server.gateway import Gateway
+from turnout.routing.chain import Attempt, Served
+from turnout.routing.continuation import ClientStream
+from turnout.runtime.gateway import Gateway
 
 log = logging.getLogger("turnout.relay")
 

@@ -15,26 +15,26 @@ from dataclasses import dataclass
 
 import orjson
 
+from turnout.access.admission import admit
 from turnout.config.model import RouteConfig, Target
 from turnout.diagnosis import Diagnosis, diagnose
 from turnout.dialects.anthropic import AnthropicDialect
 from turnout.dialects.base import Dialect, ParsedRequest, replace_model
 from turnout.dialects.openai import OpenAIDialect
 from turnout.dialects.sse import Event
+from turnout.edge.asgi import Send, end_stream, send_chunk, send_response, start_stream
+from turnout.edge.failures import failure_response, stream_error
+from turnout.edge.streaming import StreamRelay, convert_whole, stream_relay
 from turnout.errors import ClientRequestError, UpstreamError
 from turnout.ledger.keys import GatewayKey
 from turnout.ledger.usage import UsageMeter, usage_of_body
 from turnout.providers.base import Provider, UpstreamCall
-from turnout.router.chain import Attempt, Failed, Served
-from turnout.router.resolve import public_model_names, resolve_route, target_model
-from turnout.server.access_control import admit
-from turnout.server.accounting import Tally, close, trail
-from turnout.server.asgi import Send, end_stream, send_chunk, send_response, start_stream
-from turnout.server.continuation import ClientStream
-from turnout.server.failures import failure_response, stream_error
-from turnout.server.gateway import Gateway
-from turnout.server.resume import continue_stream
-from turnout.server.streaming import StreamRelay, convert_whole, stream_relay
+from turnout.routing.chain import Attempt, Failed, Served
+from turnout.routing.continuation import ClientStream
+from turnout.routing.resolve import public_model_names, resolve_route, target_model
+from turnout.routing.resume import continue_stream
+from turnout.runtime.gateway import Gateway
+from turnout.telemetry.accounting import Tally, close, trail
 from turnout.translate import (
     UpstreamStreamError,
     anthropic_to_openai_request,

@@ -12,11 +12,11 @@ import logging
 import time
 from collections.abc import Callable
 
+from turnout.access.limits import period_start
 from turnout.ledger.keys import GatewayKey, KeyStore
 from turnout.ledger.store import LedgerError
 from turnout.periodic import Every
-from turnout.server.access import period_start
-from turnout.server.gateway import Gateway
+from turnout.runtime.gateway import Gateway
 
 log = logging.getLogger("turnout.keys")
 

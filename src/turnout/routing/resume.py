@@ -6,17 +6,17 @@ import logging
 
 from turnout.config.model import ProviderConfig, RouteConfig, Target
 from turnout.dialects.sse import EventSplitter
+from turnout.edge.asgi import Send, send_chunk
 from turnout.errors import UpstreamError
 from turnout.providers.base import Provider, UpstreamCall
-from turnout.router.resolve import target_model
-from turnout.server.asgi import Send, send_chunk
-from turnout.server.continuation import (
+from turnout.routing.continuation import (
     ClientStream,
     ContinuationWriter,
     RemainderReader,
     prefill_request,
 )
-from turnout.server.gateway import Gateway
+from turnout.routing.resolve import target_model
+from turnout.runtime.gateway import Gateway
 
 log = logging.getLogger("turnout.relay")
 

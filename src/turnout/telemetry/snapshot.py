@@ -19,9 +19,9 @@ from turnout.diagnosis.taxonomy import CODES, Category
 from turnout.ledger.record import RequestRecord
 from turnout.ledger.store import Database
 from turnout.ledger.usage_report import usage_report
-from turnout.router.health import PathMark
-from turnout.server.gateway import Gateway
-from turnout.server.logs import redact
+from turnout.routing.health import PathMark
+from turnout.runtime.gateway import Gateway
+from turnout.telemetry.logs import redact
 
 __all__ = ["PathView", "path_states", "snapshot_of", "usage_tables"]
 

@@ -7,7 +7,7 @@ from typing import Any
 from turnout.diagnosis import Diagnosis
 from turnout.dialects.base import Dialect
 from turnout.dialects.statuses import CLIENT_STATUS
-from turnout.router.chain import Attempt
+from turnout.routing.chain import Attempt
 
 
 def diagnosis_extra(diagnosis: Diagnosis) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 
 from turnout.catalog import context_window
-from turnout.router.resolve import public_model_names, resolve_route, target_model
-from turnout.server.gateway import Gateway
+from turnout.routing.resolve import public_model_names, resolve_route, target_model
+from turnout.runtime.gateway import Gateway
 
 
 def models_body(gateway: Gateway, anthropic: bool) -> bytes:

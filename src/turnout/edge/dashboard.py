@@ -27,10 +27,8 @@ from urllib.parse import parse_qs
 import orjson
 
 from turnout import __version__
-from turnout.errors import ClientRequestError
-from turnout.ledger.keys import KeyStore
-from turnout.server.access import Budget, period_start
-from turnout.server.asgi import (
+from turnout.access.limits import Budget, period_start
+from turnout.edge.asgi import (
     Receive,
     Send,
     encode_headers,
@@ -38,12 +36,14 @@ from turnout.server.asgi import (
     send_chunk,
     start_stream,
 )
-from turnout.server.dashboard_state import path_states, snapshot_of, usage_tables
-from turnout.server.gateway import Gateway
-from turnout.server.metrics import CONTENT_TYPE, Telemetry
+from turnout.errors import ClientRequestError
+from turnout.ledger.keys import KeyStore
+from turnout.runtime.gateway import Gateway
+from turnout.telemetry.metrics import CONTENT_TYPE, Telemetry
+from turnout.telemetry.snapshot import path_states, snapshot_of, usage_tables
 
 if TYPE_CHECKING:
-    from turnout.server.app import Request
+    from turnout.edge.app import Request
 
 __all__ = ["ADMIN_PATHS", "AdminViews"]
 
@@ -285,7 +285,7 @@ async def _remember_and_redirect(request: Request, gateway: Gateway) -> None:
 
 @cache
 def _asset(name: str) -> bytes:
-    return resources.files("turnout.server").joinpath("dashboard_assets", name).read_bytes()
+    return resources.files("turnout.edge").joinpath("dashboard_assets", name).read_bytes()
 
 
 async def _send(

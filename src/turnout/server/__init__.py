@@ -1,1 +1,0 @@
-"""The HTTP front: a plain ASGI application serving both dialects."""
