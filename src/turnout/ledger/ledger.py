@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
 from pathlib import Path
 
 from turnout.ledger.journal import Journal
 from turnout.ledger.record import RequestRecord
 from turnout.ledger.store import LedgerStore, migrate, open_database
 from turnout.ledger.writer import LedgerWriter
-
-Observer = Callable[[RequestRecord], None]
 
 
 def data_dir() -> Path:
@@ -39,7 +36,6 @@ class Ledger:
             journal_path = data_dir() / f"ledger.journal-{journal_id}"
         self.journal = Journal(journal_path)
         self.writer = LedgerWriter(self.journal, self.store, journal_id)
-        self.observers: list[Observer] = []
 
     @classmethod
     def for_server(cls, location: str | None, port: int) -> Ledger:
@@ -48,8 +44,6 @@ class Ledger:
 
     def record(self, record: RequestRecord) -> None:
         self.journal.append(record)
-        for observe in self.observers:
-            observe(record)
 
     async def start(self) -> None:
         await self.writer.start()

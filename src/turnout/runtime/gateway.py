@@ -15,6 +15,7 @@ from turnout.providers.transport import HttpTransport
 from turnout.routing.chain import RouteChain
 from turnout.routing.health import PathHealth
 from turnout.state import MemoryState, StateStore, open_state
+from turnout.telemetry.bus import RecordBus
 from turnout.telemetry.metrics import Telemetry
 
 
@@ -28,6 +29,7 @@ class Shared:
     budgets: Budgets = field(default_factory=Budgets)
     telemetry: Telemetry = field(default_factory=Telemetry)  # counts for /metrics, /dashboard
     state: StateStore = field(default_factory=MemoryState)  # the app owns its start and stop
+    records: RecordBus = field(default_factory=RecordBus)  # every finished request, once
 
     @classmethod
     def over(cls, state_url: str | None, ledger: Ledger | None = None) -> Shared:
@@ -36,8 +38,9 @@ class Shared:
         return cls(PathHealth(state), ledger, budgets=Budgets(state), state=state)
 
     def __post_init__(self) -> None:
+        self.records.subscribe(self.telemetry.observe)
         if self.ledger is not None:
-            self.ledger.observers.append(self.telemetry.observe)
+            self.records.subscribe(self.ledger.record)
 
 
 @dataclass

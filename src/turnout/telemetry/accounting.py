@@ -64,7 +64,7 @@ async def close(
     usage: Usage | None = None,
     upstream_s: float = 0.0,
 ) -> RequestRecord:
-    """Record the request in the ledger (before its last bytes go out) and log one line."""
+    """Publish the request's record (before its last bytes go out) and log one line."""
     now = time.perf_counter()
     usage = usage or (tally.meter.usage if tally.meter else Usage())
     cost = 0.0
@@ -100,8 +100,7 @@ async def close(
         ],
         notes=tally.notes,
     )
-    if gateway.ledger is not None:
-        gateway.ledger.record(record)
+    gateway.shared.records.publish(record)
     await _settle(gateway, tally, record)
     log.info(
         "%s model=%s stream=%s status=%d outcome=%s attempts=%s tokens=%d/%d ms=%.1f",

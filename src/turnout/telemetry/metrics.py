@@ -1,8 +1,9 @@
 """What the gateway has seen since it started, for `/metrics` and the dashboard.
 
-`Telemetry` watches the ledger (it is one of `Ledger.observers`), so it counts exactly what the
-ledger records. Recording runs on the request path, so it only bumps plain dicts and appends to
-a bounded window (a few microseconds); Prometheus objects are built when `/metrics` is scraped.
+`Telemetry` subscribes to the record bus, as the ledger does, so it counts exactly what the
+ledger records, and counts with the ledger off too. Recording runs on the request path, so it
+only bumps plain dicts and appends to a bounded window (a few microseconds); Prometheus objects
+are built when `/metrics` is scraped.
 It lives on `Shared`, so a config reload keeps every count.
 
 Exposed (all prefixed `turnout_`): `requests_total{route,path,category}`,
@@ -198,7 +199,7 @@ class Telemetry:
         )
 
     def observe(self, record: RequestRecord) -> None:
-        """The ledger observer: count the record, keep it, wake the dashboard streams."""
+        """The bus subscriber: count the record, keep it, wake the dashboard streams."""
         self.counts.add(record)
         self.recent.append(record)
         for listener in self._listeners:
