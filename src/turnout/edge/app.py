@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from turnout import __version__
+from turnout import __version__, periodic
 from turnout.diagnosis import diagnose
 from turnout.dialects.base import Dialect
 from turnout.edge.asgi import (
@@ -289,11 +289,13 @@ class TurnoutApp:
         await send_response(request.send, 200, orjson.dumps(entry))
 
     async def _healthz(self, request: Request) -> None:
+        loops = periodic.running()
         body: dict[str, Any] = {
-            "status": "ok",
+            "status": "degraded" if any(loop.failing for loop in loops) else "ok",
             "version": __version__,
             "routes": len(request.gateway.config.routes),
             "state": request.gateway.shared.state.status().to_dict(),
+            "loops": {loop.what: loop.to_dict() for loop in loops},
         }
         await send_response(request.send, 200, orjson.dumps(body))
 
