@@ -35,7 +35,9 @@ class Ledger:
         else:
             journal_path = data_dir() / f"ledger.journal-{journal_id}"
         self.journal = Journal(journal_path)
-        self.writer = LedgerWriter(self.journal, self.store, journal_id)
+        # Another process may hold that journal: ours is then `...-2`, and so is our mark.
+        self.journal_id = self.journal.path.name.split(".journal-", 1)[1]
+        self.writer = LedgerWriter(self.journal, self.store, self.journal_id)
 
     @classmethod
     def for_server(cls, location: str | None, port: int) -> Ledger:

@@ -2,7 +2,8 @@
 
 The database remembers how far into the journal it has stored, in the same transaction as the
 rows, so a restart resumes exactly there; inserts ignore ids already stored, so a replay after
-a crash at any point stores each request once.
+a crash at any point stores each request once. A line that cannot be read (torn by a full
+disk, or edited by hand) is set aside and skipped, never a reason to stop storing the rest.
 """
 
 from __future__ import annotations
@@ -42,9 +43,15 @@ class LedgerWriter:
 
     async def stop(self) -> None:
         await self._loop.stop()
+        if self._journal.retry_backlog():
+            log.error(
+                "ledger: %d records could not be written to the journal (disk full?) and are lost",
+                len(self._journal.backlog),
+            )
         await self.flush()
 
     async def _flush_step(self) -> None:
+        self._journal.retry_backlog()
         await self.flush()
 
     async def flush(self) -> int:
@@ -54,7 +61,7 @@ class LedgerWriter:
             lines, end = self._journal.read_from(self._offset)
             if not lines:
                 break
-            records = [RequestRecord.from_dict(orjson.loads(line)) for line in lines]
+            records = [record for line in lines if (record := self._read(line)) is not None]
             await asyncio.to_thread(self._store.store, records, self._journal_id, end)
             self._offset = end
             stored += len(records)
@@ -64,3 +71,11 @@ class LedgerWriter:
             self._offset = 0
             await asyncio.to_thread(self._store.store, [], self._journal_id, 0)
         return stored
+
+    def _read(self, line: bytes) -> RequestRecord | None:
+        try:
+            return RequestRecord.from_dict(orjson.loads(line))
+        except (ValueError, TypeError) as exc:
+            log.error("ledger journal line unreadable, set aside: %s", exc)
+            self._journal.reject(line)
+            return None
