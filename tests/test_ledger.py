@@ -23,7 +23,7 @@ from tests.clients import Clients
 from tests.fakes import Fail, Reply, RunningUpstream
 from tests.gateway import free_port, request, running_gateway
 from turnout.catalog import price_of
-from turnout.ledger.store import SQLiteDatabase, migrate, open_database
+from turnout.ledger.store import LedgerError, SQLiteDatabase, migrate, open_database
 
 QUOTA = Fail(
     429, '{"error":{"message":"You exceeded your current quota","type":"insufficient_quota"}}'
@@ -341,3 +341,23 @@ def test_replicas_migrating_at_once_do_not_collide(postgres_url: str) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(migrate_once, range(4)))
     assert sorted(v for applied in results for v in applied) == [1, 2]  # each applied once
+
+
+def test_the_postgresql_ledger_reconnects_after_its_connection_is_cut(postgres_url: str) -> None:
+    import psycopg
+
+    db = open_database(postgres_url)
+    migrate(db)
+    [(backend,)] = db.query("SELECT pg_backend_pid()")
+    with psycopg.connect(postgres_url.split("?")[0], autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+    with pytest.raises(LedgerError):
+        db.query("SELECT 1")  # the call that finds the connection gone
+    [(again,)] = db.query("SELECT pg_backend_pid()")  # the next one reconnects
+    assert again != backend
+    with db.transaction() as run:
+        run("INSERT INTO journals (journal_id, stored_offset) VALUES (?, ?)", ("after-cut", 7))
+    assert db.query("SELECT stored_offset FROM journals WHERE journal_id = ?", ("after-cut",)) == [
+        (7,)
+    ]
+    db.close()

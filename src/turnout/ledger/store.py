@@ -98,17 +98,31 @@ class SQLiteDatabase:
 
 
 class PostgresDatabase:
+    """One connection, made again on the next use after it broke (a database restart, a
+    failover, an idle connection cut by a proxy): the failing call raises `LedgerError`, the
+    caller's loop tries again, and that try reconnects."""
+
     engine = "postgresql"
 
     def __init__(self, url: str) -> None:
         import psycopg
 
         self._psycopg = psycopg
-        try:
-            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            raise LedgerError(f"cannot connect to the ledger database: {exc}") from exc
+        self._url = url
         self._lock = threading.Lock()
+        self._conn = self._connect()
+
+    def _connect(self) -> Any:
+        try:
+            return self._psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+        except self._psycopg.Error as exc:
+            raise LedgerError(f"cannot connect to the ledger database: {exc}") from exc
+
+    def _connection(self) -> Any:
+        if self._conn.closed or self._conn.broken:
+            self._conn.close()
+            self._conn = self._connect()
+        return self._conn
 
     @staticmethod
     def _sql(sql: str) -> str:
@@ -117,8 +131,9 @@ class PostgresDatabase:
     @contextmanager
     def transaction(self) -> Iterator[Runner]:
         with self._lock:
+            conn = self._connection()
             try:
-                with self._conn.transaction(), self._conn.cursor() as cursor:
+                with conn.transaction(), conn.cursor() as cursor:
 
                     def execute(sql: str, params: Sequence[Any]) -> Any:
                         cursor.execute(self._sql(sql), params)
@@ -135,8 +150,9 @@ class PostgresDatabase:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._lock:
+            conn = self._connection()
             try:
-                with self._conn.cursor() as cursor:
+                with conn.cursor() as cursor:
                     cursor.execute(self._sql(sql), params)
                     return list(cursor.fetchall())
             except self._psycopg.Error as exc:
