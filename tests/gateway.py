@@ -20,6 +20,7 @@ import yaml
 from tests.fakes import RunningUpstream
 from turnout.config import GatewayConfig, load_config_text
 from turnout.edge.app import TurnoutApp
+from turnout.edge.protocol import BoundedHttpProtocol
 from turnout.ledger.ledger import Ledger
 from turnout.runtime.gateway import Gateway, Shared
 
@@ -59,7 +60,7 @@ def running_gateway(
             host="127.0.0.1",
             port=port,
             loop="asyncio",
-            http="httptools",
+            http=BoundedHttpProtocol,  # as `turnout serve` runs it
             access_log=False,
             log_level="warning",
             lifespan="on",

@@ -22,7 +22,9 @@ from turnout import __version__, periodic
 from turnout.diagnosis import diagnose
 from turnout.dialects.base import Dialect
 from turnout.edge.asgi import (
+    BODY_TIMEOUT_S,
     BodyTooLarge,
+    BodyTooSlow,
     ClientGone,
     Message,
     Receive,
@@ -244,6 +246,10 @@ class TurnoutApp:
                 413,
                 f"request body exceeds turnout's limit of {limit} bytes",
                 kind="payload_too_large",
+            ) from None
+        except BodyTooSlow:
+            raise ClientRequestError(
+                408, f"request body did not arrive within {BODY_TIMEOUT_S:.0f} s", kind="timeout"
             ) from None
 
     async def _chat(self, request: Request) -> None:

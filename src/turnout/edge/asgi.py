@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
+from urllib.parse import quote
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -19,12 +21,28 @@ class ClientGone(Exception):
     """The client disconnected before its request body arrived."""
 
 
+class BodyTooSlow(Exception):
+    """The client did not finish sending its body within the deadline."""
+
+
+#: Time a client has to send its whole body once the head arrived: 32 MB at a slow 1 MB/s.
+BODY_TIMEOUT_S = 60.0
+
+
 def header_map(scope: Scope) -> dict[str, str]:
     """Request headers with lower-case names (the last value wins for repeated names)."""
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
+async def read_body(receive: Receive, limit: int, timeout_s: float = BODY_TIMEOUT_S) -> bytes:
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_body(receive, limit)
+    except TimeoutError:
+        raise BodyTooSlow from None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
     parts: list[bytes] = []
     size = 0
     while True:
@@ -40,8 +58,17 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(parts)
 
 
+def header_value(value: str) -> bytes:
+    """A header value as bytes that are always valid on the wire. Values can carry what a
+    client chose (a model name on a pattern route): anything but printable ASCII is
+    percent-encoded as UTF-8, so neither a non-Latin-1 name nor a CR/LF can break the head."""
+    if value.isascii() and value.isprintable():
+        return value.encode("ascii")
+    return quote(value, safe=" !\"#$&'()*+,/:;<=>?@[\\]^`{|}~").encode("ascii")
+
+
 def encode_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    return [(k.encode("latin-1"), header_value(v)) for k, v in headers]
 
 
 async def send_response(

@@ -14,6 +14,7 @@ import uvicorn
 
 from turnout.config.model import GatewayConfig
 from turnout.edge.app import TurnoutApp
+from turnout.edge.protocol import BoundedHttpProtocol
 from turnout.ledger.ledger import Ledger
 from turnout.runtime.gateway import Gateway, Shared
 from turnout.telemetry.logs import setup_logging
@@ -37,6 +38,19 @@ def _loop() -> str:
     return "uvloop"
 
 
+def _raise_descriptor_limit() -> None:
+    """Every client and upstream connection is a descriptor; a soft limit of 1024 (a common
+    default) runs out long before memory does. Raised to the hard limit the system allows."""
+    try:
+        import resource
+    except ImportError:  # not on every platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def serve(
     config: GatewayConfig,
     host: str,
@@ -45,6 +59,7 @@ def serve(
     config_path: Path | None = None,
 ) -> None:
     setup_logging(log_level)
+    _raise_descriptor_limit()
     ledger = None if config.ledger == "off" else Ledger.for_server(config.ledger, port)
     app = TurnoutApp(Gateway.build(config, Shared.over(config.state, ledger)), config_path)
     settings = uvicorn.Config(
@@ -52,7 +67,7 @@ def serve(
         host=host,
         port=port,
         loop=_loop(),
-        http="httptools",
+        http=BoundedHttpProtocol,
         access_log=False,
         log_config=None,  # uvicorn's loggers go through ours (JSON lines off a terminal)
         log_level=log_level,
