@@ -458,14 +458,92 @@ def _defaults(raw: Any) -> Settings:
     return Settings().merged(_settings(table, ("defaults",)))
 
 
+#: A config is a few KB; these bounds stop a hostile or broken file (a 5,000-deep nesting,
+#: aliases that expand to billions of nodes) long before it costs memory or time.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_NODES = 100_000
+MAX_CONFIG_DEPTH = 64
+
+
 def parse_yaml(text: str, source: str) -> Any:
+    """The YAML document as data, refused with a ConfigError when it is not valid YAML or is
+    larger, deeper or (counting every alias where it is used) bigger than a config can be."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"the config is {len(text)} bytes; more than {MAX_CONFIG_BYTES} is not a config",
+            source=source,
+        )
+    loader = yaml.SafeLoader(text)
     try:
-        return yaml.safe_load(text)
+        _check_depth(text, source)  # before composing: the composer recurses once per level
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_size(root, source)
+        return loader.construct_document(root)
     except yaml.YAMLError as exc:
         error = ConfigError(f"not valid YAML: {exc}", source=source)
         mark = getattr(exc, "problem_mark", None)
         error.line = mark.line + 1 if mark is not None else None
         raise error from exc
+    finally:
+        loader.dispose()
+
+
+def _check_depth(text: str, source: str) -> None:
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_CONFIG_DEPTH:
+                raise ConfigError(
+                    f"the config is nested more than {MAX_CONFIG_DEPTH} levels deep",
+                    source=source,
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _check_size(root: yaml.Node, source: str) -> None:
+    """Count nodes as construction would see them (an alias counts its whole target each time
+    it is used), in time proportional to the distinct nodes, and the deepest nesting."""
+    sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}
+    open_nodes: set[int] = set()  # being counted: meeting one again is a cycle
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        children = _children(node)
+        if not children_done and children:
+            if key in open_nodes:
+                raise ConfigError("the config refers to itself through an alias", source=source)
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        sizes[key] = 1 + sum(sizes.get(id(child), 0) for child in children)
+        depths[key] = 1 + max((depths.get(id(child), 0) for child in children), default=0)
+        if sizes[key] > MAX_CONFIG_NODES:
+            raise ConfigError(
+                f"the config expands to more than {MAX_CONFIG_NODES} values (aliases counted "
+                "where they are used)",
+                source=source,
+            )
+        if depths[key] > MAX_CONFIG_DEPTH:
+            raise ConfigError(
+                f"the config is nested more than {MAX_CONFIG_DEPTH} levels deep", source=source
+            )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def load_config_text(

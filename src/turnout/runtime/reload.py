@@ -2,7 +2,8 @@
 in-flight requests. A broken config is refused with its messages and the running one stays.
 
 Requests hold the gateway they started with; the replaced one is closed once it has none.
-Path health carries over, so a reload does not forget which paths are gated.
+Path health carries over, so a reload does not forget which paths are gated. Reading and
+checking the file runs in a worker thread: however large or odd the file, requests go on.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class ConfigReloader:
         self._path = path
         self._loop = Every(poll_s, self._look, what="config watch")
         self._stamp = self._read_stamp()
-        self._drains: set[asyncio.Task[None]] = set()
+        self._drains: set[asyncio.Task[object]] = set()  # reloads and drains under way
 
     def _read_stamp(self) -> tuple[float, int] | None:
         try:
@@ -47,27 +48,37 @@ class ConfigReloader:
         loop = asyncio.get_running_loop()
         self._loop.start()
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-            loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")  # main thread only
+            loop.add_signal_handler(signal.SIGHUP, self._reload_soon, "SIGHUP")  # main thread only
 
     async def stop(self) -> None:
         await self._loop.stop()
-        for drain in list(self._drains):
-            await drain
+        for task in list(self._drains):
+            await task
 
     async def _look(self) -> None:
         stamp = self._read_stamp()
         if stamp is not None and stamp != self._stamp:
             self._stamp = stamp
-            self.reload("file changed")
+            await self.reload("file changed")
 
-    def reload(self, reason: str = "requested") -> bool:
+    def _reload_soon(self, reason: str) -> None:
+        self._track(asyncio.get_running_loop().create_task(self.reload(reason)))
+
+    def _track(self, task: asyncio.Task[object]) -> None:
+        self._drains.add(task)
+        task.add_done_callback(self._drains.discard)
+
+    async def reload(self, reason: str = "requested") -> bool:
         """Load, check and swap in the config file; False (and the old config kept) if broken."""
-        old = self._app.gateway
         try:
-            config = load_config(self._path)
+            config = await asyncio.to_thread(load_config, self._path)
         except ConfigError as exc:
             log.error("config reload refused, keeping the running config:\n%s", exc)
             return False
+        except Exception:
+            log.exception("config reload failed, keeping the running config")
+            return False
+        old = self._app.gateway  # read after the load: another reload may have swapped since
         if (config.server.host, config.server.port) != (
             old.config.server.host,
             old.config.server.port,
@@ -77,9 +88,7 @@ class ConfigReloader:
             log.warning("a change of ledger takes effect after a restart")
         self._app.gateway = Gateway.build(config, shared=old.shared)
         log.info("config reloaded from %s (%s): %d routes", self._path, reason, len(config.routes))
-        drain = asyncio.get_running_loop().create_task(self._close_when_idle(old))
-        self._drains.add(drain)
-        drain.add_done_callback(self._drains.discard)
+        self._track(asyncio.get_running_loop().create_task(self._close_when_idle(old)))
         return True
 
     @staticmethod
