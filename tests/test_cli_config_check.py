@@ -93,7 +93,8 @@ def test_each_mistake_is_named_with_file_line_and_fix(
     assert any(fix in line for line in fixes), fixes
 
 
-def test_a_port_in_use_is_found(tmp_path: Path) -> None:
+def test_a_port_in_use_is_noted_but_is_no_config_mistake(tmp_path: Path) -> None:
+    """A running gateway holds its own port: checking its config must still pass."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -103,8 +104,13 @@ def test_a_port_in_use_is_found(tmp_path: Path) -> None:
             f"providers:\n{GOOD_PROVIDER}routes:\n  m: [relay/x]\nserver:\n  port: {port}\n"
         )
         result = check(path)
-    assert result.returncode == 1
-    assert f"port {port} on 127.0.0.1 is in use" in result.stdout
+        quiet = check(path, "--no-port")
+    assert result.returncode == 0, result.stdout
+    assert "ok (1 providers, 1 routes)" in result.stdout
+    assert f"note: port {port} on 127.0.0.1 is in use" in result.stdout
+    assert "problem" not in result.stdout
+    assert quiet.returncode == 0
+    assert "in use" not in quiet.stdout
 
 
 def test_a_good_config_passes(tmp_path: Path) -> None:
@@ -113,6 +119,21 @@ def test_a_good_config_passes(tmp_path: Path) -> None:
     result = check(path, "--no-port")
     assert result.returncode == 0
     assert "ok (1 providers, 1 routes)" in result.stdout
+
+
+def test_the_file_may_be_given_as_config_after_the_action(tmp_path: Path) -> None:
+    path = tmp_path / "turnout.yaml"
+    path.write_text(f"providers:\n{GOOD_PROVIDER}routes:\n  m: [relay/x]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "turnout", "config", "check", "--config", str(path), "--no-port"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "TURNOUT_CONFIG": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{path}: ok (1 providers, 1 routes)" in result.stdout
 
 
 def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:

@@ -84,6 +84,31 @@ def test_keys_cli_shows_a_secret_once_and_stores_only_its_hash(tmp_path: Path) -
     assert "revoked" in keys("list").stdout
 
 
+def test_config_may_follow_the_action(tmp_path: Path) -> None:
+    """`keys create NAME --config FILE` writes into that config's ledger, as the README shows."""
+    ledger = tmp_path / "ledger.sqlite3"
+    config = tmp_path / "turnout.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"ledger": str(ledger), "providers": {"m": {"kind": "mock"}}, "routes": {"x": ["m/x"]}}
+        )
+    )
+
+    def keys(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "turnout", "keys", *args, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    created = keys("create", "ci-bot")
+    assert created.returncode == 0, created.stderr
+    assert "ci-bot" in keys("list").stdout
+    assert [key.name for key in KeyStore(open_database(str(ledger))).all()] == ["ci-bot"]
+
+
 def test_once_a_key_exists_requests_need_a_valid_one(tmp_path: Path, clients: Clients) -> None:
     ledger = tmp_path / "ledger.sqlite3"
     secret = make_key(ledger, "team")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from turnout.cli.options import add_config_option
 from turnout.config.default import find_config
 from turnout.config.load import ConfigError, ConfigErrors, load_config
 from turnout.config.ports import port_problem
@@ -14,11 +15,12 @@ HELP = "check a config file: every mistake with its file, line and fix"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     check = actions.add_parser("check", help=HELP, description=HELP)
+    add_config_option(check, nested=True)
     check.add_argument(
         "file", nargs="?", help="the config (default: --config, $TURNOUT_CONFIG, user config)"
     )
     check.add_argument(
-        "--no-port", action="store_true", help="skip checking that the server port is free"
+        "--no-port", action="store_true", help="do not look whether the server port is free now"
     )
 
 
@@ -38,11 +40,6 @@ def run(args: argparse.Namespace) -> int:
         errors = found.errors
     except ConfigError as single:
         errors = [single]
-    else:
-        problem = None if args.no_port else port_problem(config.server.host, config.server.port)
-        if problem is not None:
-            problem.source = str(path)
-            errors = [problem]
     for error in errors:
         print(error)
         if error.hint:
@@ -51,4 +48,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(errors)} problem{'s' if len(errors) > 1 else ''} in {path}")
         return 1
     print(f"{path}: ok ({len(config.providers)} providers, {len(config.routes)} routes)")
+    if not args.no_port:
+        _warn_about_the_port(config.server.host, config.server.port)
     return 0
+
+
+def _warn_about_the_port(host: str, port: int) -> None:
+    """A busy port is a condition of this machine now (often the gateway itself, running on
+    this very config), not a mistake in the file: said, but it does not fail the check."""
+    problem = port_problem(host, port)
+    if problem is not None:
+        print(f"note: {problem}; `turnout serve` cannot start until it is free")
+        if problem.hint:
+            print(f"  if that is not a turnout already serving this config: {problem.hint}")

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from turnout.access.limits import period_start
+from turnout.cli.options import add_config_option
 from turnout.config.default import load_for_command
 from turnout.config.load import ConfigError
 from turnout.ledger.keys import PERIODS, GatewayKey, KeyStore
@@ -28,9 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--period", choices=PERIODS, default="day", help="budget period")
     create.add_argument("--rpm", type=int, help="requests per minute")
     create.add_argument("--tpm", type=int, help="tokens per minute")
-    actions.add_parser("list", help="list keys (never their secrets)")
+    listing = actions.add_parser("list", help="list keys (never their secrets)")
     revoke = actions.add_parser("revoke", help="revoke a key by name")
     revoke.add_argument("name")
+    for action in (create, listing, revoke):
+        add_config_option(action, nested=True)
 
 
 def _store(args: argparse.Namespace) -> LedgerStore:

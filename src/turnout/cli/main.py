@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from turnout import __version__
 from turnout.cli import config, doctor, explain, init, keys, serve, usage
+from turnout.cli.options import add_config_option
 
 #: Subcommand name -> (module's `add_arguments`, module's `run`, one-line help).
 COMMANDS: dict[
@@ -42,12 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (add_arguments, run, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument(
-            "--config",
-            metavar="FILE",
-            help="config file (default: $TURNOUT_CONFIG, the user config directory, "
-            "then the embedded default)",
-        )
+        add_config_option(sub)
         add_arguments(sub)
         sub.set_defaults(run=run)
     return parser
