@@ -90,7 +90,51 @@ def test_an_anthropic_key_alone(tmp_path: Path) -> None:
     assert "deepseek-*" not in config.routes  # no path can serve it
     assert config.tasks == {"title": "cheap", "compress": "cheap"}
     assert config.aliases["claude-haiku-4-5"] == "cheap"
+    # A GPT name is the client's own choice: never quietly served by a Claude model.
+    assert "gpt-4o-mini" not in config.aliases
+    assert "gpt-*" not in config.routes
     assert_client_settings(result.stdout, out_file)
+
+
+def test_gpt_chore_names_are_aliased_when_a_gpt_serves_the_cheap_route(tmp_path: Path) -> None:
+    keys = {"OPENAI_API_KEY": SECRETS["relay"]}
+    out_file = tmp_path / "c.yaml"
+    assert run_init(tmp_path, keys, "--yes", "--output", str(out_file)).returncode == 0
+    config = written(out_file, keys)
+    assert paths_of(config, "cheap") == ["openai/gpt-4.1-mini"]
+    assert config.aliases["gpt-4o-mini"] == "cheap"
+
+
+def test_a_relay_alone_gets_no_word_about_deepseek(tmp_path: Path) -> None:
+    keys = {"OPENAI_API_KEY": SECRETS["relay"], "OPENAI_BASE_URL": "https://relay.example/v1"}
+    out_file = tmp_path / "c.yaml"
+    assert run_init(tmp_path, keys, "--yes", "--output", str(out_file)).returncode == 0
+    assert "deepseek" not in out_file.read_text(encoding="utf-8").lower()
+    assert "deepseek-*" not in written(out_file, keys).routes
+
+
+def test_anthropic_base_url_is_honoured(tmp_path: Path) -> None:
+    keys = {
+        "ANTHROPIC_API_KEY": SECRETS["api"],
+        "ANTHROPIC_BASE_URL": "https://claude-relay.example/",
+    }
+    out_file = tmp_path / "c.yaml"
+    assert run_init(tmp_path, keys, "--yes", "--output", str(out_file)).returncode == 0
+    assert written(out_file, keys).providers["anthropic"].base_url == (
+        "https://claude-relay.example"
+    )
+
+
+def test_anthropic_base_url_at_turnout_itself_is_left_out(tmp_path: Path) -> None:
+    """Claude Code pointed at the gateway has ANTHROPIC_BASE_URL=turnout: routing there loops."""
+    keys = {"ANTHROPIC_API_KEY": SECRETS["api"], "ANTHROPIC_BASE_URL": "http://127.0.0.1:8787"}
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    assert "left out ANTHROPIC_BASE_URL=http://127.0.0.1:8787: that is turnout itself" in (
+        result.stdout
+    )
+    assert written(out_file, keys).providers["anthropic"].base_url == "https://api.anthropic.com"
 
 
 def test_subscription_token_openrouter_and_deepseek(tmp_path: Path) -> None:

@@ -168,12 +168,14 @@ def detect_paths(env: Mapping[str, str], local: Mapping[str, list[str]]) -> Dete
     """The paths the environment offers, in preference order; keys stay in the environment."""
     found = Detected()
     api_key = env.get("ANTHROPIC_API_KEY", "")
+    has_claude = bool(api_key or env.get("CLAUDE_CODE_OAUTH_TOKEN"))
+    anthropic_url = _anthropic_url(env, found) if has_claude else ANTHROPIC_URL
     if env.get("CLAUDE_CODE_OAUTH_TOKEN"):
-        found.paths.append(ProviderPath("claude-sub", ANTHROPIC_URL, "CLAUDE_CODE_OAUTH_TOKEN"))
+        found.paths.append(ProviderPath("claude-sub", anthropic_url, "CLAUDE_CODE_OAUTH_TOKEN"))
     elif api_key.startswith(OAUTH_PREFIX):
-        found.paths.append(ProviderPath("claude-sub", ANTHROPIC_URL, "ANTHROPIC_API_KEY"))
+        found.paths.append(ProviderPath("claude-sub", anthropic_url, "ANTHROPIC_API_KEY"))
     if api_key and not api_key.startswith(OAUTH_PREFIX):
-        found.paths.append(ProviderPath("anthropic", ANTHROPIC_URL, "ANTHROPIC_API_KEY"))
+        found.paths.append(ProviderPath("anthropic", anthropic_url, "ANTHROPIC_API_KEY"))
     if env.get("OPENAI_API_KEY"):
         url = base_url(env.get("OPENAI_BASE_URL") or OPENAI_URL)
         if is_gateway(url):
@@ -188,6 +190,16 @@ def detect_paths(env: Mapping[str, str], local: Mapping[str, list[str]]) -> Dete
             model = (local[name] or [LOCAL_DEFAULT_MODELS[name]])[0]
             found.paths.append(ProviderPath(name, f"http://127.0.0.1:{port}/v1", model=model))
     return found
+
+
+def _anthropic_url(env: Mapping[str, str], found: Detected) -> str:
+    """`ANTHROPIC_BASE_URL` as Claude Code and the Anthropic SDK read it, unless it is turnout
+    itself (what a Claude Code user pointed at the gateway has): routing there would loop."""
+    url = base_url(env.get("ANTHROPIC_BASE_URL") or ANTHROPIC_URL)
+    if is_gateway(url):
+        found.notes.append(f"left out ANTHROPIC_BASE_URL={url}: that is turnout itself")
+        return ANTHROPIC_URL
+    return url
 
 
 def base_url(url: str) -> str:

@@ -113,7 +113,7 @@ ROUTES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ),
     ),
     "deepseek-*": (
-        "DeepSeek models: DeepSeek itself first.",
+        "DeepSeek models, under the name each path that serves them knows them by.",
         (
             ("deepseek", "*"),
             ("openrouter", "deepseek/deepseek-chat"),
@@ -134,14 +134,23 @@ ROUTES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     ),
 }
 
-#: Small-model names clients send for chores; they all take the cheap route.
-CHEAP_ALIASES = (
-    "claude-haiku-4-5",
-    "claude-haiku-4-5-20251001",
-    "claude-3-5-haiku-latest",
-    "gpt-4o-mini",
-    "gpt-4.1-mini",
-)
+#: Routes written only when a path of one of these families exists. Without one, the route
+#: would hand a name the client chose on purpose to another vendor's model, or name a vendor
+#: the user has no path to; the `*` route already sends such names on as asked.
+ROUTE_NEEDS: dict[str, frozenset[str]] = {
+    "gpt-*": frozenset({"openai", "relay", "openrouter"}),
+    "deepseek-*": frozenset({"deepseek", "openrouter"}),
+}
+#: Small-model names clients send for chores, and the families the cheap route's first path
+#: must belong to for the alias to be written. Claude Code asks for a Haiku on its own, so any
+#: cheap path may serve that name; a GPT name is the user's choice, served only by a GPT.
+CHEAP_ALIASES: dict[str, frozenset[str] | None] = {
+    "claude-haiku-4-5": None,
+    "claude-haiku-4-5-20251001": None,
+    "claude-3-5-haiku-latest": None,
+    "gpt-4o-mini": frozenset({"openai"}),
+    "gpt-4.1-mini": frozenset({"openai"}),
+}
 #: Task kinds (`x-turnout-task: title`) and the route that serves them.
 TASKS = {"title": "cheap", "compress": "cheap"}
 
@@ -174,13 +183,31 @@ def config_data(
 ) -> dict[str, Any]:
     """The config as data; raises ValueError for no paths or an unknown or repeated name."""
     ordered = _checked(paths)
-    routes = {name: route_targets(name, ordered) for name in ROUTES}
+    families = {PATH_KINDS[path.name].family for path in ordered}
+    routes = {
+        name: route_targets(name, ordered)
+        for name in ROUTES
+        if families & ROUTE_NEEDS.get(name, families)
+    }
     return {
         "providers": {path.name: _provider_data(path) for path in ordered},
         "routes": {name: targets for name, targets in routes.items() if targets},
-        "aliases": dict.fromkeys(CHEAP_ALIASES, "cheap"),
+        "aliases": _cheap_aliases(ordered),
         "tasks": dict(TASKS),
         "server": {"host": host, "port": port},
+    }
+
+
+def _cheap_aliases(paths: Sequence[ProviderPath]) -> dict[str, str]:
+    """The chore names the cheap route's first path may fairly serve."""
+    first = next(
+        (path for family, _ in ROUTES["cheap"][1] for path in paths
+         if PATH_KINDS[path.name].family == family),
+        None,
+    )  # fmt: skip
+    family = PATH_KINDS[first.name].family if first is not None else None
+    return {
+        name: "cheap" for name, needs in CHEAP_ALIASES.items() if needs is None or family in needs
     }
 
 
