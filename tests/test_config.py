@@ -163,3 +163,56 @@ routes:
     assert any(
         line.startswith("team.yaml:12: routes.m[1]: no provider named 'nowhere'") for line in lines
     )
+
+
+def test_a_provider_with_two_mistakes_is_told_both() -> None:
+    text = """providers:
+  relay:
+    kind: openai
+    base_url: https://api.openai.com
+    api_key: ${MISSING_KEY}
+    retires: 1
+routes:
+  m: [relay/gpt-4o]
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, "team.yaml", env={})
+    assert str(caught.value).splitlines() == [
+        "team.yaml:6: providers.relay: unknown key 'retires'",
+        "team.yaml:4: providers.relay.base_url 'https://api.openai.com' has no API version path",
+        "team.yaml:5: providers.relay.api_key: environment variable MISSING_KEY is not set",
+    ]
+
+
+BACKUP_WITHOUT_KEY = """providers:
+  main:
+    kind: openai
+    base_url: https://relay.example/v1
+    api_key: ${MAIN_KEY}
+  spare:
+    kind: anthropic
+    base_url: https://api.anthropic.com
+    api_key: ${SPARE_KEY}
+routes:
+  m: [main/gpt-4o, spare/claude-sonnet-4-6]
+  other: [main/gpt-4o]
+"""
+
+
+def test_an_unset_key_on_a_backup_path_leaves_the_route_serving_without_it() -> None:
+    config = load_config_text(BACKUP_WITHOUT_KEY, "team.yaml", env={"MAIN_KEY": "sk-main"})
+    assert [t.path for t in config.routes["m"].targets] == ["main/gpt-4o"]
+    assert list(config.providers) == ["main"]
+    assert config.unavailable == {
+        "spare": (
+            "team.yaml:9: providers.spare.api_key: environment variable SPARE_KEY is not set",
+        )
+    }
+
+
+def test_an_unset_key_on_every_path_of_a_route_is_still_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(BACKUP_WITHOUT_KEY, "team.yaml", env={"SPARE_KEY": "sk-spare"})
+    assert str(caught.value) == (
+        "team.yaml:5: providers.main.api_key: environment variable MAIN_KEY is not set"
+    )

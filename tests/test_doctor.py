@@ -193,8 +193,16 @@ def test_each_broken_path_gets_its_diagnosis(
 
 def test_json_shape_and_routes_down(broken_run: Run) -> None:
     data = broken_run.json()
-    assert broken_run.code == 1
-    assert set(data) == {"config", "paths", "routes", "down", "gateway"}
+    assert broken_run.code == 3  # one route serves, the others are down
+    assert set(data) == {
+        "config",
+        "paths",
+        "routes",
+        "down",
+        "not_probed",
+        "unavailable",
+        "gateway",
+    }
     assert set(data["paths"][0]) == {
         "path",
         "provider",
@@ -213,7 +221,9 @@ def test_json_shape_and_routes_down(broken_run: Run) -> None:
     }
     assert data["routes"]["fine"] == {
         "ok": True,
+        "state": "ok",
         "working": ["good/good-model"],
+        "answering": [],
         "paths": ["good/good-model"],
     }
     assert data["down"] == ["gated", "wrong-url", "dead", "bad-key"]
@@ -223,8 +233,10 @@ def test_json_shape_and_routes_down(broken_run: Run) -> None:
 
 def test_the_table_names_the_routes_down(upstreams: Upstreams, tmp_path: Path) -> None:
     run = doctor(upstreams.config, tmp_path)
-    assert run.code == 1
-    assert "routes down: gated, wrong-url, dead, bad-key" in run.out
+    assert run.code == 3
+    assert run.out.splitlines()[-1] == (
+        "routes down: gated, wrong-url, dead, bad-key; the other routes serve"
+    )
     assert "route fine: ok via good/good-model" in run.out
     assert "quota/subscription_usage_gate" in run.out
     assert "requests left 59, resets 1s" in run.out
@@ -262,7 +274,9 @@ def test_a_route_with_one_working_path_is_up(tmp_path: Path) -> None:
     assert run.code == 0
     assert run.json()["routes"]["m"] == {
         "ok": True,
+        "state": "ok",
         "working": ["backup/claude-x"],
+        "answering": [],
         "paths": ["sub/claude-x", "backup/claude-x"],
     }
 
@@ -354,3 +368,78 @@ def test_nothing_to_probe_says_how_to_get_a_config(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "nothing to probe" in result.stderr
     assert "turnout init" in result.stderr
+
+
+def test_at_100_columns_no_word_of_the_table_breaks(upstreams: Upstreams, tmp_path: Path) -> None:
+    path = tmp_path / "turnout.yaml"
+    path.write_text(yaml.safe_dump(upstreams.config, sort_keys=False), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "turnout", "doctor", "--config", str(path),
+         "--gateway", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+        env={**os.environ, **ENV, "COLUMNS": "100"},
+    )  # fmt: skip
+    table = done.stdout.split("\nroute ")[0].splitlines()
+    assert max(len(line) for line in table) <= 100
+    words = {p["path"] for p in upstreams.config["routes"].values() for p in [{"path": p[0]}]}
+    words |= {upstreams.good.url + "/v1", "quota/subscription_usage_gate", "subscription"}
+    for word in words:
+        assert any(word in line for line in table), word
+
+
+PATTERNS = {
+    "providers": {"m": {"kind": "mock"}},
+    "routes": {"claude-sonnet-4-6": ["m/claude-sonnet-4-6"], "claude-*": ["m/*"], "*": ["m/*"]},
+}
+
+
+def test_pattern_routes_count_as_working_when_their_provider_answers(tmp_path: Path) -> None:
+    run = doctor(PATTERNS, tmp_path)
+    assert run.code == 0
+    assert "DOWN" not in run.out
+    assert "route claude-*: ok, m answered" in run.out
+    assert run.out.splitlines()[-1] == "every route has a working path"
+    routes = doctor(PATTERNS, tmp_path, "--json").json()["routes"]
+    assert (routes["*"]["state"], routes["*"]["answering"]) == ("ok", ["m"])
+
+
+def test_a_pattern_over_a_provider_seen_nowhere_is_not_probed_not_down(tmp_path: Path) -> None:
+    config = {
+        "providers": {"m": {"kind": "mock"}, "other": {"kind": "mock"}},
+        "routes": {"m": ["m/model"], "*": ["other/*"]},
+    }
+    run = doctor(config, tmp_path)
+    assert run.code == 0
+    assert "route *: not probed" in run.out
+    assert run.out.splitlines()[-1] == "every probed route has a working path; not probed: *"
+
+
+def test_when_no_route_serves_the_exit_status_is_1(tmp_path: Path) -> None:
+    config = {
+        "providers": {"sub": {"kind": "mock", "script": [{"status": 400, "body": EXTRA_USAGE}]}},
+        "routes": {"a": ["sub/claude-x"], "b": ["sub/claude-y"]},
+    }
+    run = doctor(config, tmp_path)
+    assert run.code == 1
+    assert run.out.splitlines()[-1] == "no route has a working path: nothing can be served"
+
+
+def test_a_backup_path_with_an_unset_key_is_skipped_and_said(tmp_path: Path) -> None:
+    config = {
+        "providers": {
+            "main": {"kind": "mock"},
+            "spare": {
+                "kind": "anthropic",
+                "base_url": "https://api.anthropic.com",
+                "api_key": "${TURNOUT_TEST_UNSET_SPARE_KEY}",
+            },
+        },
+        "routes": {"m": ["main/model", "spare/claude-sonnet-4-6"]},
+    }
+    run = doctor(config, tmp_path)
+    assert run.code == 0, run.err
+    assert "provider spare skipped: " in run.out
+    assert "environment variable TURNOUT_TEST_UNSET_SPARE_KEY is not set" in run.out
+    data = doctor(config, tmp_path, "--json").json()
+    assert [p["path"] for p in data["paths"]] == ["main/model"]
+    assert list(data["unavailable"]) == ["spare"]

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
-from tests.chaos.process import GatewayProcess
 from tests.fakes import Reply, RunningUpstream
+from tests.serving import GatewayProcess
 
 MAX_BODY = 1 << 20
 ANSWER_WITHIN_S = 10.0

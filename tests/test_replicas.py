@@ -7,8 +7,6 @@ Every load here is bounded in count and time, and stays on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +28,8 @@ from tests.redis_servers import (
     private_redis_fixture,  # noqa: F401  (registers `private_redis`)
     redis_url_fixture,  # noqa: F401  (registers `redis_url`)
 )
+from tests.serving import GatewayProcess
+from tests.waiting import wait_until
 from turnout.catalog import price_of
 from turnout.ledger.store import open_database
 
@@ -45,49 +45,37 @@ CHAT = {"model": "m", "max_tokens": 500, "messages": [{"role": "user", "content"
 
 
 class Replica:
-    """One `turnout serve` process on its own port; its log goes to a file of the test's."""
+    """One `turnout serve` on its own port, which it keeps across a restart; its log goes to
+    a file of the test's."""
 
     def __init__(self, config: Path, log: Path, port: int | None = None) -> None:
         self.config, self.log_path = config, log
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.process: GatewayProcess | None = None
 
     def start(self) -> Replica:
-        command = [*TURNOUT, "serve", "--config", str(self.config)]
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [*command, "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT
-            )
+            self.process = GatewayProcess(self.config, log=log, port=self.port)
         return self
 
+    @property
+    def running(self) -> GatewayProcess:
+        assert self.process is not None, "not started"
+        return self.process
+
     def wait_ready(self) -> None:
-        wait_until(lambda: self.healthz() is not None, 30)
+        self.running.wait_ready()
 
     def healthz(self) -> dict[str, Any] | None:
-        try:
-            reply = request(self.url, "GET", "/healthz")
-        except OSError:
-            return None
-        body = reply.json()
-        return body if reply.status == 200 and isinstance(body, dict) else None
+        return self.running.healthz()
 
     def kill(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        self.running.kill()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-
-
-def wait_until(condition: Callable[[], object], seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+        if self.process is not None:
+            self.process.stop()
 
 
 @contextmanager

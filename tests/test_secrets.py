@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chaos.process import GatewayProcess
 from tests.fakes import Cut, Fail, Reply, RunningUpstream
 from tests.gateway import free_port, request
+from tests.serving import GatewayProcess
 
 RUN = uuid.uuid4().hex
 PROVIDER_KEY = f"sk-ant-PLANTED-{RUN}"
@@ -138,7 +138,7 @@ def evidence(world: World) -> Evidence:
     log_path = world.tmp / "gateway.log"
     with (
         log_path.open("wb") as log,
-        GatewayProcess(world.config_path, env=world.env, stderr=log, port=port) as gateway,
+        GatewayProcess(world.config_path, env=world.env, log=log, port=port) as gateway,
     ):
         drive_failures(world, gateway, seen)
         reload_with_a_broken_config(world, gateway, seen)

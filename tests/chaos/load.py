@@ -37,8 +37,8 @@ import anthropic
 import openai
 import yaml
 
-from tests.chaos.process import GatewayProcess
 from tests.chaos.upstream import Arrival, ChaosFarm, Mix, answer_text
+from tests.serving import GatewayProcess
 
 KEY = "${CHAOS_UPSTREAM_KEY}"  # keys in a config come from the environment
 KEY_ENV = {"CHAOS_UPSTREAM_KEY": "sk-chaos-upstream"}
@@ -209,7 +209,7 @@ def chaos_gateway(plan: ChaosPlan, workdir: Path) -> Iterator[tuple[ChaosFarm, G
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         with (
             (workdir / "gateway.log").open("wb") as log,
-            GatewayProcess(config_path, env=KEY_ENV, stderr=log) as gateway,
+            GatewayProcess(config_path, env=KEY_ENV, log=log) as gateway,
         ):
             yield farm, gateway
 

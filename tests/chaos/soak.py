@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.chaos.process import GatewayProcess
 from tests.chaos.upstream import ChaosFarm, Mix
+from tests.serving import GatewayProcess
 
 IDLE_WAIT_S = 2.0  # after the load pauses: handlers finish, stalled upstream reads time out
 KEY_ENV = {"SOAK_UPSTREAM_KEY": "sk-soak-upstream"}

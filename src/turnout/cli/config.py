@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(errors)} problem{'s' if len(errors) > 1 else ''} in {path}")
         return 1
     print(f"{path}: ok ({len(config.providers)} providers, {len(config.routes)} routes)")
+    for name, reasons in config.unavailable.items():
+        for reason in reasons:
+            print(f"note: {reason}; until it is set, the paths over {name} are skipped")
     if not args.no_port:
         _warn_about_the_port(config.server.host, config.server.port)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     _print(report, as_json=args.json)
-    return 1 if report.down else 0
+    return report.exit_code
 
 
 def _load(args: argparse.Namespace) -> GatewayConfig:
@@ -91,8 +92,15 @@ def _print(report: DoctorReport, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(report_json(report), ensure_ascii=False, indent=2))
         return
-    console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
-    render_report(report, console)
+    render_report(report, Console(width=table_width()))
+
+
+def table_width() -> int | None:
+    """The terminal's width (None: rich asks it); off a terminal `COLUMNS` if set, else wide."""
+    if sys.stdout.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else PIPE_WIDTH
 
 
 @contextmanager

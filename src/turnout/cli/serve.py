@@ -37,6 +37,9 @@ def describe(config: GatewayConfig, host: str, port: int) -> str:
         ]
     for name, route in config.routes.items():
         lines.append(f"  route {name}: " + " -> ".join(t.path for t in route.targets))
+    for name, reasons in config.unavailable.items():
+        for reason in reasons:
+            lines.append(f"  skipped provider {name}: {reason}")
     lines.append(f"  OpenAI base URL:    http://{host}:{port}/v1")
     lines.append(
         f"  Anthropic base URL: http://{host}:{port}   (Hermes Agent: http://{host}:{port}/anthropic)"

@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -129,7 +129,7 @@ def expand_env(value: str, env: Mapping[str, str], at: At) -> str:
             return env[name]
         if default is not None:
             return default
-        raise ConfigError(
+        raise UnsetVariable(
             f"{label(at)}: environment variable {name} is not set",
             f"export {name}=... before starting turnout",
             at=at,
@@ -147,6 +147,7 @@ def _mapping(value: Any, at: At) -> dict[str, Any]:
 
 
 def _check_keys(table: Mapping[str, Any], allowed: frozenset[str], at: At) -> None:
+    unknown = []
     for key in table:
         if key not in allowed:
             close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
@@ -155,7 +156,11 @@ def _check_keys(table: Mapping[str, Any], allowed: frozenset[str], at: At) -> No
                 if close
                 else f"known keys: {', '.join(sorted(allowed))}"
             )
-            raise ConfigError(f"{label(at)}: unknown key {key!r}", hint, at=(*at, str(key)))
+            unknown.append(
+                ConfigError(f"{label(at)}: unknown key {key!r}", hint, at=(*at, str(key)))
+            )
+    if unknown:
+        raise ConfigErrors(unknown)
 
 
 def _settings(table: Mapping[str, Any], at: At) -> dict[str, Any]:
@@ -213,10 +218,11 @@ def check_base_url(base_url: str, kind: str, at: At) -> None:
         )
 
 
-def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
-    at: At = ("providers", name)
-    table = _mapping(raw, at)
-    _check_keys(table, _PROVIDER_KEYS, at)
+class UnsetVariable(ConfigError):
+    """A `${NAME}` whose variable is not set: a mistake of this machine's environment."""
+
+
+def _kind(table: Mapping[str, Any], at: At) -> str:
     kind = table.get("kind")
     if kind not in PROVIDER_KINDS:
         raise ConfigError(
@@ -224,28 +230,54 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
             f"use one of: {', '.join(sorted(PROVIDER_KINDS))}",
             at=(*at, "kind"),
         )
+    return str(kind)
+
+
+def _base_url(table: Mapping[str, Any], kind: str | None, env: Mapping[str, str], at: At) -> str:
     url_at = (*at, "base_url")
     base_url = expand_env(str(table.get("base_url") or ""), env, url_at).rstrip("/")
-    if kind != "mock":
+    if kind not in (None, "mock"):
         check_base_url(base_url, kind, url_at)
+    return base_url
+
+
+def _script(table: Mapping[str, Any], kind: str | None, at: At) -> tuple[dict[str, Any], ...]:
     script = table.get("script") or []
     if kind == "mock" and not isinstance(script, list):
         raise ConfigError(f"{label((*at, 'script'))} must be a list of replies", at=(*at, "script"))
-    return ProviderConfig(
-        name=name,
-        kind=kind,
-        base_url=base_url,
-        api_key=_api_key(table.get("api_key"), env, (*at, "api_key")),
-        headers={
-            str(k): expand_env(str(v), env, (*at, "headers", str(k)))
-            for k, v in _mapping(table.get("headers"), (*at, "headers")).items()
-        },
-        settings=_settings(table, at),
-        context_windows=_windows(table.get("models"), (*at, "models")),
-        script=tuple(_mapping(step, (*at, "script", i)) for i, step in enumerate(script)),
-        budget=_budget(table.get("budget"), (*at, "budget")),
-        prefill=_prefill(table.get("prefill"), (*at, "prefill")),
-    )
+    if not isinstance(script, list):
+        return ()
+    return tuple(_mapping(step, (*at, "script", i)) for i, step in enumerate(script))
+
+
+def _headers(table: Mapping[str, Any], env: Mapping[str, str], at: At) -> dict[str, str]:
+    return {
+        str(k): expand_env(str(v), env, (*at, "headers", str(k)))
+        for k, v in _mapping(table.get("headers"), (*at, "headers")).items()
+    }
+
+
+def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
+    """One provider; every mistake in it is reported (ConfigErrors), not only the first."""
+    at: At = ("providers", name)
+    table = _mapping(raw, at)
+    found = _Collector()
+    found.attempt(lambda: _check_keys(table, _PROVIDER_KEYS, at))
+    kind = found.attempt(lambda: _kind(table, at))
+    parts: dict[str, Any] = {
+        "base_url": found.attempt(lambda: _base_url(table, kind, env, at)),
+        "api_key": found.attempt(lambda: _api_key(table.get("api_key"), env, (*at, "api_key"))),
+        "headers": found.attempt(lambda: _headers(table, env, at)),
+        "settings": found.attempt(lambda: _settings(table, at)),
+        "context_windows": found.attempt(lambda: _windows(table.get("models"), (*at, "models"))),
+        "script": found.attempt(lambda: _script(table, kind, at)),
+        "budget": found.attempt(lambda: _budget(table.get("budget"), (*at, "budget"))),
+        "prefill": found.attempt(lambda: _prefill(table.get("prefill"), (*at, "prefill"))),
+    }
+    if found.errors:
+        raise ConfigErrors(found.errors)
+    assert kind is not None
+    return ProviderConfig(name=name, kind=kind, **parts)
 
 
 PREFILL_STYLES = ("anthropic", "deepseek", "vllm", "none")
@@ -365,18 +397,33 @@ def _route_names(table: Any, at: At, routes: Mapping[str, Any]) -> dict[str, str
 
 
 def build_config(
-    data: Any, env: Mapping[str, str], source: str, *, allow_empty: bool = False
+    data: Any,
+    env: Mapping[str, str],
+    source: str,
+    *,
+    allow_empty: bool = False,
+    locate: Callable[[ConfigError], None] = lambda _error: None,
 ) -> GatewayConfig:
-    """Validate parsed YAML into a config; raises ConfigErrors naming the source and places."""
+    """Validate parsed YAML into a config; raises ConfigErrors naming the source and places.
+
+    A provider whose only mistakes are unset variables is left out rather than refused, and
+    said in `GatewayConfig.unavailable`, as long as every route keeps a path. `locate` gives
+    each mistake its line."""
     found = _Collector()
     top = found.attempt(lambda: _mapping(data, ())) or {}
     found.attempt(lambda: _check_keys(top, _TOP_LEVEL, ()))
     raw_providers = found.attempt(lambda: _mapping(top.get("providers"), ("providers",))) or {}
     providers: dict[str, ProviderConfig] = {}
+    unset: dict[str, list[ConfigError]] = {}
     for name, raw in raw_providers.items():
-        built = found.attempt(partial(_provider, str(name), raw, env))
+        mistakes = _Collector()
+        built = mistakes.attempt(partial(_provider, str(name), raw, env))
         if built is not None:
             providers[str(name)] = built
+        elif all(isinstance(e, UnsetVariable) for e in mistakes.errors):
+            unset[str(name)] = mistakes.errors
+        else:
+            found.errors += mistakes.errors
     raw_routes = found.attempt(lambda: _mapping(top.get("routes"), ("routes",))) or {}
     routes: dict[str, RouteConfig] = {}
     for name, raw in raw_routes.items():
@@ -384,6 +431,7 @@ def build_config(
         route = found.attempt(partial(_route, str(name), raw, raw_providers))
         if route is not None:
             routes[str(name)] = route
+    routes = _without_unset(routes, unset, found)
     if not raw_routes and not allow_empty:
         found.errors.append(
             ConfigError(
@@ -397,17 +445,41 @@ def build_config(
     ledger = found.attempt(lambda: _ledger(top.get("ledger"), env))
     prices = found.attempt(lambda: _prices(top.get("prices"))) or {}
     state = found.attempt(lambda: _state(top.get("state"), env))
+    for error in [*found.errors, *(e for errors in unset.values() for e in errors)]:
+        error.source = error.source or source
+        locate(error)
     if found.errors:
-        for error in found.errors:
-            error.source = error.source or source
         raise ConfigErrors(found.errors)
     assert defaults is not None
     assert server is not None
     assert aliases is not None
     assert tasks is not None
+    unavailable = {name: tuple(str(e) for e in errors) for name, errors in unset.items()}
     return GatewayConfig(
-        providers, routes, defaults, server, aliases, tasks, source, ledger, prices, state
-    )
+        providers, routes, defaults, server, aliases, tasks, source, ledger, prices, state,
+        unavailable,
+    )  # fmt: skip
+
+
+def _without_unset(
+    routes: dict[str, RouteConfig], unset: Mapping[str, list[ConfigError]], found: _Collector
+) -> dict[str, RouteConfig]:
+    """Routes without the paths whose provider lacks a variable: one unset key on a backup
+    path leaves the others serving. A route left with no path at all is a mistake."""
+    if not unset:
+        return routes
+    kept: dict[str, RouteConfig] = {}
+    reported: set[str] = set()
+    for name, route in routes.items():
+        targets = tuple(t for t in route.targets if t.provider not in unset)
+        if targets:
+            kept[name] = replace(route, targets=targets)
+            continue
+        for target in route.targets:
+            if target.provider not in reported:
+                reported.add(target.provider)
+                found.errors += unset[target.provider]
+    return kept
 
 
 def _state(raw: Any, env: Mapping[str, str]) -> str | None:
@@ -554,16 +626,20 @@ def load_config_text(
 
     data = parse_yaml(text, source)
     root = compose(text)
+
+    def locate(error: ConfigError) -> None:
+        error.source = error.source or source
+        if error.line is None:
+            error.line = line_of(root, error.at)
+
     errors = list(duplicate_keys(root))
     try:
-        config = build_config(data, os.environ if env is None else env, source)
+        config = build_config(data, os.environ if env is None else env, source, locate=locate)
     except ConfigErrors as found:
         errors += found.errors
     if errors:
         for error in errors:
-            error.source = error.source or source
-            if error.line is None:
-                error.line = line_of(root, error.at)
+            locate(error)
         raise ConfigErrors(errors)
     return config
 

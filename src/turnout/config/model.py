@@ -120,6 +120,9 @@ class GatewayConfig:
     #: Where replicas share path health, rate windows and budgets: a redis:// URL, or None
     #: for this process's memory.
     state: str | None = None
+    #: Providers left out because a variable they need is unset (their routes keep their other
+    #: paths): provider name -> what is missing, each with the file and line.
+    unavailable: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def settings_for(self, route: RouteConfig, provider: ProviderConfig) -> Settings:
         """Defaults, then the provider's overrides, then the route's (worked out once)."""

@@ -80,14 +80,31 @@ class PathResult:
 
 @dataclass(frozen=True, slots=True)
 class RouteHealth:
+    """How one route fared. A pattern target (`provider/*`) has no model name of its own to
+    ask for; it counts as answering when its provider answered on another path."""
+
     name: str
     paths: tuple[str, ...]
     working: tuple[str, ...]
     probed: int = 0  # paths actually tried (pattern targets such as `*` cannot be)
+    answering: tuple[str, ...] = ()  # providers of unprobed targets that answered elsewhere
 
     @property
     def ok(self) -> bool:
-        return bool(self.working)
+        return bool(self.working or self.answering)
+
+    @property
+    def state(self) -> str:
+        """`ok`, `down` (every path tried failed) or `unknown` (nothing could be tried)."""
+        if self.ok:
+            return "ok"
+        return "down" if self.probed else "unknown"
+
+
+#: `turnout doctor`'s exit status by whether traffic can be served.
+EXIT_ALL_ROUTES_WORK = 0
+EXIT_NOTHING_SERVES = 1
+EXIT_SOME_ROUTES_DOWN = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +113,22 @@ class DoctorReport:
     results: list[PathResult]
     routes: dict[str, RouteHealth]
     gateway: GatewayState
+    unavailable: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def named(self, state: str) -> list[str]:
+        return [name for name, r in self.routes.items() if r.state == state]
 
     @property
     def down(self) -> list[str]:
         """Routes whose probed paths all failed; a route nothing could be sent to is not down."""
-        return [name for name, r in self.routes.items() if r.probed and not r.ok]
+        return self.named("down")
+
+    @property
+    def exit_code(self) -> int:
+        """0: every route serves; 1: no route does; 3: some serve and some are down."""
+        if not self.named("ok"):
+            return EXIT_NOTHING_SERVES
+        return EXIT_SOME_ROUTES_DOWN if self.down else EXIT_ALL_ROUTES_WORK
 
 
 def public_url(url: str) -> str:
@@ -140,8 +168,8 @@ def plan_paths(config: GatewayConfig, route: str | None = None) -> list[PathPlan
             model = _route_model(entry, target.model)
             skip = None
             if model is None:
-                model, skip = target.model, f"`*` under the pattern route {entry.name!r}: no "
-                skip += "concrete model name to ask for"
+                model = target.model
+                skip = f"pattern route {entry.name!r} sends the model the client asks for"
             key = f"{provider.name}/{model}"
             if key in plans:
                 plans[key] = replace(plans[key], routes=(*plans[key].routes, entry.name))
@@ -224,14 +252,21 @@ async def probe_path(provider: Provider, plan: PathPlan, timeout: float) -> Path
 
 
 def route_health(config: GatewayConfig, results: list[PathResult]) -> dict[str, RouteHealth]:
-    """Per probed route: its paths, and those that answered."""
+    """Per probed route: its paths, those that answered, and for its pattern targets whether
+    their provider answered on another path."""
+    answered = {r.plan.provider.name for r in results if r.ok}
     routes: dict[str, RouteHealth] = {}
     for result in results:
-        for name in result.plan.routes:
+        plan = result.plan
+        for name in plan.routes:
             route = routes.get(name, RouteHealth(name, (), ()))
-            working = (*route.working, result.plan.path) if result.ok else route.working
-            probed = route.probed + (result.plan.skip_reason is None)
-            routes[name] = RouteHealth(name, (*route.paths, result.plan.path), working, probed)
+            working = (*route.working, plan.path) if result.ok else route.working
+            answering = route.answering
+            if plan.skip_reason is not None and plan.provider.name in answered:
+                answering = (*answering, plan.provider.name)
+            probed = route.probed + (plan.skip_reason is None)
+            paths = (*route.paths, plan.path)
+            routes[name] = RouteHealth(name, paths, working, probed, answering)
     return {name: routes[name] for name in config.routes if name in routes}
 
 
@@ -272,4 +307,5 @@ async def run_doctor(
         _probe_all(config, plans, timeout, on_done),
         read_gateway(gateway_url, key, min(timeout, 5.0)),
     )
-    return DoctorReport(config.source, results, route_health(config, results), gateway)
+    routes = route_health(config, results)
+    return DoctorReport(config.source, results, routes, gateway, config.unavailable)

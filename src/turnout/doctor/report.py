@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.measure import Measurement
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -80,10 +82,18 @@ def report_json(report: DoctorReport) -> dict[str, Any]:
         "config": report.source,
         "paths": [path_json(r, gateway) for r in report.results],
         "routes": {
-            name: {"ok": route.ok, "working": list(route.working), "paths": list(route.paths)}
+            name: {
+                "ok": route.ok,
+                "state": route.state,
+                "working": list(route.working),
+                "answering": list(route.answering),
+                "paths": list(route.paths),
+            }
             for name, route in report.routes.items()
         },
         "down": report.down,
+        "not_probed": report.named("unknown"),
+        "unavailable": {name: list(why) for name, why in report.unavailable.items()},
         "gateway": {
             "url": gateway.url,
             "reachable": gateway.reachable,
@@ -120,21 +130,25 @@ def _quota_cell(quota: dict[str, str]) -> str:
 
 
 def _table(report: DoctorReport) -> Table:
+    """One row per path. The model is the part of the path after the provider and the auth
+    kind sits under the kind, so that at 100 columns no word has to break."""
     table = Table(title=f"turnout doctor  ({report.source})", show_lines=True)
     # The quota column only when some provider said: on a narrow terminal every column counts.
     with_quota = any(result.quota for result in report.results)
-    columns = ("path", "kind", "endpoint", "model", "auth", "HTTP", "ms", "result", "quota")
+    columns = ("path", "kind, auth", "endpoint", "HTTP", "ms", "result", "quota")
     for column in columns[: None if with_quota else -1]:
         right = column in ("HTTP", "ms")
-        table.add_column(column, justify="right" if right else "left", overflow="fold")
+        # A path or an endpoint is one word: kept whole, while the prose columns wrap.
+        whole = column in ("path", "endpoint")
+        table.add_column(
+            column, justify="right" if right else "left", overflow="fold", no_wrap=whole
+        )
     for result in report.results:
         plan = result.plan
         table.add_row(
             plan.path,
-            plan.provider.kind,
+            f"{plan.provider.kind}\n{plan.auth}",
             plan.endpoint or "-",
-            plan.model,
-            plan.auth,
             "-" if result.status is None else str(result.status),
             "-" if result.latency_ms is None else str(result.latency_ms),
             _result_cell(result, report.gateway),
@@ -144,8 +158,21 @@ def _table(report: DoctorReport) -> Table:
 
 
 def _route_line(report: DoctorReport, route: RouteHealth) -> Text:
-    if route.ok:
+    if route.working:
         return Text(f"route {route.name}: ok via {', '.join(route.working)}", style="green")
+    if route.ok:
+        providers = ", ".join(route.answering)
+        return Text(
+            f"route {route.name}: ok, {providers} answered (a pattern: it sends the model "
+            "the client asks for)",
+            style="green",
+        )
+    if route.state == "unknown":
+        return Text(
+            f"route {route.name}: not probed (a pattern, and its providers answered on no "
+            "other path)",
+            style="yellow",
+        )
     outcomes = {r.plan.path: r for r in report.results}
     reasons = []
     for path in route.paths:
@@ -154,25 +181,72 @@ def _route_line(report: DoctorReport, route: RouteHealth) -> Text:
     return Text(f"route {route.name}: DOWN ({'; '.join(reasons)})", style="bold red")
 
 
+def _verdict(report: DoctorReport) -> Text:
+    """One line that agrees with the route lines above it, and with the exit status."""
+    down, unknown = report.down, report.named("unknown")
+    if not report.routes:
+        return Text("no routes to check", style="yellow")
+    if not report.named("ok"):
+        return Text("no route has a working path: nothing can be served", style="bold red")
+    if down:
+        return Text(f"routes down: {', '.join(down)}; the other routes serve", style="bold red")
+    if unknown:
+        return Text(
+            f"every probed route has a working path; not probed: {', '.join(unknown)}",
+            style="yellow",
+        )
+    return Text("every route has a working path", style="bold green")
+
+
 def _summary(report: DoctorReport) -> list[Text]:
     lines = [_route_line(report, route) for route in report.routes.values()]
+    for name, reasons in report.unavailable.items():
+        for reason in reasons:
+            lines.append(Text(f"provider {name} skipped: {reason}", style="yellow"))
     gateway = report.gateway
     if gateway.reachable:
         count = len(gateway.paths)
         lines.append(Text(f"gateway {gateway.url}: {count} path(s) gated or cooling"))
     else:
         lines.append(Text(f"gateway {gateway.url}: {gateway.note}", style="dim"))
-    if report.down:
-        lines.append(Text(f"routes down: {', '.join(report.down)}", style="bold red"))
-    elif report.routes:
-        lines.append(Text("every route has a working path", style="bold green"))
-    else:
-        lines.append(Text("no routes to check", style="yellow"))
+    lines.append(_verdict(report))
     return lines
 
 
+def _entries(report: DoctorReport) -> list[Group]:
+    """The table's content as one short block per path, for a console too narrow for the
+    table to hold its longest words (URLs, diagnosis codes) whole."""
+    blocks = []
+    for result in report.results:
+        plan = result.plan
+        first, *more = _result_cell(result, report.gateway).split("\n")
+        head = Text(plan.path, style="bold")
+        head.append("  ")
+        head.append_text(first)
+        facts = [plan.provider.kind, plan.auth, plan.endpoint or "-"]
+        if result.status is not None:
+            facts.append(f"HTTP {result.status}")
+        if result.latency_ms is not None:
+            facts.append(f"{result.latency_ms} ms")
+        lines = [*more, Text(", ".join(facts), style="dim")]
+        quota = _quota_cell(result.quota).replace("\n", "; ")
+        if quota:
+            lines.append(Text(quota))
+        blocks.append(Group(head, *(Padding(line, (0, 0, 0, 2), expand=False) for line in lines)))
+    return blocks
+
+
 def render_report(report: DoctorReport, console: Console) -> None:
-    """The table, then one line per route, the gateway's state and the verdict."""
-    console.print(_table(report))
+    """The table (or, on a console too narrow for it, one block per path), then one line per
+    route, the gateway's state and the verdict."""
+    table = _table(report)
+    # Measured without a limit: the table's narrowest form that breaks no word.
+    unbounded = console.options.update_width(10_000)
+    if Measurement.get(console, unbounded, table).minimum <= console.width:
+        console.print(table)
+    else:
+        console.print(Text(f"turnout doctor  ({report.source})", style="bold"))
+        for block in _entries(report):
+            console.print(block)
     for line in _summary(report):
         console.print(line)
