@@ -1,35 +1,147 @@
-"""Load the diagnosis corpus (tests/corpus/*.yaml) for the tests and the accuracy script."""
+"""Load the diagnosis corpus for the tests and the scripts, each case in its part of the split.
+
+The corpus is tests/corpus/*.yaml plus tests/corpus/batches/*.yaml. Every case belongs to the
+`tuning` part or the `held_out` part according to its source thread alone (see `thread_of` and
+`part_of`), so all cases copied from one public thread land on the same side: a rule written from
+a tuning case can never have read a held-out case's sibling. The split is described for people in
+tests/corpus/README.md.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 
 CORPUS_DIR = Path(__file__).parent / "corpus"
+BATCH_DIR = CORPUS_DIR / "batches"
+
+Part = Literal["tuning", "held_out"]
+PARTS: tuple[Part, ...] = ("tuning", "held_out")
+
+#: One thread in HELD_OUT_EVERY goes to the held-out part.
+HELD_OUT_EVERY = 3
+
+#: Keys a case may carry; anything else is a typo that would silently be ignored.
+_CASE_KEYS = frozenset(
+    {"id", "source", "provider", "status", "headers", "body", "log", "expect", "negative", "note"}
+)
+_FIELDS = ("status", "body", "headers", "provider", "log")
+
+#: GitHub issues, pull requests and discussions share one number space per repository, and every
+#: sub-page of one (/files, /commits, #issuecomment-...) is the same thread.
+_GITHUB_THREAD = re.compile(r"^/([^/]+)/([^/]+)/(issues|pull|pulls|discussions)/(\d+)")
+#: CJK ideographs (unified and extension A) and the CJK punctuation block.
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
 class Case:
     id: str
-    file: str
+    file: str  # relative to tests/corpus, e.g. "fresh.yaml" or "batches/ca-01.yaml"
     source: str
     fields: dict[str, Any]  # keyword arguments for diagnose()
     expect: dict[str, Any]
+    negative: bool = False
+    note: str | None = None
+
+    @property
+    def thread(self) -> str:
+        return thread_of(self.source)
+
+    @property
+    def part(self) -> Part:
+        return part_of(self.source)
+
+    @property
+    def text(self) -> str:
+        return f"{self.fields.get('body', '')}\n{self.fields.get('log', '')}"
+
+    @property
+    def chinese(self) -> bool:
+        return has_cjk(self.text)
 
 
-def load_cases() -> list[Case]:
+def thread_of(source: str) -> str:
+    """The thread a source address belongs to: scheme, host and path, without the noise.
+
+    Lower-cased scheme and host, no "www.", no default port, no query, no fragment, no trailing
+    slash; a GitHub issue, pull request or discussion is reduced to its repository and number.
+    Dropping the query can only merge pages into one thread, never split one, which is the safe
+    direction for a held-out part.
+    """
+    parts = urlsplit(source.strip())
+    scheme = (parts.scheme or "https").lower()
+    if scheme == "http":
+        scheme = "https"
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
+    if host == "github.com":
+        match = _GITHUB_THREAD.match(path)
+        if match:
+            owner, repo, _kind, number = match.groups()
+            path = f"/{owner.lower()}/{repo.lower()}/issues/{number}"
+        else:
+            path = path.lower()
+    return f"{scheme}://{host}{path}"
+
+
+def part_of(source: str) -> Part:
+    """`held_out` for about one thread in three, decided by a stable hash of the thread."""
+    digest = hashlib.sha256(thread_of(source).encode("utf-8")).digest()
+    return "held_out" if int.from_bytes(digest[:8], "big") % HELD_OUT_EVERY == 0 else "tuning"
+
+
+def has_cjk(text: str) -> bool:
+    return _CJK.search(text) is not None
+
+
+def corpus_files() -> list[Path]:
+    return sorted(CORPUS_DIR.glob("*.yaml")) + sorted(BATCH_DIR.glob("*.yaml"))
+
+
+def load_file(path: Path) -> list[Case]:
+    """The cases of one corpus file, checked for the shape README.md describes."""
+    name = path.relative_to(CORPUS_DIR).as_posix() if path.is_relative_to(CORPUS_DIR) else path.name
     cases: list[Case] = []
-    for path in sorted(CORPUS_DIR.glob("*.yaml")):
-        for raw in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
-            fields = {
-                key: raw[key]
-                for key in ("status", "body", "headers", "provider", "log")
-                if raw.get(key) is not None
-            }
-            if "headers" in fields:
-                fields["headers"] = {str(k): str(v) for k, v in fields["headers"].items()}
-            cases.append(Case(raw["id"], path.name, raw["source"], fields, raw["expect"]))
+    for index, raw in enumerate(yaml.safe_load(path.read_text(encoding="utf-8")) or []):
+        where = f"{name}: case {index} ({raw.get('id', '?') if isinstance(raw, dict) else raw!r})"
+        if not isinstance(raw, dict):
+            raise ValueError(f"{where}: not a mapping")
+        unknown = set(raw) - _CASE_KEYS
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+        for key in ("id", "source", "expect"):
+            if key not in raw:
+                raise ValueError(f"{where}: no {key}")
+        if not any(raw.get(key) for key in ("body", "log", "headers")):
+            raise ValueError(f"{where}: no body, log or headers")
+        fields = {key: raw[key] for key in _FIELDS if raw.get(key) is not None}
+        if "headers" in fields:
+            fields["headers"] = {str(k): str(v) for k, v in fields["headers"].items()}
+        if "provider" in fields:
+            fields["provider"] = str(fields["provider"])
+        note = raw.get("note")
+        cases.append(
+            Case(
+                id=str(raw["id"]),
+                file=name,
+                source=str(raw["source"]),
+                fields=fields,
+                expect=dict(raw["expect"]),
+                negative=bool(raw.get("negative", False)),
+                note=str(note) if note is not None else None,
+            )
+        )
     return cases
+
+
+def load_cases(part: Part | None = None) -> list[Case]:
+    """Every corpus case, or only those of one part of the split."""
+    cases = [case for path in corpus_files() for case in load_file(path)]
+    return cases if part is None else [case for case in cases if case.part == part]

@@ -4,12 +4,43 @@ from __future__ import annotations
 
 import pytest
 
-from tests.corpus_cases import Case, load_cases
+from tests.corpus_cases import Case, load_cases, part_of, thread_of
 from turnout import diagnose
 from turnout.diagnosis.engine import packaged_rules
 from turnout.diagnosis.taxonomy import CODES
 
 CASES = load_cases()
+
+
+def test_a_thread_is_its_address_without_noise() -> None:
+    one = thread_of("https://github.com/Owner/Repo/issues/12")
+    assert thread_of("https://github.com/owner/repo/issues/12#issuecomment-3") == one
+    assert thread_of("http://www.github.com/owner/repo/pull/12/files?w=1") == one
+    assert thread_of("https://github.com/owner/repo/issues/13") != one
+    forum = thread_of("https://linux.do/t/topic/123/4?u=someone#post")
+    assert forum == "https://linux.do/t/topic/123/4"
+
+
+def test_the_split_is_by_thread_stable_and_about_one_third() -> None:
+    assert part_of("https://github.com/owner/repo/issues/12") == part_of(
+        "https://github.com/owner/repo/pull/12#discussion_r1"
+    )
+    threads = [f"https://example.org/thread/{n}" for n in range(3000)]
+    held = sum(part_of(t) == "held_out" for t in threads)
+    assert 900 < held < 1100
+    # The hash is pinned: changing it would move cases across the split, so this must not change.
+    assert [part_of(t) for t in threads[:6]] == [
+        "held_out",
+        "tuning",
+        "tuning",
+        "tuning",
+        "tuning",
+        "held_out",
+    ]
+    by_thread: dict[str, set[str]] = {}
+    for case in CASES:
+        by_thread.setdefault(case.thread, set()).add(case.part)
+    assert all(len(parts) == 1 for parts in by_thread.values())
 
 
 def test_corpus_is_large_and_sourced() -> None:
