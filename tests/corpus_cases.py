@@ -145,3 +145,80 @@ def load_cases(part: Part | None = None) -> list[Case]:
     """Every corpus case, or only those of one part of the split."""
     cases = [case for path in corpus_files() for case in load_file(path)]
     return cases if part is None else [case for case in cases if case.part == part]
+
+
+#: The categories where sending the same request again can succeed (DESIGN.md).
+RETRYABLE_CATEGORIES = frozenset(
+    {"rate_limit", "overloaded", "server_error", "timeout", "connection"}
+)
+#: Categories that gate a credential or a path for a long time: a transient failure must never
+#: be read as one of them.
+GATING_CATEGORIES = frozenset({"quota", "auth", "permission"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One case and what the engine made of it."""
+
+    case: Case
+    category: str
+    code: str
+    rule: str | None
+
+    @property
+    def want(self) -> str:
+        return str(self.case.expect["category"])
+
+    @property
+    def category_ok(self) -> bool:
+        return self.category == self.want
+
+    @property
+    def retryable_ok(self) -> bool:
+        return (self.category in RETRYABLE_CATEGORIES) == (self.want in RETRYABLE_CATEGORIES)
+
+    @property
+    def code_ok(self) -> bool:
+        return self.category_ok and self.code == self.case.expect.get("code")
+
+
+def run(cases: list[Case]) -> list[Outcome]:
+    """Diagnose every case with the packaged rules."""
+    from turnout import diagnose
+
+    outcomes = []
+    for case in cases:
+        result = diagnose(**case.fields, lang="en")
+        outcomes.append(Outcome(case, result.category.value, result.code, result.rule))
+    return outcomes
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Aggregate accuracy over a set of outcomes."""
+
+    cases: int
+    category_ok: int
+    retryable_ok: int
+    code_ok: int
+
+    @classmethod
+    def of(cls, outcomes: list[Outcome]) -> Figures:
+        return cls(
+            cases=len(outcomes),
+            category_ok=sum(o.category_ok for o in outcomes),
+            retryable_ok=sum(o.retryable_ok for o in outcomes),
+            code_ok=sum(o.code_ok for o in outcomes),
+        )
+
+    @property
+    def category(self) -> float:
+        return self.category_ok / self.cases if self.cases else 1.0
+
+    @property
+    def retryable(self) -> float:
+        return self.retryable_ok / self.cases if self.cases else 1.0
+
+    @property
+    def code(self) -> float:
+        return self.code_ok / self.cases if self.cases else 1.0
