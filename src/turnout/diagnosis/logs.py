@@ -30,6 +30,23 @@ _STATUS_PATTERNS = tuple(
         r"\bstatus ([1-5]\d\d)\b",
     )
 )
+#: The SDKs' exception classes stand for one status each (the OpenAI and Anthropic SDKs and
+#: LiteLLM share these names); read only when the log states no status of its own.
+_EXCEPTION_STATUS = {
+    "badrequesterror": 400,
+    "authenticationerror": 401,
+    "permissiondeniederror": 403,
+    "notfounderror": 404,
+    "conflicterror": 409,
+    "unprocessableentityerror": 422,
+    "ratelimiterror": 429,
+    "internalservererror": 500,
+    "serviceunavailableerror": 503,
+}
+_EXCEPTION_NAME = re.compile(
+    r"\b(BadRequestError|AuthenticationError|PermissionDeniedError|NotFoundError|ConflictError|"
+    r"UnprocessableEntityError|RateLimitError|InternalServerError|ServiceUnavailableError)\b"
+)
 _PROVIDER_PATTERNS = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
@@ -129,8 +146,12 @@ def read_log(log: str) -> LogReading:
     """Pull the facts a diagnosis needs out of a pasted log."""
     body, parsed = _embedded_object(log)
     status_text = _first(_STATUS_PATTERNS, log)
+    status = int(status_text) if status_text else None
+    if status is None:
+        named = _EXCEPTION_NAME.search(log)
+        status = _EXCEPTION_STATUS[named.group(1).lower()] if named else None
     return LogReading(
-        status=int(status_text) if status_text else None,
+        status=status,
         body=body,
         parsed=parsed,
         provider=_first(_PROVIDER_PATTERNS, log),

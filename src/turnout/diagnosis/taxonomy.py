@@ -112,6 +112,7 @@ CODES: dict[str, Category] = {
     "invalid_tool_schema": _C.INVALID_REQUEST,
     "unsupported_capability": _C.INVALID_REQUEST,
     "invalid_json": _C.INVALID_REQUEST,
+    "api_version_unsupported": _C.INVALID_REQUEST,
     # content_policy
     "content_filtered": _C.CONTENT_POLICY,
     # unknown
