@@ -1,15 +1,57 @@
-"""Every real error in the corpus gets its expected category and code, and every rule is used."""
+"""The diagnosis over the real corpus: figures per part of the split, negatives, and safety.
+
+The tuning part is what rules are written from: nearly all of it must be right. The held-out
+part is what no rule was written from: its figures are only held to a floor the current rules
+meet, so a change that makes them worse fails. docs/accuracy.md explains the numbers.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.corpus_cases import Case, load_cases, part_of, thread_of
+from tests.corpus_cases import (
+    GATING_CATEGORIES,
+    RETRYABLE_CATEGORIES,
+    Case,
+    Figures,
+    Outcome,
+    load_cases,
+    part_of,
+    run,
+    thread_of,
+)
 from turnout import diagnose
 from turnout.diagnosis.engine import packaged_rules
-from turnout.diagnosis.taxonomy import CODES
+from turnout.diagnosis.taxonomy import CODES, Category
 
 CASES = load_cases()
+OUTCOMES = run(CASES)
+TUNING = [o for o in OUTCOMES if o.case.part == "tuning"]
+HELD_OUT = [o for o in OUTCOMES if o.case.part == "held_out"]
+
+#: The tuning part may miss a few cases whose label rests on what only the thread says (a relay's
+#: "upstream saturated" the maintainer traced to the key's own rate, a bare 500 caused by the
+#: request): a rule written to catch those would quote one thread, not read errors.
+TUNING_CATEGORY = 0.97
+TUNING_RETRYABLE = 0.99
+#: Floors the current rules meet on the held-out part (see docs/accuracy.md for the figures).
+HELD_OUT_CATEGORY = 0.95
+HELD_OUT_RETRYABLE = 0.99
+
+#: Negative cases the text alone cannot decide, each with the reason. Asserted to stay wrong
+#: (strict xfail), so a rule that starts to get one right is noticed and the entry removed.
+KNOWN_NEGATIVE_MISSES = {
+    "ca-03-azure-500-for-none-messages": "a plain server_error body; only the thread shows the "
+    "request was at fault",
+}
+
+
+def figures_line(name: str, outcomes: list[Outcome]) -> str:
+    f = Figures.of(outcomes)
+    return (
+        f"{name}: {f.cases} cases, category {f.category:.1%}, retryable {f.retryable:.1%}, "
+        f"code {f.code:.1%}"
+    )
 
 
 def test_a_thread_is_its_address_without_noise() -> None:
@@ -41,31 +83,94 @@ def test_the_split_is_by_thread_stable_and_about_one_third() -> None:
     for case in CASES:
         by_thread.setdefault(case.thread, set()).add(case.part)
     assert all(len(parts) == 1 for parts in by_thread.values())
+    assert 0.25 < len(HELD_OUT) / len(CASES) < 0.42
 
 
-def test_corpus_is_large_and_sourced() -> None:
-    assert len(CASES) >= 150
+def test_corpus_is_large_sourced_and_labelled() -> None:
+    assert len(CASES) >= 600
     assert len({case.id for case in CASES}) == len(CASES), "case ids must be unique"
+    categories = {c.value for c in Category}
     for case in CASES:
         assert case.source.startswith("https://"), case.id
-        assert CODES[case.expect["code"]].value == case.expect["category"], case.id
+        assert case.expect["category"] in categories, case.id
+        code = case.expect.get("code")
+        if code in CODES:
+            assert CODES[code].value == case.expect["category"], case.id
+    assert {str(case.expect["category"]) for case in CASES} == categories
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_case_is_classified_as_expected(case: Case) -> None:
+def test_tuning_part_is_right_but_for_a_small_allowance() -> None:
+    f = Figures.of(TUNING)
+    print(figures_line("tuning", TUNING))
+    wrong = [
+        f"{o.case.id}: {o.want} -> {o.category} ({o.rule})" for o in TUNING if not o.category_ok
+    ]
+    assert f.category >= TUNING_CATEGORY, "\n".join([figures_line("tuning", TUNING), *wrong])
+    assert f.retryable >= TUNING_RETRYABLE, "\n".join([figures_line("tuning", TUNING), *wrong])
+
+
+def test_held_out_part_keeps_its_floor() -> None:
+    # Only the figures: the held-out cases are never listed, so no rule is written from them.
+    f = Figures.of(HELD_OUT)
+    print(figures_line("held_out", HELD_OUT))
+    assert f.category >= HELD_OUT_CATEGORY, figures_line("held_out", HELD_OUT)
+    assert f.retryable >= HELD_OUT_RETRYABLE, figures_line("held_out", HELD_OUT)
+
+
+NEGATIVES = [o for o in OUTCOMES if o.case.negative]
+
+
+def _negative_param(outcome: Outcome) -> object:
+    reason = KNOWN_NEGATIVE_MISSES.get(outcome.case.id)
+    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+    return pytest.param(outcome.case, id=outcome.case.id, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_negative_param(o) for o in NEGATIVES])
+def test_negative_case_is_not_read_as_what_it_looks_like(case: Case) -> None:
     result = diagnose(**case.fields)
-    got = (result.category.value, result.code)
-    assert got == (case.expect["category"], case.expect["code"]), (
-        f"{case.file}: rule {result.rule} gave {got}"
-    )
-    if "retry_after_s" in case.expect:
-        assert result.retry_after_s == pytest.approx(case.expect["retry_after_s"], abs=0.5)
-    for field in ("provider", "model", "endpoint"):
-        if field in case.expect:
-            assert getattr(result, field) == case.expect[field], field
+    assert result.category.value == case.expect["category"], f"{case.file}: rule {result.rule}"
+
+
+def test_known_negative_misses_are_negative_cases() -> None:
+    assert set(KNOWN_NEGATIVE_MISSES) <= {o.case.id for o in NEGATIVES}
+
+
+def test_no_transient_failure_gates_a_credential() -> None:
+    """A retryable upstream failure read as quota, auth or permission would take a working
+    credential out of service; no case of the corpus may be read so."""
+    gated = [
+        o for o in OUTCOMES if o.want in RETRYABLE_CATEGORIES and o.category in GATING_CATEGORIES
+    ]
+    named = [
+        f"{o.case.id}: {o.want} -> {o.category} ({o.rule})"
+        for o in gated
+        if o.case.part == "tuning"
+    ]
+    held = len(gated) - len(named)
+    assert gated == [], "\n".join([*named, f"and {held} held-out case(s)"])
+
+
+def test_expected_details_of_right_cases() -> None:
+    """Wait times, provider, model and endpoint where a case states them and its category is
+    right (a wrong category is counted by the figures above)."""
+    wrong: list[str] = []
+    for o in TUNING:
+        if not o.category_ok:
+            continue
+        result = diagnose(**o.case.fields)
+        want_wait = o.case.expect.get("retry_after_s")
+        if want_wait is not None and (
+            result.retry_after_s is None or abs(result.retry_after_s - want_wait) > 0.5
+        ):
+            wrong.append(f"{o.case.id}: retry_after_s {result.retry_after_s} != {want_wait}")
+        for field in ("provider", "model", "endpoint"):
+            if field in o.case.expect and getattr(result, field) != o.case.expect[field]:
+                wrong.append(f"{o.case.id}: {field} {getattr(result, field)!r}")
+    assert wrong == []
 
 
 def test_every_rule_is_exercised_by_the_corpus() -> None:
-    used = {diagnose(**case.fields).rule for case in CASES}
+    used = {o.rule for o in OUTCOMES}
     unused = [rule.id for rule in packaged_rules().rules if rule.id not in used]
     assert unused == [], f"rules that match no corpus case: {unused}"
