@@ -196,3 +196,88 @@ def test_huge_and_hostile_bodies_are_read_safely() -> None:
     big = '{"error":{"message":"' + "x" * 2_000_000 + '"}}'
     assert diagnose(status=400, body=big).category is Category.INVALID_REQUEST
     assert diagnose(log="{'a': " * 3000).category is Category.UNKNOWN
+
+
+# Real texts (from the corpus, source in the comment) that carry the words of a gating category
+# while the error is transient: read by their structure, none may take a credential out of use.
+TRANSIENT_WITH_GATING_WORDS = [
+    # https://github.com/datawhalechina/llm-cookbook/issues/8: a billing link in a rate limit
+    (
+        429,
+        "Rate limit reached for default-gpt-3.5-turbo in organization org-key on requests per "
+        "min. Limit: 3 / min. Please try again in 20s. Contact us through our help center at "
+        "help.openai.com if you continue to have issues. Please add a payment method to your "
+        "account to increase your rate limit. Visit https://platform.openai.com/account/billing "
+        "to add a payment method.",
+        Category.RATE_LIMIT,
+    ),
+    # https://github.com/songquanpeng/one-api/issues/330: a relay's saturation typed billing_not_active
+    (
+        None,
+        '{"error":{"message":"当前分组负载已饱和，请稍后再试，或升级账户以提升服务质量。",'
+        '"type":"billing_not_active","param":"","code":"billing_not_active"}}',
+        Category.OVERLOADED,
+    ),
+    # https://github.com/alex-wolf-ps/dbchatprov2/issues/2: a quota-increase link in a rate limit
+    (
+        429,
+        "HTTP 429 (429) Requests to the ChatCompletions_Create Operation under Azure OpenAI API "
+        "version 2024-05-01-preview have exceeded token rate limit of your current OpenAI S0 "
+        "pricing tier. Please retry after 86400 seconds. Please go here: "
+        "https://aka.ms/oai/quotaincrease if you would like to further increase the default "
+        "rate limit.",
+        Category.RATE_LIMIT,
+    ),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "expected"), TRANSIENT_WITH_GATING_WORDS)
+def test_gating_words_in_passing_do_not_gate(
+    status: int | None, body: str, expected: Category
+) -> None:
+    result = diagnose(status=status, body=body)
+    assert (result.category, result.retryable) == (expected, True), result.rule
+
+
+def test_a_429_that_only_guesses_at_quota_stays_a_rate_limit() -> None:
+    # https://github.com/QwenLM/qwen-code/issues/882: the harness guesses, the status decides.
+    log = (
+        "✕ [API Error: 429 status code (no body)]\n"
+        "  Possible quota limitations in place or slow response times detected. Switching to "
+        "the gemini-2.5-flash model for the rest of this session."
+    )
+    assert diagnose(log=log).category is Category.RATE_LIMIT
+
+
+# https://github.com/google-gemini/gemini-cli/issues/5191: one overload body in the framings
+# harnesses print it in; each framing must keep it transient.
+OVERLOADED_503 = '{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}'
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": 503, "body": OVERLOADED_503},
+        {"log": f"[API Error: got status: UNAVAILABLE. {OVERLOADED_503}]"},
+        {"log": f"API Error: 503 {OVERLOADED_503}"},
+        {"log": f"openai.InternalServerError: Error code: 503 - {OVERLOADED_503}"},
+        {"log": f"📝 Error: HTTP 503: {OVERLOADED_503}\n🔌 Provider: gemini Model: gemini-2.5-pro"},
+    ],
+)
+def test_an_overload_is_transient_in_every_framing(fields: dict[str, object]) -> None:
+    result = diagnose(**fields)  # type: ignore[arg-type]
+    assert (result.category, result.retryable) == (Category.OVERLOADED, True), result.rule
+
+
+@pytest.mark.parametrize(
+    ("log", "status"),
+    [
+        ("openai.BadRequestError: Unsupported data type", 400),
+        ("litellm.RateLimitError: VertexAIException - something", 429),
+        ("anthropic.AuthenticationError: invalid x-api-key", 401),
+        ("raise NotFoundError(...)", 404),
+        ("ModelNotFoundError: no such thing", None),
+    ],
+)
+def test_sdk_exception_names_stand_for_their_status(log: str, status: int | None) -> None:
+    assert diagnose(log=log).status == status
