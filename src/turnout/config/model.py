@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from turnout.catalog.prices import Price
 
@@ -49,6 +51,10 @@ class Settings:
     headers_timeout_s: float = 60.0  # from sending the request to the response headers
     first_event_timeout_s: float = 60.0  # from the headers to the first content event
     read_timeout_s: float = 120.0  # silence allowed between events or bytes of a response
+    response_timeout_s: float = 600.0  # a whole (non-streamed) response, sent to last byte
+    max_response_bytes: int = 32 * 1024 * 1024  # a whole response, after decompression
+    max_stream_bytes: int = 64 * 1024 * 1024  # everything one stream sends, decompressed
+    max_event_bytes: int = 8 * 1024 * 1024  # one stream event (a line without its end)
     failover_on: tuple[str, ...] = ()  # extra categories that fail over (invalid_request, ...)
 
     def merged(self, overrides: dict[str, Any]) -> Settings:
@@ -56,6 +62,8 @@ class Settings:
 
 
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+#: Provider headers whose values are credentials (`api-key`, `x-goog-api-key`, `cookie`...).
+_CREDENTIAL_HEADER = re.compile(r"(?i)key|token|auth|secret|cookie|signature|password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +131,25 @@ class GatewayConfig:
     #: Providers left out because a variable they need is unset (their routes keep their other
     #: paths): provider name -> what is missing, each with the file and line.
     unavailable: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def secrets(self) -> list[str]:
+        """Every credential this config holds, for masking by value: provider keys and
+        credential-like headers, gateway and admin keys, passwords in ledger and state URLs."""
+        found = [p.api_key.value for p in self.providers.values() if p.api_key]
+        found += [
+            value
+            for p in self.providers.values()
+            for name, value in p.headers.items()
+            if _CREDENTIAL_HEADER.search(name)
+        ]
+        found += [key.value for key in self.server.keys]
+        if self.server.admin_key:
+            found.append(self.server.admin_key.value)
+        for url in (self.ledger, self.state):
+            password = urlsplit(url).password if url and "://" in url else None
+            if password:
+                found.append(password)
+        return found
 
     def settings_for(self, route: RouteConfig, provider: ProviderConfig) -> Settings:
         """Defaults, then the provider's overrides, then the route's (worked out once)."""
