@@ -5,6 +5,7 @@ TurnoutError
 ├── ClientRequestError         the client's request is unusable: status + message in its dialect
 └── UpstreamError              one attempt at one path failed
     ├── UpstreamHTTPError      the provider answered with a non-2xx status
+    │   └── ResponseRefused    it broke a bound: too large, an unasked encoding, a redirect
     ├── UpstreamTransportError the provider could not be reached or went silent
     │   └── DeadlineMissed     no headers, or no first content event, in time
     └── StreamBroken           a stream that had started ended without finishing
@@ -60,6 +61,18 @@ class UpstreamError(TurnoutError):
 
 class UpstreamHTTPError(UpstreamError):
     """The provider answered with an error status (or an error event before any content)."""
+
+
+class ResponseRefused(UpstreamHTTPError):
+    """The gateway refused what the upstream sent: larger than a configured bound, in an
+    encoding it did not ask for, or a redirect. The same path would send the same again, so
+    the chain moves on at once."""
+
+    @classmethod
+    def because(cls, what: str) -> ResponseRefused:
+        """A 502 whose body says what the upstream did wrong, in words the diagnosis reads."""
+        body = f"Bad Gateway: turnout refused the upstream's response: {what}"
+        return cls(body, status=502, body=body, log=body)
 
 
 class UpstreamTransportError(UpstreamError):

@@ -1,4 +1,8 @@
-"""Failures told to the client in its own dialect: every path with its diagnosis and advice."""
+"""Failures told to the client in its own dialect: every path with its diagnosis and advice.
+
+Upstream words quoted here were masked by value where they entered (the transport, the event
+splitter); the shape net runs again on them, since they are about to leave.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 from turnout.diagnosis import Diagnosis
 from turnout.dialects.base import Dialect
 from turnout.dialects.statuses import CLIENT_STATUS
+from turnout.redaction import mask_shapes
 from turnout.routing.chain import Attempt
 
 
@@ -25,7 +30,7 @@ def diagnosis_extra(diagnosis: Diagnosis) -> dict[str, Any]:
 
 def stream_error(dialect: Dialect, diagnosis: Diagnosis, path: str) -> bytes:
     """The event that ends a stream which broke after bytes had reached the client."""
-    said = f" The provider said: {diagnosis.message}" if diagnosis.message else ""
+    said = f" The provider said: {mask_shapes(diagnosis.message)}" if diagnosis.message else ""
     message = (
         f"turnout: the stream from {path} broke before the answer was complete "
         f"({diagnosis.category.value}/{diagnosis.code}): {diagnosis.title}. "
@@ -49,7 +54,8 @@ def failure_response(
     """Status, body and retry headers for "no path could serve": clients retry only when
     waiting can help (`x-should-retry: false` otherwise, `retry-after` when known)."""
     lines = "\n".join(attempt_line(a) for a in attempts)
-    message = f"turnout: no path could serve model {model!r}.\n{lines}"
+    detail = f"\nDetail: {mask_shapes(decisive.message)}" if decisive.message else ""
+    message = f"turnout: no path could serve model {model!r}.\n{lines}{detail}"
     extra = diagnosis_extra(decisive)
     extra["attempts"] = [
         {

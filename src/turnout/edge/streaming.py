@@ -8,13 +8,12 @@ upstream's answer was whole.
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any, Protocol
 
 import orjson
 
-from turnout.dialects.sse import Event
+from turnout.dialects.sse import Event, refuse_unreadable, unreadable
 from turnout.translate import (
     AnthropicToOpenAIStream,
     OpenAIToAnthropicStream,
@@ -22,8 +21,6 @@ from turnout.translate import (
     anthropic_to_openai_response,
     openai_to_anthropic_response,
 )
-
-log = logging.getLogger("turnout.relay")
 
 _FINISH_REASON = re.compile(r'"finish_reason"\s*:\s*"')
 _DONE = b"data: [DONE]\n\n"
@@ -47,17 +44,15 @@ def _is_usage_only(data: str) -> bool:
     return '"usage"' in data and _EMPTY_CHOICES.search(data) is not None
 
 
-def malformed(event: Event) -> bool:
-    """An event whose data is neither JSON nor `[DONE]`: skipped (and logged), not fatal."""
-    data = event.data
-    if not data or data == "[DONE]" or (data[0] == "{" and data[-1] == "}"):
-        return False
-    try:
-        orjson.loads(data)
-    except orjson.JSONDecodeError:
-        log.warning("skipped a malformed stream event: %.120s", data)
-        return True
-    return False
+def check_readable(event: Event) -> None:
+    """An event whose data is not a JSON object (nor `[DONE]`) raises, never relayed.
+
+    Relaying it would hand the client's SSE parser garbage; skipping it would pass an answer
+    with a piece missing off as whole. So the stream ends here as broken, like a cut one.
+    """
+    if unreadable(event):
+        refusal = refuse_unreadable(event)
+        raise UpstreamStreamError(refusal.body, refusal.body)
 
 
 def _is_error(event: Event) -> bool:
@@ -77,8 +72,7 @@ class OpenAIPassthrough:
         self._hide_usage = hide_usage
 
     def feed(self, event: Event) -> list[bytes]:
-        if malformed(event):
-            return []
+        check_readable(event)
         if _is_error(event):
             raise UpstreamStreamError("error event", event.data)
         if event.data == "[DONE]":
@@ -103,8 +97,7 @@ class AnthropicPassthrough:
         self.finished = False
 
     def feed(self, event: Event) -> list[bytes]:
-        if malformed(event):
-            return []
+        check_readable(event)
         if _is_error(event):
             raise UpstreamStreamError("error event", event.data)
         if event.name == "message_stop":
@@ -127,8 +120,7 @@ class OpenAIToAnthropic:
         return self._translator.finished
 
     def feed(self, event: Event) -> list[bytes]:
-        if malformed(event):
-            return []
+        check_readable(event)
         if not self._saw_finish_reason and _FINISH_REASON.search(event.data):
             self._saw_finish_reason = True
         return self._translator.feed(event.data)
@@ -148,8 +140,7 @@ class AnthropicToOpenAI:
         return self._translator.finished
 
     def feed(self, event: Event) -> list[bytes]:
-        if malformed(event):
-            return []
+        check_readable(event)
         return self._translator.feed(event.name, event.data)
 
     def finish(self) -> list[bytes]:

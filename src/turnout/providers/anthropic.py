@@ -49,7 +49,9 @@ class AnthropicProvider:
 
     async def open(self, call: UpstreamCall) -> UpstreamResponse:
         url = self._url + ("/count_tokens" if call.operation == "count_tokens" else "")
-        return await self._transport.post(url, call.body, self._headers_for(call), call.settings)
+        return await self._transport.post(
+            url, call.body, self._headers_for(call), call.settings, stream=call.stream
+        )
 
     async def aclose(self) -> None:
         """The shared transport is closed by its owner."""

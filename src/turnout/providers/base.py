@@ -27,16 +27,26 @@ class UpstreamCall:
     client_headers: Mapping[str, str] = field(default_factory=dict)  # forwardable, lower-case
 
 
+def _unchanged(data: bytes) -> bytes:
+    return data
+
+
 @dataclass(slots=True)
 class UpstreamResponse:
+    """A response with its headers read. `chunks` are the body's bytes (decoded, within the
+    transport's caps); `redact` masks the configured secrets in a whole body or one event,
+    which is where a secret cannot be split across pieces."""
+
     status: int
     headers: dict[str, str]  # lower-case names
     chunks: AsyncIterator[bytes]
     close: Callable[[], Awaitable[None]]
+    redact: Callable[[bytes], bytes] = _unchanged
 
     async def read(self) -> bytes:
+        """The whole body, with the configured secrets masked."""
         try:
-            return b"".join([chunk async for chunk in self.chunks])
+            return self.redact(b"".join([chunk async for chunk in self.chunks]))
         finally:
             await self.close()
 

@@ -30,7 +30,9 @@ class OpenAIProvider:
         headers = self._headers
         if call.stream:
             headers = {**headers, "accept": "text/event-stream"}
-        return await self._transport.post(self._url, call.body, headers, call.settings)
+        return await self._transport.post(
+            self._url, call.body, headers, call.settings, stream=call.stream
+        )
 
     async def aclose(self) -> None:
         """The shared transport is closed by its owner."""

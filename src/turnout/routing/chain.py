@@ -20,9 +20,16 @@ from turnout.catalog import context_window
 from turnout.config.model import GatewayConfig, ProviderConfig, RouteConfig, Settings, Target
 from turnout.diagnosis import Category, Diagnosis, diagnose
 from turnout.diagnosis.origin import provider_from_url
-from turnout.dialects.sse import Event, EventSplitter
-from turnout.errors import DeadlineMissed, StreamBroken, UpstreamError, UpstreamHTTPError
+from turnout.dialects.sse import Event, EventSplitter, refuse_unreadable, unreadable
+from turnout.errors import (
+    DeadlineMissed,
+    ResponseRefused,
+    StreamBroken,
+    UpstreamError,
+    UpstreamHTTPError,
+)
 from turnout.providers.base import Provider, UpstreamCall, UpstreamResponse
+from turnout.redaction import mask_shapes
 from turnout.routing.health import Admission, PathHealth, PathMark
 from turnout.routing.resolve import target_model
 
@@ -193,8 +200,8 @@ class RouteChain:
                     await self._release(target)
                     return Failed(list(attempts), diagnosis, passthrough=exc), spent
                 wait = self._retry_wait(diagnosis, settings, attempt_no)
-                if wait is None or isinstance(exc, DeadlineMissed):
-                    break  # a silent path would only be silent again: move on at once
+                if wait is None or isinstance(exc, DeadlineMissed | ResponseRefused):
+                    break  # a silent or refused path would only be so again: move on at once
                 await self._sleep(wait)
                 spent += wait
                 continue
@@ -224,7 +231,7 @@ class RouteChain:
             served.data = data
             return served
         # Read until the first content event: an error or a cut before it can still fail over.
-        served.splitter = EventSplitter()
+        served.splitter = EventSplitter(call.settings.max_event_bytes, response.redact)
         deadline = call.settings.first_event_timeout_s
         try:
             async with asyncio.timeout(deadline):
@@ -248,8 +255,10 @@ class RouteChain:
             for event in served.splitter.feed(chunk):
                 if not content and _is_error_event(event):
                     raise UpstreamHTTPError(
-                        "error event before content", status=None, body=event.data
+                        "error event before content", status=None, body=mask_shapes(event.data)
                     )
+                if not content and unreadable(event):
+                    raise refuse_unreadable(event)
                 served.head.append(event)
                 content = content or carries_content(event)
             if content:

@@ -74,12 +74,12 @@ async def _stream_remainder(
     """True when the remainder arrived whole and the answer was closed."""
     stripped = len(client.so_far) - len(client.so_far.rstrip())  # whitespace the prefill lost
     reader, writer = RemainderReader(call.dialect), ContinuationWriter(client, target.model)
-    splitter = EventSplitter()
     try:
         response = await provider.open(call)
     except UpstreamError as exc:
         log.info("continuation on %s refused: %s", target.path, exc)
         return False
+    splitter = EventSplitter(call.settings.max_event_bytes, response.redact)
     try:
         async for chunk in response.chunks:
             for event in splitter.feed(chunk):

@@ -12,6 +12,7 @@ from turnout.diagnosis import Diagnosis, explain_code
 from turnout.ledger.ledger import Ledger
 from turnout.providers import Provider, build_provider
 from turnout.providers.transport import HttpTransport
+from turnout.redaction import SecretMask
 from turnout.routing.chain import RouteChain
 from turnout.routing.health import PathHealth
 from turnout.state import MemoryState, StateStore, open_state
@@ -30,6 +31,8 @@ class Shared:
     telemetry: Telemetry = field(default_factory=Telemetry)  # counts for /metrics, /dashboard
     state: StateStore = field(default_factory=MemoryState)  # the app owns its start and stop
     records: RecordBus = field(default_factory=RecordBus)  # every finished request, once
+    #: The secrets masked in whatever upstreams send back; a reload's new keys are added.
+    mask: SecretMask = field(default_factory=SecretMask)
 
     @classmethod
     def over(cls, state_url: str | None, ledger: Ledger | None = None) -> Shared:
@@ -62,11 +65,12 @@ class Gateway:
 
     @classmethod
     def build(cls, config: GatewayConfig, shared: Shared | None = None) -> Gateway:
-        transport = HttpTransport()
+        shared = shared or Shared()
+        shared.mask.learn(config.secrets())
+        transport = HttpTransport(shared.mask)
         providers = {
             name: build_provider(provider, transport) for name, provider in config.providers.items()
         }
-        shared = shared or Shared()
 
         def closed(provider: str) -> Diagnosis | None:
             budget = shared.budgets.closed(provider, time.time())

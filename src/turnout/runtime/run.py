@@ -16,6 +16,7 @@ from turnout.config.model import GatewayConfig
 from turnout.edge.app import TurnoutApp
 from turnout.edge.protocol import BoundedHttpProtocol
 from turnout.ledger.ledger import Ledger
+from turnout.redaction import SecretMask
 from turnout.runtime.gateway import Gateway, Shared
 from turnout.telemetry.logs import setup_logging
 from turnout.telemetry.metrics import Telemetry
@@ -58,10 +59,13 @@ def serve(
     log_level: str = "info",
     config_path: Path | None = None,
 ) -> None:
-    setup_logging(log_level)
+    mask = SecretMask(config.secrets())  # the logs mask what the gateway masks
+    setup_logging(log_level, mask=mask)
     _raise_descriptor_limit()
     ledger = None if config.ledger == "off" else Ledger.for_server(config.ledger, port)
-    app = TurnoutApp(Gateway.build(config, Shared.over(config.state, ledger)), config_path)
+    shared = Shared.over(config.state, ledger)
+    shared.mask = mask
+    app = TurnoutApp(Gateway.build(config, shared), config_path)
     settings = uvicorn.Config(
         app,
         host=host,
