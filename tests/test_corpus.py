@@ -25,7 +25,9 @@ from turnout.diagnosis.engine import packaged_rules
 from turnout.diagnosis.taxonomy import CODES, Category
 
 CASES = load_cases()
-OUTCOMES = run(CASES)
+#: Fresh batches (not yet tuned on) are measured by `make accuracy`, not asserted here.
+OUTCOMES = run([case for case in CASES if not case.fresh])
+FRESH = run([case for case in CASES if case.fresh])
 TUNING = [o for o in OUTCOMES if o.case.part == "tuning"]
 HELD_OUT = [o for o in OUTCOMES if o.case.part == "held_out"]
 
@@ -83,7 +85,7 @@ def test_the_split_is_by_thread_stable_and_about_one_third() -> None:
     for case in CASES:
         by_thread.setdefault(case.thread, set()).add(case.part)
     assert all(len(parts) == 1 for parts in by_thread.values())
-    assert 0.25 < len(HELD_OUT) / len(CASES) < 0.42
+    assert 0.25 < len(HELD_OUT) / len(OUTCOMES) < 0.42
 
 
 def test_corpus_is_large_sourced_and_labelled() -> None:
@@ -91,7 +93,7 @@ def test_corpus_is_large_sourced_and_labelled() -> None:
     assert len({case.id for case in CASES}) == len(CASES), "case ids must be unique"
     categories = {c.value for c in Category}
     for case in CASES:
-        assert case.source.startswith("https://"), case.id
+        assert case.source.startswith(("https://", "http://")), case.id
         assert case.expect["category"] in categories, case.id
         code = case.expect.get("code")
         if code in CODES:
@@ -171,6 +173,6 @@ def test_expected_details_of_right_cases() -> None:
 
 
 def test_every_rule_is_exercised_by_the_corpus() -> None:
-    used = {o.rule for o in OUTCOMES}
+    used = {o.rule for o in OUTCOMES + FRESH}
     unused = [rule.id for rule in packaged_rules().rules if rule.id not in used]
     assert unused == [], f"rules that match no corpus case: {unused}"
