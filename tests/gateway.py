@@ -43,17 +43,17 @@ class RunningGateway:
 
 @contextmanager
 def running_gateway(
-    config: GatewayConfig | str, env: dict[str, str] | None = None
+    config: GatewayConfig | str, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[RunningGateway]:
-    """A gateway on a free port; its ledger (unless the config says where) in a temporary
-    directory, stored when the gateway stops."""
+    """A gateway on `port` (a free one if not given); its ledger (unless the config says where)
+    in a temporary directory, stored when the gateway stops."""
     if isinstance(config, str):
         config = load_config_text(config, "<test>", env or {})
     scratch = tempfile.TemporaryDirectory()
     location = config.ledger or str(Path(scratch.name) / "ledger.sqlite3")
     ledger = None if location == "off" else Ledger(location, "test")
     gateway = Gateway.build(config, Shared.over(config.state, ledger))
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             TurnoutApp(gateway),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.gateway import request
+from tests.gateway import free_port, request
 from tests.serving import GatewayProcess
 
 
@@ -80,3 +81,27 @@ def test_a_broken_config_is_refused_with_the_file_and_the_fix(tmp_path: Path) ->
     assert result.returncode == 2
     assert f"{config}:2: providers.a.base_url ends in /chat/completions" in result.stderr
     assert "hint: give the base only: https://x/v1" in result.stderr
+
+
+def test_refuses_an_embedded_default_that_points_back_at_itself(tmp_path: Path) -> None:
+    """The shell of a Claude Code user: ANTHROPIC_BASE_URL is turnout, and a key is set."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "TURNOUT_CONFIG": "",
+        "ANTHROPIC_API_KEY": "sk-ant-test",
+        "ANTHROPIC_BASE_URL": f"http://localhost:{port}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "turnout", "serve", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert f"anthropic (http://localhost:{port}) is this gateway's own address" in result.stderr
+    assert "unset it in the shell" in result.stderr

@@ -7,7 +7,7 @@ import argparse
 from turnout.config.default import find_config, load_for_command
 from turnout.config.load import ConfigError
 from turnout.config.model import GatewayConfig
-from turnout.config.ports import port_problem
+from turnout.config.ports import port_problem, providers_at
 from turnout.ledger.store import LedgerError
 
 HELP = "run the gateway: OpenAI and Anthropic APIs, routed along fallback chains"
@@ -61,6 +61,15 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(
             f"refusing to listen on {host} without gateway keys",
             "add server.keys (e.g. keys: [${TURNOUT_GATEWAY_KEY}]) to the config, or use 127.0.0.1",
+        )
+    loops = providers_at(config, host, port)
+    if loops:
+        urls = ", ".join(f"{name} ({config.providers[name].base_url})" for name in loops)
+        raise CommandError(
+            f"refusing to serve: {urls} is this gateway's own address {host}:{port}, so every "
+            "request would be relayed back to turnout itself",
+            "point that provider at the real API; if ANTHROPIC_BASE_URL or OPENAI_BASE_URL is "
+            "set to turnout for your agent, unset it in the shell that runs `turnout serve`",
         )
     problem = port_problem(host, port)
     if problem is not None:

@@ -98,6 +98,7 @@ CODES: dict[str, Category] = {
     "base_url_mistake": _C.ENDPOINT_NOT_FOUND,
     "endpoint_not_found": _C.ENDPOINT_NOT_FOUND,
     "method_not_allowed": _C.ENDPOINT_NOT_FOUND,
+    "gateway_loop": _C.ENDPOINT_NOT_FOUND,
     # model_not_found
     "model_not_found": _C.MODEL_NOT_FOUND,
     "relay_no_channel": _C.MODEL_NOT_FOUND,

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from turnout import __version__, periodic
+from turnout import __version__, hops, periodic
 from turnout.diagnosis import diagnose
 from turnout.dialects.base import Dialect
 from turnout.edge.asgi import (
@@ -187,6 +187,19 @@ class TurnoutApp:
             gateway.active -= 1
 
     async def _dispatch(self, request: Request) -> None:
+        via = request.headers.get("via", "")
+        if via:
+            reason = hops.loop_reason(via)
+            if reason is not None:
+                raise ClientRequestError(
+                    508,
+                    f"turnout: {reason}: a provider's base_url leads back to a turnout gateway "
+                    "(is ANTHROPIC_BASE_URL or OPENAI_BASE_URL pointing at turnout in the shell "
+                    "that runs it?)",
+                    kind="invalid_request",  # what an upstream turnout reads: no retry helps
+                    code="gateway_loop",
+                )
+            hops.incoming_via.set(via)  # this request's own task: later hops see it
         handler = self._routes.get((request.method, request.path))
         if handler is not None:
             self._authorize(request)

@@ -19,6 +19,7 @@ from turnout.errors import (
     UpstreamHTTPError,
     UpstreamTransportError,
 )
+from turnout.hops import outgoing_via
 from turnout.providers.base import UpstreamResponse
 from turnout.providers.bounded import ACCEPT_ENCODING, BoundedBody
 from turnout.redaction import SecretMask, mask_shapes
@@ -128,7 +129,7 @@ class HttpTransport:
         wait = settings.headers_timeout_s
         if deadline is not None:
             wait = min(wait, settings.response_timeout_s)
-        headers = {**headers, "accept-encoding": ACCEPT_ENCODING}
+        headers = {**headers, "accept-encoding": ACCEPT_ENCODING, "via": outgoing_via()}
         try:
             async with asyncio.timeout(wait):
                 return await self.session().post(
