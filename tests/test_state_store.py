@@ -1,10 +1,11 @@
-"""The state store's contract, the same on both backends: gates with one probe, rate windows,
-budget holds. Each scenario runs against memory and against Redis (skipped without it)."""
+"""The state store's contract, the same on every backend: gates with one probe, rate windows,
+budget holds. Each scenario runs against memory, a SQLite file and Redis (skipped without it)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,10 +27,14 @@ PERIOD_END = NOW + 3600
 Scenario = Callable[[StateStore], Awaitable[None]]
 
 
-@pytest.fixture(params=["memory", "redis"])
-def make_store(request: pytest.FixtureRequest) -> Iterator[Callable[[], StateStore]]:
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def make_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], StateStore]]:
     if request.param == "memory":
         yield MemoryState
+    elif request.param == "sqlite":
+        yield lambda: open_state(f"sqlite://{tmp_path / 'state.sqlite3'}")
     else:
         url = request.getfixturevalue("redis_url")
         yield lambda: open_state(url)
@@ -162,7 +167,9 @@ def test_the_config_names_the_state_store() -> None:
     assert load_config_text(routes + "state: memory\n").state is None
     shared = load_config_text(routes + "state: redis://127.0.0.1:6379/0?prefix=a\n")
     assert shared.state == "redis://127.0.0.1:6379/0?prefix=a"
-    with pytest.raises(ConfigError, match="state must be memory or a redis:// URL"):
+    with pytest.raises(
+        ConfigError, match="state must be memory, a sqlite:///path file or a redis:// URL"
+    ):
         load_config_text(routes + "state: http://127.0.0.1:6379\n")
     store = open_state(shared.state)
     assert store.status().backend == "redis"

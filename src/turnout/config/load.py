@@ -486,11 +486,14 @@ def _state(raw: Any, env: Mapping[str, str]) -> str | None:
     if raw is None or raw == "memory":
         return None
     url = expand_env(raw, env, ("state",)) if isinstance(raw, str) else ""
+    if url.startswith("sqlite:") and url.removeprefix("sqlite:").strip("/"):
+        return url
     if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(
-            "state must be memory or a redis:// URL",
-            "for example state: redis://127.0.0.1:6379/0 (add ?prefix=NAME to share one "
-            "Redis between gateways)",
+            "state must be memory, a sqlite:///path file or a redis:// URL",
+            "for example state: sqlite:///var/lib/turnout/state.sqlite3 (the workers of one "
+            "machine share it, and gates outlive a restart) or state: redis://127.0.0.1:6379/0 "
+            "(add ?prefix=NAME to share one Redis between gateways)",
             at=("state",),
         )
     return url

@@ -1,12 +1,15 @@
 """The state replicas share: gated paths and probe leases, rate windows, budget spend.
 
-`open_state(None)` keeps it in this process's memory (one gateway); `open_state("redis://...")`
-shares it through Redis, falling back on memory while Redis is away. The URL may carry
+`open_state(None)` keeps it in this process's memory (one gateway);
+`open_state("sqlite:///path/state.sqlite3")` keeps it in a file that every gateway process of
+one machine shares and that outlives a restart; `open_state("redis://...")` shares it through
+Redis across machines, falling back on memory while Redis is away. The URL may carry
 `prefix=NAME` (keys start with it; default `turnout`) and `timeout_ms=N` (default 100).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from turnout.state.base import (
@@ -54,9 +57,14 @@ def split_state_url(url: str) -> tuple[str, str, float]:
 
 
 def open_state(url: str | None) -> StateStore:
-    """The store a config's `state:` names: memory for None or "memory", else Redis."""
+    """The store a config's `state:` names: memory for None or "memory", a `sqlite:` file,
+    else Redis."""
     if url is None or url == "memory":
         return MemoryState()
+    if url.startswith("sqlite:"):
+        from turnout.state.sqlite_store import SqliteState
+
+        return SqliteState(Path(url.removeprefix("sqlite:").removeprefix("//")).expanduser())
     from turnout.state.redis_store import RedisState  # redis is imported only when used
 
     redis_url, prefix, timeout_s = split_state_url(url)

@@ -1,0 +1,95 @@
+"""The SQLite state file: one view for every process of a machine, and gates kept across a
+restart. Other processes here are real ones, started with multiprocessing."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from turnout.state import Admission, BudgetHold, BudgetRefused, RateTerms, open_state
+
+NOW = 1_800_000_000.0
+
+
+def _admit_many(path: str, start: Any, out: Any) -> None:
+    """One worker process: 50 admissions of a path whose gate is up, as fast as it can."""
+
+    async def main() -> list[str]:
+        store = open_state(f"sqlite://{path}")
+        await store.start()
+        start.wait(30)
+        verdicts = [(await store.admit("p/m"))[0].value for _ in range(50)]
+        await store.aclose()
+        return verdicts
+
+    out.put(asyncio.run(main()))
+
+
+def test_of_four_processes_asking_at_once_exactly_one_probes(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.sqlite3")
+
+    async def gate() -> None:
+        store = open_state(f"sqlite://{path}")
+        await store.start()
+        await store.mark("p/m", True, "quota", 0.0)  # the gate's time is up: next admit probes
+        await store.aclose()
+
+    asyncio.run(gate())
+    context = multiprocessing.get_context("spawn")
+    start, out = context.Event(), context.Queue()
+    workers = [context.Process(target=_admit_many, args=(path, start, out)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    verdicts = [v for _ in workers for v in out.get(timeout=60)]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert verdicts.count(Admission.PROBE.value) == 1
+    assert verdicts.count(Admission.SKIP.value) == 199
+
+
+def test_a_gate_and_a_budget_outlive_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'state.sqlite3'}"
+    budget = BudgetHold("key:k1:day:0", "a", 0.6, 1.0, 0.0, NOW + 3600)
+
+    async def first_life() -> None:
+        store = open_state(url)
+        await store.start()
+        await store.mark("anthropic", True, "subscription usage gate", 3600)
+        await store.admit_key(RateTerms("k1", None, None), budget, NOW)
+        await store.aclose()
+
+    async def second_life() -> None:
+        store = open_state(url)
+        await store.start()
+        admission, gate = await store.admit("anthropic")
+        assert admission is Admission.SKIP
+        assert gate is not None
+        assert (gate.gated, gate.reason) == (True, "subscription usage gate")
+        assert gate.seconds_left > 3500
+        again = BudgetHold("key:k1:day:0", "b", 0.6, 1.0, 0.0, NOW + 3600)
+        with pytest.raises(BudgetRefused) as refused:
+            await store.admit_key(RateTerms("k1", None, None), again, NOW)
+        assert refused.value.committed == 0.6  # the first life's hold is still counted
+        await store.aclose()
+
+    asyncio.run(first_life())
+    asyncio.run(second_life())
+
+
+def test_an_unusable_file_falls_back_on_memory(tmp_path: Path) -> None:
+    (tmp_path / "state.sqlite3").write_bytes(b"this is not a database" * 100)
+
+    async def main() -> None:
+        store = open_state(f"sqlite://{tmp_path / 'state.sqlite3'}")
+        await store.start()  # logs, and keeps state in memory
+        await store.mark("p/m", True, "why", 60)
+        assert (await store.admit("p/m"))[0] is Admission.SKIP
+        assert store.status().connected is False
+        await store.aclose()
+
+    asyncio.run(main())
