@@ -25,6 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error")
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes, one per core; gates, rate windows and budgets stay one "
+        "view (a state file for this port unless the config names a state store)",
+    )
 
 
 def describe(config: GatewayConfig, host: str, port: int) -> str:
@@ -62,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
             f"refusing to listen on {host} without gateway keys",
             "add server.keys (e.g. keys: [${TURNOUT_GATEWAY_KEY}]) to the config, or use 127.0.0.1",
         )
+    if not 1 <= args.workers <= 64:
+        raise CommandError(
+            f"--workers must be between 1 and 64, not {args.workers}",
+            "one per core is the usual choice (os.cpu_count() says how many there are)",
+        )
     loops = providers_at(config, host, port)
     if loops:
         urls = ", ".join(f"{name} ({config.providers[name].base_url})" for name in loops)
@@ -76,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         problem.source = config.source
         raise CommandError(str(problem), problem.hint)
     print(describe(config, host, port), flush=True)
+    if args.workers > 1:
+        state = config.state or "a state file in the data directory"
+        print(f"  workers: {args.workers}, sharing state in {state}", flush=True)
     if args.demo:
         body = '{"model":"claude-sonnet-4-6","messages":[{"role":"user","content":"hi"}]}'
         print(
@@ -85,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         )
     path = None if args.demo else find_config(args.config)
     try:
-        serve(config, host, port, args.log_level, path)
+        serve(config, host, port, args.log_level, path, workers=args.workers)
     except LedgerError as exc:
         raise CommandError(str(exc), "check the ledger setting, or set ledger: off") from exc
     return 0

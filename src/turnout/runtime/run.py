@@ -18,6 +18,7 @@ from turnout.edge.protocol import BoundedHttpProtocol
 from turnout.ledger.ledger import Ledger
 from turnout.redaction import SecretMask
 from turnout.runtime.gateway import Gateway, Shared
+from turnout.runtime.workers import listening_socket, shared_state_config, supervise
 from turnout.telemetry.logs import setup_logging
 from turnout.telemetry.metrics import Telemetry
 
@@ -58,10 +59,34 @@ def serve(
     port: int,
     log_level: str = "info",
     config_path: Path | None = None,
+    workers: int = 1,
 ) -> None:
     mask = SecretMask(config.secrets())  # the logs mask what the gateway masks
     setup_logging(log_level, mask=mask)
     _raise_descriptor_limit()
+    if workers <= 1:
+        code = _serve_one(config, host, port, log_level, config_path, mask, None)
+    else:
+        config = shared_state_config(config, port)
+        sock = listening_socket(host, port)
+        code = supervise(
+            workers, lambda: _serve_one(config, host, port, log_level, config_path, mask, [sock])
+        )
+    if code:
+        sys.exit(code)
+
+
+def _serve_one(
+    config: GatewayConfig,
+    host: str,
+    port: int,
+    log_level: str,
+    config_path: Path | None,
+    mask: SecretMask,
+    sockets: list[socket.socket] | None,
+) -> int:
+    """One gateway process until it is asked to stop; 3 (uvicorn's STARTUP_FAILURE) if it
+    could not start."""
     ledger = None if config.ledger == "off" else Ledger.for_server(config.ledger, port)
     shared = Shared.over(config.state, ledger)
     shared.mask = mask
@@ -81,9 +106,8 @@ def serve(
     )
     server = _Server(settings, app.gateway.shared.telemetry)
     with contextlib.suppress(KeyboardInterrupt):
-        server.run()
-    if not server.started:
-        sys.exit(3)  # uvicorn's STARTUP_FAILURE, as `uvicorn.run` would
+        server.run(sockets)
+    return 0 if server.started else 3
 
 
 class _Server(uvicorn.Server):
