@@ -35,6 +35,7 @@ _STATUS_PATTERNS = tuple(
 #: LiteLLM share these names); read only when the log states no status of its own.
 _EXCEPTION_STATUS = {
     "badrequesterror": 400,
+    "invalidrequesterror": 400,
     "authenticationerror": 401,
     "permissiondeniederror": 403,
     "notfounderror": 404,
@@ -45,7 +46,7 @@ _EXCEPTION_STATUS = {
     "serviceunavailableerror": 503,
 }
 _EXCEPTION_NAME = re.compile(
-    r"\b(BadRequestError|AuthenticationError|PermissionDeniedError|NotFoundError|ConflictError|"
+    r"\b(BadRequestError|InvalidRequestError|AuthenticationError|PermissionDeniedError|NotFoundError|ConflictError|"
     r"UnprocessableEntityError|RateLimitError|InternalServerError|ServiceUnavailableError)\b"
 )
 _PROVIDER_PATTERNS = tuple(

@@ -27,6 +27,7 @@ HOST_PROVIDERS: tuple[tuple[str, str], ...] = (
     ("moonshot.ai", "moonshot"),
     ("dashscope", "dashscope"),
     ("siliconflow", "siliconflow"),
+    ("volces.com", "ark"),
 )
 
 #: Well-known local ports and the server that usually listens there.
@@ -62,6 +63,8 @@ PROVIDER_ALIASES: dict[str, str] = {
     "one-api": "oneapi",
     "x-ai": "xai",
     "grok": "xai",
+    "volcengine": "ark",
+    "doubao": "ark",
 }
 
 # Library and SDK names that appear in exception text, e.g. "AnthropicException" or
