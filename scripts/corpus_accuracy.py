@@ -154,6 +154,7 @@ def current(cases: list[Case]) -> list[str]:
     groups.append(
         ("held_out, batches only", [c for c in cases if c.part == "held_out" and arrived(c)])
     )
+    groups.append(("fresh batches, both parts", [c for c in cases if c.fresh]))
     for part, selected in groups:
         outcomes = run(selected)
         f = Figures.of(outcomes)
@@ -215,8 +216,11 @@ def main() -> int:
         outcomes = run(selected)
         print("\n".join(report(part, outcomes, args.top)))
     if args.part is None and not args.file:
-        fresh = [case for case in cases if case.part == "held_out" and arrived(case)]
-        print("", headline("held_out, batches only", run(fresh)), sep="\n")
+        batches = [case for case in cases if case.part == "held_out" and arrived(case)]
+        print("", headline("held_out, batches only", run(batches)), sep="\n")
+        fresh = [case for case in cases if case.fresh]
+        if fresh:
+            print(headline("fresh batches (no rule tuned on them yet), both parts", run(fresh)))
     if args.misses:
         # Held-out misses only when asked for by name: rules are never written from them.
         part = args.part or "tuning"
