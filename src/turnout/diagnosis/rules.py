@@ -91,12 +91,21 @@ class Rule:
         if self.headers is not None and not any(h in facts.headers for h in self.headers):
             return False
         text = facts.text
-        if self.phrases is not None and not any(p in text for p in self.phrases):
-            return False
+        # Plain loops rather than any(...): this is the hot path of every diagnosis.
+        if self.phrases is not None:
+            for phrase in self.phrases:
+                if phrase in text:
+                    break
+            else:
+                return False
         if self.regex is None:
             return True
-        if self.literals is not None and not any(lit in text for lit in self.literals):
-            return False
+        if self.literals is not None:
+            for literal in self.literals:
+                if literal in text:
+                    break
+            else:
+                return False
         return self.regex.search(text) is not None
 
 
