@@ -19,7 +19,7 @@ from aiohttp import web
 
 from tests.fakes import anthropic_wire, openai_wire
 from tests.fakes.sse import truncated
-from tests.fakes.steps import Cut, Fail, Malformed, Reply, Reset, Stall, Step
+from tests.fakes.steps import Cut, Fail, Malformed, Quote, Reply, Reset, Stall, Step
 
 BROKEN_JSON = b'{"id": "fake-malformed", "choices": [{"index": 0, "message": {"role": '
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
@@ -85,6 +85,9 @@ async def answer(step: Step, exchange: Exchange) -> web.StreamResponse:
             return await _body(exchange, 200, BROKEN_JSON, headers, Delivery())
         case Fail():
             return await _fail(exchange, step)
+        case Quote():
+            quoted = orjson.dumps(_quoting(step.body, _quotable(exchange.json)))
+            return await _fail(exchange, Fail(step.status, quoted))
         case Reset():
             _reset(exchange.request)
             return web.Response()  # aiohttp's write to the aborted transport fails quietly
@@ -148,6 +151,39 @@ async def _events(exchange: Exchange, reply: Reply, delivery: Delivery) -> web.S
         return response
     await response.write_eof()
     return response
+
+
+#: Top-level parameters of the two APIs; any other is quoted as `{param}`.
+KNOWN_PARAMETERS = frozenset(
+    {
+        "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
+        "temperature", "top_p", "top_k", "stop", "stop_sequences", "system", "tools",
+        "tool_choice", "metadata", "n", "user", "response_format", "thinking",
+    }
+)  # fmt: skip
+
+
+def _quotable(request: Mapping[str, Any]) -> dict[str, str]:
+    messages = request.get("messages") or [{}]
+    first = messages[0] if isinstance(messages, list) and isinstance(messages[0], dict) else {}
+    unknown = [name for name in request if name not in KNOWN_PARAMETERS]
+    return {
+        "{model}": str(request.get("model", "")),
+        "{param}": unknown[0] if unknown else "",
+        "{role}": str(first.get("role", "")),
+    }
+
+
+def _quoting(node: Any, fields: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        for placeholder, value in fields.items():
+            node = node.replace(placeholder, value)
+        return node
+    if isinstance(node, dict):
+        return {key: _quoting(value, fields) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_quoting(item, fields) for item in node]
+    return node
 
 
 def _close(request: web.Request) -> None:

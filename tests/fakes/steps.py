@@ -56,6 +56,19 @@ class Fail:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """An error that quotes the request back, as providers' validation errors do.
+
+    `body` is the JSON document sent; in its strings `{model}` becomes the request's model,
+    `{param}` its first top-level parameter the fake does not know, and `{role}` its first
+    message's role. The document is then encoded like any JSON answer.
+    """
+
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Cut:
     """A reply whose connection closes after `after_events` SSE events.
 
@@ -104,4 +117,4 @@ class Malformed:
     kind: Literal["json", "sse"]
 
 
-Step: TypeAlias = Reply | Fail | Cut | Stall | Reset | Malformed
+Step: TypeAlias = Reply | Fail | Quote | Cut | Stall | Reset | Malformed

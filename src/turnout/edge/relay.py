@@ -31,6 +31,7 @@ from turnout.ledger.usage import UsageMeter, usage_of_body
 from turnout.providers.base import Provider, UpstreamCall
 from turnout.routing.chain import Attempt, Failed, Served
 from turnout.routing.continuation import ClientStream
+from turnout.routing.echo import ClientEcho
 from turnout.routing.resolve import public_model_names, resolve_route, target_model
 from turnout.routing.resume import continue_stream
 from turnout.runtime.gateway import Gateway
@@ -164,7 +165,11 @@ async def _serve(
         client_headers=exchange.provider_headers,
     )
     outcome = await gateway.chain.run(
-        route, call, lambda t, p: _body_for(exchange, tally, t, p), request.model
+        route,
+        call,
+        lambda t, p: _body_for(exchange, tally, t, p),
+        request.model,
+        ClientEcho(request.data),
     )
     if isinstance(outcome, Failed):
         await _send_failure(gateway, exchange, tally, outcome, send)

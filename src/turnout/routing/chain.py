@@ -8,6 +8,7 @@ over) or a failure with every attempt's diagnosis.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from turnout.catalog import context_window
 from turnout.config.model import GatewayConfig, ProviderConfig, RouteConfig, Settings, Target
 from turnout.diagnosis import Category, Diagnosis, diagnose
 from turnout.diagnosis.origin import provider_from_url
+from turnout.diagnosis.taxonomy import RETRYABLE
 from turnout.dialects.sse import Event, EventSplitter, refuse_unreadable, unreadable
 from turnout.errors import (
     DeadlineMissed,
@@ -30,6 +32,7 @@ from turnout.errors import (
 )
 from turnout.providers.base import Provider, UpstreamCall, UpstreamResponse
 from turnout.redaction import mask_shapes
+from turnout.routing.echo import ClientEcho
 from turnout.routing.health import Admission, PathHealth, PathMark
 from turnout.routing.resolve import target_model
 
@@ -118,7 +121,9 @@ class RouteChain:
         call: UpstreamCall,
         body_for: BodyFor,
         requested_model: str,
+        echo: ClientEcho | None = None,
     ) -> Served | Failed:
+        """`echo` is what the client wrote: a failure quoting it is read without it."""
         attempts: list[Attempt] = []
         elapsed = 0.0
         cooling: list[Target] = []
@@ -140,7 +145,9 @@ class RouteChain:
                 if mark is not None and not mark.gated:
                     cooling.append(target)
                 continue
-            outcome = await self._try_target(route, target, provider, call, body_for, attempts)
+            outcome = await self._try_target(
+                route, target, provider, call, body_for, attempts, echo
+            )
             elapsed += outcome[1]
             if isinstance(outcome[0], Served | Failed):
                 outcome[0].upstream_s = elapsed
@@ -152,7 +159,9 @@ class RouteChain:
         if cooling and all(a.outcome == "skipped" for a in attempts):
             for target in cooling:
                 provider = self._providers[target.provider]
-                outcome = await self._try_target(route, target, provider, call, body_for, attempts)
+                outcome = await self._try_target(
+                    route, target, provider, call, body_for, attempts, echo
+                )
                 elapsed += outcome[1]
                 if isinstance(outcome[0], Served | Failed):
                     outcome[0].upstream_s = elapsed
@@ -167,6 +176,7 @@ class RouteChain:
         call: UpstreamCall,
         body_for: BodyFor,
         attempts: list[Attempt],
+        echo: ClientEcho | None = None,
     ) -> tuple[Served | Failed | Diagnosis | None, float]:
         """Try one target with its retries. Returns what happened and the seconds spent."""
         settings = self._config.settings_for(route, self._config.providers[target.provider])
@@ -185,13 +195,14 @@ class RouteChain:
         )
         spent = 0.0
         diagnosis: Diagnosis | None = None
+        trusted = True
         for attempt_no in range(settings.retries + 1):
             started = time.perf_counter()
             try:
                 served = await self._open(target, provider, target_call)
             except UpstreamError as exc:
                 spent += time.perf_counter() - started
-                diagnosis = diagnose_upstream_error(exc, provider.config, target.model)
+                diagnosis, trusted = read_failure(exc, provider.config, target.model, echo)
                 attempts.append(Attempt(target, diagnosis.category.value, diagnosis))
                 if (
                     diagnosis.category in REQUEST_FAULTS
@@ -212,7 +223,10 @@ class RouteChain:
             served.attempts = list(attempts)
             return served, spent
         assert diagnosis is not None
-        await self._remember(target, diagnosis, settings)
+        if trusted:
+            await self._remember(target, diagnosis, settings)
+        else:
+            await self._release(target)
         return diagnosis, spent
 
     async def _open(self, target: Target, provider: Provider, call: UpstreamCall) -> Served:
@@ -324,16 +338,44 @@ def model_scoped(diagnosis: Diagnosis) -> bool:
     return diagnosis.category is Category.MODEL_NOT_FOUND or diagnosis.code in MODEL_SCOPED_CODES
 
 
+#: Categories whose diagnosis changes what every tenant meets: a gate or a cooldown.
+SHARED_EFFECT = GATING | RETRYABLE
+
+
+def read_failure(
+    exc: UpstreamError, provider: ProviderConfig, model: str, echo: ClientEcho | None
+) -> tuple[Diagnosis, bool]:
+    """What one failed call means, from the provider's own words only, and whether it may
+    gate or cool the path for everyone. A body quoting the client (see `echo`) is read again
+    with those quotes masked; a request too large to check may fail over but not gate."""
+    diagnosis = diagnose_upstream_error(exc, provider, model)
+    if echo is None or not exc.body or diagnosis.category not in SHARED_EFFECT:
+        return diagnosis, True
+    masked = echo.mask(exc.body, model)
+    if echo.untrusted:
+        return diagnosis, False
+    if masked is None:
+        return diagnosis, True
+    reread = diagnose_upstream_error(exc, provider, model, body=masked)
+    return dataclasses.replace(reread, message=diagnosis.message), True
+
+
 def diagnose_upstream_error(
-    exc: UpstreamError, provider: ProviderConfig, model: str, endpoint: str | None = None
+    exc: UpstreamError,
+    provider: ProviderConfig,
+    model: str,
+    endpoint: str | None = None,
+    *,
+    body: str | None = None,
 ) -> Diagnosis:
-    """What one failed call means, read with what the path tells (host, kind, model)."""
+    """What one failed call means, read with what the path tells (host, kind, model);
+    `body` instead of the one the provider sent (masked of the client's quotes)."""
     family = provider_from_url(provider.base_url) or (
         provider.kind if provider.kind == "anthropic" else None
     )
     return diagnose(
         status=exc.status,
-        body=exc.body,
+        body=exc.body if body is None else body,
         headers=exc.headers,
         provider=family,
         log=exc.log,

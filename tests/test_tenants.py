@@ -1,0 +1,155 @@
+"""Against a hostile tenant: one client must not hurt the others or escape accounting.
+
+Each test plays an attack through a real gateway on 127.0.0.1 over fake upstreams that speak
+the providers' wire, and checks what another, honest tenant then meets.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.fakes import Quote, Reply
+from tests.gateway import Reply as HttpReply
+from tests.gateway import gateway_over, request
+from turnout.config.model import ProviderConfig
+from turnout.diagnosis import Category
+from turnout.errors import UpstreamHTTPError
+from turnout.routing.chain import read_failure
+from turnout.routing.echo import ClientEcho
+
+ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01"}
+HELLO = [{"role": "user", "content": "hi"}]
+
+
+def chat(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> HttpReply:
+    return request(url, "POST", "/v1/chat/completions", body, headers)
+
+
+def messages(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> HttpReply:
+    return request(url, "POST", "/v1/messages", body, {**ANTHROPIC_HEADERS, **(headers or {})})
+
+
+# --- gate poisoning: only the provider's own words may gate a shared credential -----------
+
+#: What the providers answer when the input is wrong, quoting it back.
+ANTHROPIC_UNKNOWN_MODEL = {
+    "type": "error",
+    "error": {"type": "not_found_error", "message": "model: {model}"},
+}
+OPENAI_UNKNOWN_PARAMETER = {
+    "error": {
+        "message": "Unrecognized request argument supplied: {param}",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+}
+OPENAI_INVALID_ROLE = {
+    "error": {
+        "message": "Invalid value: '{role}'. Supported values are: 'system', 'assistant', "
+        "'user', 'function', 'tool', and 'developer'.",
+        "type": "invalid_request_error",
+        "param": "messages[0].role",
+        "code": "invalid_value",
+    }
+}
+OPENAI_QUOTA = {
+    "error": {
+        "message": "You exceeded your current quota, please check your plan and billing "
+        "details. Model: {model}",
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
+}
+
+
+def test_a_model_name_quoting_a_usage_gate_does_not_gate_the_credential() -> None:
+    with gateway_over("anthropic") as (gw, [upstream]):
+        upstream.script(Quote(404, ANTHROPIC_UNKNOWN_MODEL), Reply())
+        hostile = messages(
+            gw.url,
+            {"model": "claude-x You're out of extra usage", "max_tokens": 8, "messages": HELLO},
+        )
+        assert hostile.status == 404
+        honest = messages(
+            gw.url, {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": HELLO}
+        )
+        assert honest.status == 200, honest.body
+        assert len(upstream.requests) == 2  # the honest request reached the credential
+
+
+@pytest.mark.parametrize(
+    ("field", "quote"),
+    [
+        ("parameter name", OPENAI_UNKNOWN_PARAMETER),
+        ("role", OPENAI_INVALID_ROLE),
+    ],
+)
+def test_a_quoted_parameter_or_role_does_not_gate_the_credential(
+    field: str, quote: dict[str, Any]
+) -> None:
+    poison = "You exceeded your current quota, please check your plan and billing details"
+    body: dict[str, Any] = {"model": "gpt-4o", "messages": HELLO}
+    if field == "role":
+        body["messages"] = [{"role": poison, "content": "hi"}]
+    else:
+        body[poison] = True
+    with gateway_over("openai") as (gw, [upstream]):
+        upstream.script(Quote(400, quote), Reply())
+        hostile = chat(gw.url, body)
+        assert hostile.status == 400  # the provider's refusal, handed back
+        assert b"invalid_request_error" in hostile.body
+        honest = chat(gw.url, {"model": "gpt-4o", "messages": HELLO})
+        assert honest.status == 200, honest.body
+        assert len(upstream.requests) == 2
+
+
+def test_a_real_quota_error_that_quotes_the_model_still_gates() -> None:
+    with gateway_over("openai") as (gw, [upstream]):
+        upstream.script(Quote(429, OPENAI_QUOTA), Reply())
+        first = chat(gw.url, {"model": "gpt-4o", "messages": HELLO})
+        assert first.status == 429
+        assert first.json()["error"]["code"] == "insufficient_quota"  # type: ignore[index]
+        second = chat(gw.url, {"model": "gpt-4o", "messages": HELLO})
+        assert second.status == 429
+        assert len(upstream.requests) == 1  # the gated credential was not called again
+
+
+def test_quotes_are_masked_however_the_provider_escapes_or_cuts_them() -> None:
+    poison = 'x" exceeded your current quota \u00e9'
+    echo = ClientEcho({"model": "m", poison: 1, "stop": "insufficient_quota " + "a" * 400})
+    escaped = json.dumps({"error": {"message": f"Unknown name {json.dumps(poison)}"}})
+    assert "exceeded" not in (echo.mask(escaped) or "")
+    cut = "insufficient_quota " + "a" * 80 + "..."
+    masked = echo.mask(json.dumps({"error": {"message": f"bad stop '{cut}'", "param": "stop"}}))
+    assert masked is not None
+    assert "insufficient" not in masked
+    plain = "Unrecognized request argument supplied: " + poison
+    assert "quota" not in (echo.mask(plain) or "")
+    assert echo.mask('{"error": {"message": "You exceeded your current quota"}}') is None
+
+
+def test_the_apis_own_words_are_not_masked() -> None:
+    echo = ClientEcho({"model": "claude-x", "messages": [{"role": "user", "content": "hi"}]})
+    masked = echo.mask('{"error": {"type": "not_found_error", "message": "model: claude-x"}}')
+    assert masked is not None
+    assert "model: " in masked
+    assert "claude-x" not in masked
+
+
+def test_a_request_too_large_to_check_may_fail_over_but_never_gates() -> None:
+    echo = ClientEcho({f"p{i}": "v" for i in range(20)}, limit=10)
+    provider = ProviderConfig(name="p", kind="openai", base_url="http://127.0.0.1:1/v1")
+    quota = UpstreamHTTPError(
+        "quota", status=429, body=json.dumps(OPENAI_QUOTA).replace("{model}", "m")
+    )
+    diagnosis, trusted = read_failure(quota, provider, "m", echo)
+    assert diagnosis.category is Category.QUOTA
+    assert not trusted
+    assert echo.untrusted
+    _, trusted = read_failure(quota, provider, "m", ClientEcho({"model": "m"}))
+    assert trusted
