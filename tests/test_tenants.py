@@ -7,13 +7,23 @@ the providers' wire, and checks what another, honest tenant then meets.
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.fakes import Quote, Reply
+from tests.fakes import Quote, Reply, RunningUpstream
 from tests.gateway import Reply as HttpReply
-from tests.gateway import gateway_over, request
+from tests.gateway import gateway_over, request, running_gateway
+from tests.test_keys_budgets import make_key
+from turnout.catalog import price_of
+from turnout.config import load_config_text
+from turnout.config.load import ConfigError
 from turnout.config.model import ProviderConfig
 from turnout.diagnosis import Category
 from turnout.errors import UpstreamHTTPError
@@ -153,3 +163,107 @@ def test_a_request_too_large_to_check_may_fail_over_but_never_gates() -> None:
     assert echo.untrusted
     _, trusted = read_failure(quota, provider, "m", ClientEcho({"model": "m"}))
     assert trusted
+
+
+# --- accounting: every request leaves its row, budgets outlive the process ----------------
+
+
+def paid_config(
+    ledger: Path, upstream: RunningUpstream, model: str = "gpt-4o", **extra: Any
+) -> str:
+    provider = {"kind": "openai", "base_url": upstream.url + "/v1", **extra}
+    return yaml.safe_dump(
+        {"ledger": str(ledger), "providers": {"paid": provider}, "routes": {"m": [f"paid/{model}"]}}
+    )
+
+
+def keyed(secret: str, **headers: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {secret}", **headers}
+
+
+def test_requests_sharing_a_client_request_id_each_keep_their_row(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    with RunningUpstream() as up, running_gateway(paid_config(ledger, up)) as gw:
+        for _ in range(36):
+            reply = chat(gw.url, {"model": "m", "messages": HELLO}, {"x-request-id": "abc"})
+            assert reply.status == 200
+            assert reply.headers["x-request-id"].startswith("abc.")
+    with sqlite3.connect(ledger) as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM requests")]
+    assert len(ids) == 36
+    assert len(set(ids)) == 36
+
+
+def test_a_key_budget_outlives_a_restart(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    price = price_of("gpt-4o")
+    assert price is not None
+    secret = make_key(ledger, "team", budget_usd=price.cost(10, 500) * 2.5, budget_period="day")
+    body = {"model": "m", "max_tokens": 5, "messages": HELLO}
+    with RunningUpstream() as up:
+        up.script(Reply(usage=(10, 500)))
+        with running_gateway(paid_config(ledger, up)) as gw:
+            for _ in range(3):  # the third is admitted on the two before: it overspends
+                assert chat(gw.url, body, keyed(secret, **{"x-request-id": "same"})).status == 200
+        with running_gateway(paid_config(ledger, up)) as gw:
+            refused = chat(gw.url, body, keyed(secret))
+    assert refused.status == 429
+    assert refused.json()["error"]["code"] == "gateway_budget_exhausted"  # type: ignore[index]
+    assert len(up.requests) == 3
+
+
+# --- budgets fail closed ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget", ["nan", "inf", "-1"])
+def test_keys_create_refuses_a_budget_that_is_not_dollars(tmp_path: Path, budget: str) -> None:
+    config = tmp_path / "turnout.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "ledger": str(tmp_path / "ledger.sqlite3"),
+                "providers": {"m": {"kind": "mock"}},
+                "routes": {"x": ["m/x"]},
+            }
+        )
+    )
+    created = subprocess.run(
+        [sys.executable, "-m", "turnout", "keys", "create", "bot", "--budget", budget],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "TURNOUT_CONFIG": str(config)},
+    )
+    assert created.returncode != 0
+    assert "budget" in created.stderr
+    assert "tk-" not in created.stdout
+
+
+@pytest.mark.parametrize("usd", [".nan", ".inf", "-1"])
+def test_a_provider_budget_must_be_dollars(usd: str) -> None:
+    text = f"providers:\n  p: {{kind: mock, budget: {{usd: {usd}}}}}\nroutes:\n  x: [p/x]\n"
+    with pytest.raises(ConfigError, match="usd"):
+        load_config_text(text, "<test>", {})
+
+
+def test_a_budgeted_key_may_not_reach_a_model_without_a_price(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    secret = make_key(ledger, "team", budget_usd=5.0, budget_period="day")
+    with RunningUpstream() as up, running_gateway(paid_config(ledger, up, "house-llm-7b")) as gw:
+        refused = chat(gw.url, {"model": "m", "messages": HELLO}, keyed(secret))
+        assert refused.status == 403
+        assert refused.json()["error"]["code"] == "unpriced_model"  # type: ignore[index]
+        assert up.requests == []
+
+
+def test_a_path_budget_skips_a_model_without_a_price(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    budget = {"usd": 5.0, "period": "day"}
+    with RunningUpstream() as up:
+        with running_gateway(paid_config(ledger, up, "house-llm-7b", budget=budget)) as gw:
+            reply = chat(gw.url, {"model": "m", "messages": HELLO})
+        assert reply.status == 429
+        assert reply.headers["x-turnout-attempts"] == "paid:skipped(quota)"
+        assert reply.json()["error"]["turnout"]["code"] == "spend_limit"  # type: ignore[index]
+        assert up.requests == []

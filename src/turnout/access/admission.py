@@ -26,14 +26,37 @@ DEFAULT_OUTPUT_TOKENS = 4096
 
 def estimate_cost(
     gateway: Gateway, route: RouteConfig, body: bytes, data: dict[str, object]
-) -> float:
-    """The most this request may cost on any path of its route (about 4 bytes a token in)."""
+) -> float | str:
+    """The most this request may cost on any path of its route (about 4 bytes a token in),
+    or the first path whose model has no price: its cost could not be counted."""
     cap = data.get("max_tokens") or data.get("max_completion_tokens") or DEFAULT_OUTPUT_TOKENS
-    tokens_out = cap if isinstance(cap, int) else DEFAULT_OUTPUT_TOKENS
+    tokens_out = cap if isinstance(cap, int) and cap > 0 else DEFAULT_OUTPUT_TOKENS
     tokens_in = len(body) // 4
     model = str(data.get("model", ""))
-    prices = [price_of(target_model(t, model), gateway.config.prices) for t in route.targets]
-    return max((p.cost(tokens_in, tokens_out) for p in prices if p is not None), default=0.0)
+    costs = []
+    for target in route.targets:
+        name = target_model(target, model)
+        price = price_of(name, gateway.config.prices)
+        if price is None:
+            return f"{target.provider}/{name}"
+        costs.append(price.cost(tokens_in, tokens_out))
+    return max(costs, default=0.0)
+
+
+def _priced(key: GatewayKey, route: RouteConfig, estimate: float | str) -> float:
+    """Budgets fail closed: a key with a budget may not reach a path it cannot be charged for."""
+    if isinstance(estimate, float):
+        return estimate
+    raise ClientRequestError(
+        403,
+        f"turnout: gateway key {key.name!r} has a budget, and route {route.name!r} may send "
+        f"this request to {estimate}, whose model has no price, so its cost could not be "
+        "counted. Ask the gateway admin to add the model under prices: in the config "
+        "(0 for a free local model).",
+        kind="permission",
+        code="unpriced_model",
+        headers=(("x-should-retry", "false"),),
+    )
 
 
 async def admit(
@@ -57,7 +80,7 @@ async def admit(
     budgets, now = gateway.shared.budgets, time.time()
     estimate = 0.0
     if key.id in budgets.keys:
-        estimate = estimate_cost(gateway, route, request.body, request.data)
+        estimate = _priced(key, route, estimate_cost(gateway, route, request.body, request.data))
     try:
         tally.hold = await budgets.admit(key, estimate, now) or ""
     except OverRate as over:

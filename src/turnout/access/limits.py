@@ -9,6 +9,7 @@ or Redis shared by replicas) from the ledger's totals at start-up, so it holds a
 from __future__ import annotations
 
 import hmac
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -142,15 +143,13 @@ class Budgets:
         if key.budget_usd is None or key.budget_period is None:
             self.keys.pop(key.id, None)
             return
+        # A limit that is not a number of dollars (a row written before limits were checked)
+        # allows nothing rather than everything.
+        limit = key.budget_usd if math.isfinite(key.budget_usd) and key.budget_usd >= 0 else 0.0
         budget = self.keys.get(key.id)
-        if budget is None or (budget.limit_usd, budget.period) != (
-            key.budget_usd,
-            key.budget_period,
-        ):
+        if budget is None or (budget.limit_usd, budget.period) != (limit, key.budget_period):
             start = period_start(key.budget_period, time.time())
-            self.keys[key.id] = Budget(
-                key.budget_usd, key.budget_period, spent, start, spent, start
-            )
+            self.keys[key.id] = Budget(limit, key.budget_period, spent, start, spent, start)
 
     def configure_provider(self, name: str, limit: float, period: str, spent: float) -> None:
         if name not in self.providers:

@@ -9,6 +9,7 @@ never from the file in clear.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -302,7 +303,12 @@ def _budget(raw: Any, at: At) -> tuple[float, str] | None:
         return None
     table = _mapping(raw, at)
     usd, period = table.get("usd"), table.get("period", "day")
-    if not isinstance(usd, int | float) or isinstance(usd, bool) or usd < 0:
+    if (
+        not isinstance(usd, int | float)
+        or isinstance(usd, bool)
+        or not math.isfinite(usd)
+        or usd < 0
+    ):
         raise ConfigError(
             f"{label(at)} needs usd: a number of dollars",
             "for example {usd: 5, period: day}",
@@ -517,7 +523,12 @@ def _prices(raw: Any) -> dict[str, Price]:
         at = ("prices", str(pattern))
         entry = _mapping(table, at)
         try:
-            prices[str(pattern)] = price_from_table(entry)
+            price = price_from_table(entry)
+            if not all(
+                math.isfinite(v) and v >= 0 for v in (price.input, price.output, price.cached)
+            ):
+                raise ValueError("prices are finite and not negative")
+            prices[str(pattern)] = price
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(
                 f"{label(at)} needs numbers input and output (dollars per million tokens)",

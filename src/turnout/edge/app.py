@@ -110,8 +110,9 @@ class Request:
         await send_response(self.send, status, body, headers)
 
 
-#: Request ids: random per process (replicas differ), then a counter (no syscall per request).
-_ID_PREFIX = os.urandom(4).hex()
+#: Request ids: 64 random bits per process (replicas and restarts differ), then a counter (no
+#: syscall per request).
+_ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -119,10 +120,10 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 def request_id(from_client: str | None) -> str:
     """A unique id for the request (the ledger's key). A client's own `x-request-id` is kept
     in front of it for tracing, when it is a plain token; two clients sending the same one
-    still get two records."""
+    still get two records, since the whole of our part follows it."""
     ours = f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
     if from_client and _CLIENT_ID.fullmatch(from_client):
-        return f"{from_client}.{ours[:8]}"
+        return f"{from_client}.{ours}"
     return ours
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 import uuid
@@ -69,6 +70,11 @@ class KeyStore:
             raise LedgerError(f"a key named {name!r} exists already")
         if budget_usd is not None and budget_period not in PERIODS:
             raise LedgerError(f"a budget needs a period: one of {', '.join(PERIODS)}")
+        if budget_usd is not None and not (math.isfinite(budget_usd) and budget_usd >= 0):
+            raise LedgerError(f"a budget is a number of dollars, 0 or more, not {budget_usd!r}")
+        for limit, value in (("rpm", rpm), ("tpm", tpm)):
+            if value is not None and value < 1:
+                raise LedgerError(f"--{limit} is a count of 1 or more, not {value}")
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         key = GatewayKey(
             id=uuid.uuid4().hex[:12],

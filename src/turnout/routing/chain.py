@@ -107,13 +107,13 @@ class RouteChain:
         health: PathHealth,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        closed: Callable[[str], Diagnosis | None] = lambda provider: None,
+        closed: Callable[[Target], Diagnosis | None] = lambda target: None,
     ) -> None:
         self._config = config
         self._providers = providers
         self._health = health
         self._sleep = sleep
-        self._closed = closed  # why a provider path takes no traffic now (its budget is spent)
+        self._closed = closed  # why a path takes no traffic now (its budget is spent)
 
     async def run(
         self,
@@ -135,7 +135,7 @@ class RouteChain:
             if too_long_for is not None and window is not None and window <= too_long_for:
                 attempts.append(Attempt(target, "skipped", note="context window not larger"))
                 continue
-            closed = self._closed(target.provider)
+            closed = self._closed(target)
             if closed is not None:
                 attempts.append(Attempt(target, "skipped", closed))
                 continue

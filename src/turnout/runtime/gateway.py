@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass, field
 
 from turnout.access.limits import Budgets, KeyRing
-from turnout.config.model import GatewayConfig
+from turnout.catalog.prices import price_of
+from turnout.config.model import GatewayConfig, Target
 from turnout.diagnosis import Diagnosis, explain_code
 from turnout.ledger.ledger import Ledger
 from turnout.providers import Provider, build_provider
@@ -72,7 +73,18 @@ class Gateway:
             name: build_provider(provider, transport) for name, provider in config.providers.items()
         }
 
-        def closed(provider: str) -> Diagnosis | None:
+        def closed(target: Target) -> Diagnosis | None:
+            provider = target.provider
+            if (
+                provider in shared.budgets.providers
+                and price_of(target.model, config.prices) is None
+            ):
+                return explain_code(  # a budget fails closed: what it cannot count, it refuses
+                    "spend_limit",
+                    message=f"model {target.model} has no price, and this path has a budget: "
+                    "add the model under prices: to use it here",
+                    provider=provider,
+                )
             budget = shared.budgets.closed(provider, time.time())
             if budget is None:
                 return None
