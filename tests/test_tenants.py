@@ -267,3 +267,43 @@ def test_a_path_budget_skips_a_model_without_a_price(tmp_path: Path) -> None:
         assert reply.headers["x-turnout-attempts"] == "paid:skipped(quota)"
         assert reply.json()["error"]["turnout"]["code"] == "spend_limit"  # type: ignore[index]
         assert up.requests == []
+
+
+# --- count_tokens is a request like any other -----------------------------------------------
+
+
+def test_count_tokens_is_admitted_by_the_key_and_recorded(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    secret = make_key(ledger, "counter", routes=("m",), rpm=2, budget_usd=1.0, budget_period="day")
+    with RunningUpstream() as up:
+        provider = {"kind": "anthropic", "base_url": up.url}
+        config = yaml.safe_dump(
+            {
+                "ledger": str(ledger),
+                "providers": {"a": provider},
+                "routes": {"m": ["a/claude-sonnet-4-5"], "other": ["a/claude-opus-4-1"]},
+            }
+        )
+        with running_gateway(config) as gw:
+
+            def count(model: str) -> HttpReply:
+                body = {"model": model, "messages": HELLO}
+                headers = {**ANTHROPIC_HEADERS, **keyed(secret)}
+                return request(gw.url, "POST", "/v1/messages/count_tokens", body, headers)
+
+            assert count("other").status == 403  # not on this key's route list
+            counted = count("m")
+            assert counted.status == 200
+            assert counted.headers["x-turnout-path"] == "a/claude-sonnet-4-5"
+            assert messages(gw.url, {"model": "m", "max_tokens": 8, "messages": HELLO},
+                            keyed(secret)).status == 200  # fmt: skip
+            assert count("m").status == 429  # the key's two requests a minute are used
+    assert [r.path for r in up.requests] == ["/v1/messages/count_tokens", "/v1/messages"]
+    with sqlite3.connect(ledger) as conn:
+        rows = conn.execute(
+            "SELECT status, route, path, notes FROM requests ORDER BY rowid"
+        ).fetchall()
+    counts = [
+        (status, route, path) for status, route, path, notes in rows if "count_tokens" in notes
+    ]
+    assert counts == [(403, "other", None), (200, "m", "a/claude-sonnet-4-5"), (429, "m", None)]

@@ -65,8 +65,11 @@ async def admit(
     route: RouteConfig,
     request: ParsedRequest,
     tally: Tally,
+    *,
+    free: bool = False,
 ) -> None:
-    """Raise ClientRequestError when the request's key may not make this call now."""
+    """Raise ClientRequestError when the request's key may not make this call now. A `free`
+    call (a token count) passes the same checks but holds nothing on the budget."""
     if key is None:
         return
     if not key.allows(route.name):
@@ -79,7 +82,7 @@ async def admit(
         )
     budgets, now = gateway.shared.budgets, time.time()
     estimate = 0.0
-    if key.id in budgets.keys:
+    if key.id in budgets.keys and not free:
         estimate = _priced(key, route, estimate_cost(gateway, route, request.body, request.data))
     try:
         tally.hold = await budgets.admit(key, estimate, now) or ""

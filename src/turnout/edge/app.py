@@ -292,6 +292,7 @@ class TurnoutApp:
             request.headers,
             request.request_id,
             request.started,
+            request.key,
         )
         await count_tokens(request.gateway, exchange, request.send)
 

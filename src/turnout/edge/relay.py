@@ -344,10 +344,40 @@ async def _send_diagnosed(
 async def count_tokens(gateway: Gateway, exchange: Exchange, send: Send) -> None:
     """Ask the first healthy Anthropic path; failing that, estimate (about 4 bytes a token).
 
+    A count is a request like any other for the key that makes it: its route list, rate
+    limit and budget admit it (it costs nothing, so it holds nothing), and it is recorded.
     Counting is advisory: its failures neither reach the client nor mark a path unhealthy.
     """
+    tally = exchange.tally()
+    tally.notes.append("count_tokens")
+    try:
+        route = _route_for(gateway, exchange)
+        tally.route = route.name
+        await admit(gateway, exchange.key, route, exchange.request, tally, free=True)
+    except ClientRequestError as exc:
+        await close(
+            gateway, tally, status=exc.status, outcome=exc.code, category=exc.kind, attempts=[]
+        )
+        raise
+    counted = await _count_upstream(gateway, exchange, route)
+    if counted is not None:
+        served, body = counted
+        await close(
+            gateway, tally, status=200, outcome="ok", category=None, attempts=served.attempts,
+            served=served,
+        )  # fmt: skip
+        await send_response(send, 200, body, [("x-turnout-path", served.target.path)])
+        return
+    tally.notes.append("estimated")
+    await close(gateway, tally, status=200, outcome="ok", category=None, attempts=[])
+    estimate = {"input_tokens": max(1, len(exchange.request.body) // 4)}
+    await send_response(send, 200, orjson.dumps(estimate), [("x-turnout-path", "estimate")])
+
+
+async def _count_upstream(
+    gateway: Gateway, exchange: Exchange, route: RouteConfig
+) -> tuple[Served, bytes] | None:
     request = exchange.request
-    route = _route_for(gateway, exchange)
     for target in route.targets:
         provider = gateway.providers[target.provider]
         if provider.dialect not in ("anthropic", "any") or await gateway.health.is_out(target.path):
@@ -366,8 +396,7 @@ async def count_tokens(gateway: Gateway, exchange: Exchange, send: Send) -> None
             response = await provider.open(call)
             body = await response.read()
         except UpstreamError:
-            break
-        await send_response(send, 200, body, [("x-turnout-path", target.path)])
-        return
-    estimate = {"input_tokens": max(1, len(request.body) // 4)}
-    await send_response(send, 200, orjson.dumps(estimate), [("x-turnout-path", "estimate")])
+            return None
+        sent = Target(target.provider, model)
+        return Served(sent, provider, response, [Attempt(sent, "ok")]), body
+    return None
