@@ -6,16 +6,19 @@ the providers' wire, and checks what another, honest tenant then meets.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes import Quote, Reply, RunningUpstream
 from tests.gateway import Reply as HttpReply
@@ -25,10 +28,16 @@ from turnout.catalog import price_of
 from turnout.config import load_config_text
 from turnout.config.load import ConfigError
 from turnout.config.model import ProviderConfig
-from turnout.diagnosis import Category
+from turnout.diagnosis import Category, diagnose
+from turnout.edge.dashboard import AdminViews
 from turnout.errors import UpstreamHTTPError
+from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.routing.chain import read_failure
 from turnout.routing.echo import ClientEcho
+from turnout.runtime.gateway import Gateway, Shared
+from turnout.state.memory import MAX_MARKS
+from turnout.telemetry.labels import DYNAMIC_PATHS, OTHER_MODELS
+from turnout.telemetry.snapshot import snapshot_of
 
 ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01"}
 HELLO = [{"role": "user", "content": "hi"}]
@@ -307,3 +316,92 @@ def test_count_tokens_is_admitted_by_the_key_and_recorded(tmp_path: Path) -> Non
         (status, route, path) for status, route, path, notes in rows if "count_tokens" in notes
     ]
     assert counts == [(403, "other", None), (200, "m", "a/claude-sonnet-4-5"), (429, "m", None)]
+
+
+# --- bounded memory for everything keyed by client input ------------------------------------
+
+PATTERN_CONFIG = "providers:\n  p: {kind: mock}\nroutes:\n  fixed: [p/known-model]\n  '*': [p/*]\n"
+NOW = 1_000_000.0
+
+
+def invented(i: int) -> RequestRecord:
+    """What the ledger records for a made-up model name on the pattern route."""
+    path = f"p/made-up-{i}"
+    return RequestRecord(
+        id=f"r{i}", ts=NOW, model=f"made-up-{i}", route="*", client_dialect="openai",
+        stream=False, status=404, outcome="model_not_found", category="model_not_found",
+        attempts=[AttemptRecord(path, "model_not_found", "model_not_found")],
+    )  # fmt: skip
+
+
+def path_labels(exposition: bytes) -> set[str]:
+    return {
+        sample.labels["path"]
+        for family in text_string_to_metric_families(exposition.decode())
+        for sample in family.samples
+        if "path" in sample.labels
+    }
+
+
+def test_ten_thousand_model_names_leave_bounded_series_rows_and_marks() -> None:
+    asyncio.run(asyncio.wait_for(_ten_thousand_names(), 60))
+
+
+async def _ten_thousand_names() -> None:
+    gateway = Gateway.build(load_config_text(PATTERN_CONFIG, "<test>", {}), Shared())
+    not_found = diagnose(status=404, body='{"error": {"code": "model_not_found"}}')
+    for i in range(10_000):
+        gateway.shared.records.publish(invented(i))
+        await gateway.health.failed(f"p/made-up-{i}", not_found, 600, gated=True)
+    gateway.shared.records.publish(
+        replace(invented(0), attempts=[AttemptRecord("p/known-model", "ok")])
+    )
+    marks = await gateway.health.snapshot()
+    assert len(marks) <= MAX_MARKS
+    labels = path_labels(gateway.shared.telemetry.exposition({}, {}, {}))
+    assert "p/known-model" in labels  # a configured path always keeps its own name
+    assert f"p/{OTHER_MODELS}" in labels
+    assert len(labels) <= DYNAMIC_PATHS + 3  # the two above and "none"
+    snapshot = snapshot_of(gateway, marks, NOW)
+    shown = {p["path"] for route in snapshot["routes"] for p in route["paths"]}
+    assert len(shown) <= DYNAMIC_PATHS + 2
+    assert len(snapshot["traffic"]["paths"]) <= DYNAMIC_PATHS + 2
+
+
+def test_metrics_count_invented_model_names_under_one_label() -> None:
+    with gateway_over("openai") as (gw, [upstream]):
+        upstream.script(Reply())
+        for i in range(DYNAMIC_PATHS + 16):
+            assert chat(gw.url, {"model": f"made-up-{i}", "messages": HELLO}).status == 200
+        scraped = request(gw.url, "GET", "/metrics")
+        state = request(gw.url, "GET", "/dashboard/state")
+    labels = path_labels(scraped.body)
+    assert f"p0/{OTHER_MODELS}" in labels
+    assert len(labels - {"none"}) == DYNAMIC_PATHS + 1
+    rows = state.json()["routes"][0]["paths"]  # type: ignore[index]
+    assert len(rows) == DYNAMIC_PATHS
+
+
+def test_open_dashboards_share_one_snapshot_a_second() -> None:
+    asyncio.run(asyncio.wait_for(_one_snapshot_a_second(), 20))
+
+
+async def _one_snapshot_a_second() -> None:
+    gateway = Gateway.build(load_config_text(PATTERN_CONFIG, "<test>", {}), Shared())
+    clock = [0.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    views = AdminViews(lambda: gateway, clock=lambda: clock[0], sleep=sleep)
+    first = await views.snapshot()
+    assert all([await views.snapshot() is first for _ in range(100)])  # nothing new: no build
+    gateway.shared.records.publish(invented(1))
+    clock[0] += 0.25
+    fresh = await views.snapshot()  # news: waits for the next build rather than adding one
+    assert slept == [0.75]
+    assert fresh is not first
+    assert json.loads(fresh)["totals"]["requests"] == 1
+    assert await views.snapshot() is fresh

@@ -68,6 +68,10 @@ DEBOUNCE_S = 0.5
 SETTLE_S = 1.5
 #: Usage tables come from the database; several streams share one reading this long.
 USAGE_TTL_S = 1.0
+#: However many dashboards are open or polling, the event loop builds at most one snapshot
+#: this often, so they cannot slow the relay down; a caller that wants one newer than the
+#: last request waits for the next build rather than causing an extra one.
+SNAPSHOT_TTL_S = 1.0
 _ASSETS = {
     "/dashboard": ("index.html", "text/html; charset=utf-8"),
     "/dashboard/app.js": ("app.js", "text/javascript; charset=utf-8"),
@@ -83,9 +87,18 @@ class AdminViews:
     """The operator's endpoints. `current` gives the gateway in force, so a long-lived event
     stream shows a reloaded config rather than the one it started under."""
 
-    def __init__(self, current: Callable[[], Gateway]) -> None:
+    def __init__(
+        self,
+        current: Callable[[], Gateway],
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._current = current
+        self._clock, self._sleep = clock, sleep
         self._usage: tuple[float, dict[str, Any]] = (0.0, {})
+        #: The last snapshot: when it was built, for which gateway, after how many records.
+        self._snapshot: tuple[float, Gateway, int, bytes] | None = None
+        self._building: asyncio.Lock | None = None
 
     @property
     def routes(self) -> dict[tuple[str, str], Handler]:
@@ -125,12 +138,28 @@ class AdminViews:
         await _send(request, 200, await self.snapshot(), "application/json")
 
     async def snapshot(self) -> bytes:
-        """The dashboard's whole state as JSON (see `dashboard_state.snapshot_of`)."""
-        gateway = self._current()
-        state = snapshot_of(gateway, await gateway.health.snapshot(), time.time())
-        state["usage"] = await self._usage_tables(gateway)
-        state["version"] = __version__
-        return orjson.dumps(state)
+        """The dashboard's whole state as JSON (see `snapshot.snapshot_of`), built at most
+        once per SNAPSHOT_TTL_S for all callers together."""
+        if self._building is None:
+            self._building = asyncio.Lock()
+        async with self._building:  # callers arriving together wait for one build
+            gateway = self._current()
+            recorded = gateway.shared.telemetry.recorded
+            cached = self._snapshot
+            if cached is not None and cached[1] is gateway:
+                built, _, seen, body = cached
+                age = self._clock() - built
+                if age < SNAPSHOT_TTL_S and seen == recorded:
+                    return body
+                if age < SNAPSHOT_TTL_S:
+                    await self._sleep(SNAPSHOT_TTL_S - age)
+            built, recorded = self._clock(), gateway.shared.telemetry.recorded
+            state = snapshot_of(gateway, await gateway.health.snapshot(), time.time())
+            state["usage"] = await self._usage_tables(gateway)
+            state["version"] = __version__
+            body = orjson.dumps(state)
+            self._snapshot = (built, gateway, recorded, body)
+            return body
 
     async def events(self, request: Request) -> None:
         """Snapshots as server-sent events until the client goes away."""

@@ -18,6 +18,7 @@ import orjson
 
 from turnout.diagnosis import Category, Diagnosis
 from turnout.state import Admission, Gate, MemoryState, StateStore
+from turnout.state.memory import MAX_MARKS
 
 __all__ = ["Admission", "PathHealth", "PathMark"]
 
@@ -39,15 +40,16 @@ class PathHealth:
         self.store: StateStore = store or MemoryState(clock)
         self._clock = clock
         # Paths this process has seen marked: only their success needs a write, so a healthy
-        # path's request costs the one read of `admit`.
-        self._seen: set[str] = set()
+        # path's request costs the one read of `admit`. Bounded like the store's marks: a path
+        # forgotten here is cleared by its mark's expiry instead.
+        self._seen: dict[str, None] = {}
 
     async def admit(self, *paths: str) -> tuple[Admission, PathMark | None]:
         """The first of `paths` that is not clear decides (one round trip for all)."""
         admission, gate = await self.store.admit(*paths)
         if gate is None:
             return admission, None
-        self._seen.update(paths)
+        self._note(*paths)
         return admission, self._mark(gate)
 
     async def is_out(self, path: str) -> bool:
@@ -57,15 +59,21 @@ class PathHealth:
 
     async def succeeded(self, path: str) -> None:
         if path in self._seen:
-            self._seen.discard(path)
+            del self._seen[path]
             await self.store.clear(path)
 
     async def failed(
         self, path: str, diagnosis: Diagnosis, seconds: float, *, gated: bool
     ) -> PathMark:
-        self._seen.add(path)
+        self._note(path)
         await self.store.mark(path, gated, _reason(diagnosis), seconds)
         return PathMark(gated=gated, until=self._clock() + seconds, diagnosis=diagnosis)
+
+    def _note(self, *paths: str) -> None:
+        for path in paths:
+            self._seen[path] = None
+        while len(self._seen) > MAX_MARKS:
+            del self._seen[next(iter(self._seen))]
 
     async def release_probe(self, path: str) -> None:
         """A probe ended without a verdict (the client left): let the next request probe."""

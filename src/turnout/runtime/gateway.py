@@ -68,6 +68,7 @@ class Gateway:
     def build(cls, config: GatewayConfig, shared: Shared | None = None) -> Gateway:
         shared = shared or Shared()
         shared.mask.learn(config.secrets())
+        shared.telemetry.labels.configure(config)
         transport = HttpTransport(shared.mask)
         providers = {
             name: build_provider(provider, transport) for name, provider in config.providers.items()

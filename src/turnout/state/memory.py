@@ -25,6 +25,10 @@ from turnout.state.base import (
 )
 
 WINDOW_S = 60.0
+#: Path marks kept at most. On a pattern route a client picks the model part of a path, so
+#: each name it invents could leave a mark; past this, marks whose time is up go first, then
+#: the oldest marks on one model. A credential's mark (no "/") goes last.
+MAX_MARKS = 4096
 
 
 @dataclass(slots=True)
@@ -112,7 +116,17 @@ class MemoryState:
         return Admission.PROBE, self._gate(mark, now)
 
     async def mark(self, path: str, gated: bool, reason: str, seconds: float) -> None:
+        if path not in self._marks and len(self._marks) >= MAX_MARKS:
+            self._make_room()
         self._marks[path] = _Mark(gated, reason, self._clock() + seconds)
+
+    def _make_room(self) -> None:
+        now = self._clock()
+        for path in [p for p, m in self._marks.items() if max(m.until, m.probe_until) <= now]:
+            del self._marks[path]
+        while len(self._marks) >= MAX_MARKS:
+            oldest = next((p for p in self._marks if "/" in p), None)
+            del self._marks[oldest if oldest is not None else next(iter(self._marks))]
 
     async def clear(self, path: str) -> None:
         self._marks.pop(path, None)

@@ -26,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from turnout.ledger.record import RequestRecord
+from turnout.telemetry.labels import PathLabels
 
 __all__ = ["CONTENT_TYPE", "NONE", "PATH_STATES", "Telemetry"]
 
@@ -63,9 +64,11 @@ class Buckets:
 
 
 class LedgerCounts:
-    """Counters and histograms from ledger records, keyed by label tuples."""
+    """Counters and histograms from ledger records, keyed by label tuples (paths by their
+    bounded label, see `labels.PathLabels`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, labels: PathLabels | None = None) -> None:
+        self.labels = labels or PathLabels()
         self.requests: dict[tuple[str, str, str], int] = {}
         self.attempts: dict[tuple[str, str, str], int] = {}
         self.overhead: dict[str, Buckets] = {}
@@ -76,17 +79,18 @@ class LedgerCounts:
     def add(self, record: RequestRecord) -> None:
         route = record.route or NONE
         category = "ok" if record.outcome == "ok" else record.category or "unknown"
-        labels = (route, record.path or NONE, category)
+        path = self.labels(record.path) if record.path is not None else None
+        labels = (route, path or NONE, category)
         self.requests[labels] = self.requests.get(labels, 0) + 1
         for attempt in record.attempts:
-            key = (route, attempt.path, attempt.outcome)
+            key = (route, self.labels(attempt.path), attempt.outcome)
             self.attempts[key] = self.attempts.get(key, 0) + 1
         overhead = record.overhead_ms / 1000.0
         self._series(self.overhead, route, OVERHEAD_BOUNDS).observe(overhead)
         upstream = max(0.0, record.latency_ms / 1000.0 - overhead)
         self._series(self.upstream, route, UPSTREAM_BOUNDS).observe(upstream)
-        if record.path is not None:
-            usage_key = (record.path, record.key_id or NONE)
+        if path is not None:
+            usage_key = (path, record.key_id or NONE)
             usage = self.usage.get(usage_key)
             if usage is None:
                 usage = self.usage[usage_key] = [0, 0, 0, 0.0]
@@ -174,11 +178,13 @@ class Telemetry:
     """Counts, a window of recent records and the listeners waiting for the next one."""
 
     def __init__(self, recent: int = RECENT_RECORDS) -> None:
-        self.counts = LedgerCounts()
+        self.labels = PathLabels()
+        self.counts = LedgerCounts(self.labels)
         self.recent: deque[RequestRecord] = deque(maxlen=recent)
         #: key id -> key name, refreshed before each scrape (names are not on records).
         self.key_names: dict[str, str] = {NONE: NONE}
         self._listeners: set[asyncio.Event] = set()
+        self.recorded = 0  # records observed: a snapshot knows what it has seen
         self.closed = False  # the server is stopping: streams that follow this should end
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_CountsCollector(self.counts, self.key_names))
@@ -202,6 +208,7 @@ class Telemetry:
         """The bus subscriber: count the record, keep it, wake the dashboard streams."""
         self.counts.add(record)
         self.recent.append(record)
+        self.recorded += 1
         for listener in self._listeners:
             listener.set()
 

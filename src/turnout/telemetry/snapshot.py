@@ -21,6 +21,7 @@ from turnout.ledger.store import Database
 from turnout.ledger.usage_report import usage_report
 from turnout.routing.health import PathMark
 from turnout.runtime.gateway import Gateway
+from turnout.telemetry.labels import PathLabels
 from turnout.telemetry.logs import redact
 
 __all__ = ["PathView", "path_states", "snapshot_of", "usage_tables"]
@@ -49,7 +50,9 @@ class PathView:
 def route_paths(gateway: Gateway, marks: Marks) -> dict[str, list[str]]:
     """Each route's paths in order; a pattern target (`relay/*`) stands for the concrete
     paths seen or marked that match it, or for itself when none has been."""
-    known = set(marks) | _paths_seen(gateway.shared.telemetry.recent)
+    telemetry = gateway.shared.telemetry
+    # Only paths shown under their own name: one row per name a client invents would not do.
+    known = {p for p in set(marks) | _paths_seen(telemetry.recent) if telemetry.labels.own(p)}
     routes: dict[str, list[str]] = {}
     for name, route in gateway.config.routes.items():
         paths: list[str] = []
@@ -98,7 +101,7 @@ def snapshot_of(gateway: Gateway, marks: Marks, now: float) -> dict[str, Any]:
             "failed": sum(n for (_, _, category), n in counts.items() if category != "ok"),
         },
         "routes": _routes(gateway, marks),
-        "traffic": _traffic(records, now),
+        "traffic": _traffic(records, now, telemetry.labels),
         "failures": _failures(records),
         "latency": _latency([r for r in records if r.ts >= now - WINDOW_S]),
     }
@@ -145,7 +148,7 @@ def _category(code: str | None, recorded: str | None) -> Category:
     return CODES.get(code or "", Category.UNKNOWN)
 
 
-def _traffic(records: Sequence[RequestRecord], now: float) -> dict[str, Any]:
+def _traffic(records: Sequence[RequestRecord], now: float, labels: PathLabels) -> dict[str, Any]:
     """Attempts and failed attempts per path per minute, over the last SERIES_STEPS minutes
     (attempts, not requests: a failover counts as an error on the path that failed)."""
     start = (math.floor(now / SERIES_STEP_S) - SERIES_STEPS + 1) * SERIES_STEP_S
@@ -158,7 +161,7 @@ def _traffic(records: Sequence[RequestRecord], now: float) -> dict[str, Any]:
             if attempt.outcome == "skipped":
                 continue
             series = paths.setdefault(
-                attempt.path, {"requests": [0] * SERIES_STEPS, "errors": [0] * SERIES_STEPS}
+                labels(attempt.path), {"requests": [0] * SERIES_STEPS, "errors": [0] * SERIES_STEPS}
             )
             series["requests"][step] += 1
             series["errors"][step] += attempt.outcome != "ok"
