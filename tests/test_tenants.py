@@ -31,7 +31,9 @@ from turnout.config.model import ProviderConfig
 from turnout.diagnosis import Category, diagnose
 from turnout.edge.dashboard import AdminViews
 from turnout.errors import UpstreamHTTPError
+from turnout.ledger.keys import KeyStore
 from turnout.ledger.record import AttemptRecord, RequestRecord
+from turnout.ledger.store import open_database
 from turnout.routing.chain import read_failure
 from turnout.routing.echo import ClientEcho
 from turnout.runtime.gateway import Gateway, Shared
@@ -405,3 +407,66 @@ async def _one_snapshot_a_second() -> None:
     assert fresh is not first
     assert json.loads(fresh)["totals"]["requests"] == 1
     assert await views.snapshot() is fresh
+
+
+# --- a key sees only what is its own ----------------------------------------------------------
+
+ORG_LIMITS = {"x-ratelimit-remaining-requests": "4999", "x-ratelimit-limit-tokens": "800000"}
+
+
+def tenants_config(ledger: Path, upstream: RunningUpstream, pattern: bool = True) -> str:
+    provider = {"kind": "openai", "base_url": upstream.url + "/v1"}
+    routes = {"team-a": ["shared/gpt-4o"], "team-b": ["shared/gpt-4o-mini"]}
+    if pattern:
+        routes["*"] = ["shared/*"]
+    return yaml.safe_dump(
+        {"ledger": str(ledger), "providers": {"shared": provider}, "routes": routes}
+    )
+
+
+def test_a_restricted_key_is_told_only_of_its_routes(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    secret = make_key(ledger, "a", routes=("team-a",))
+    with RunningUpstream() as up, running_gateway(tenants_config(ledger, up, False)) as gw:
+        listed = request(gw.url, "GET", "/v1/models", headers=keyed(secret)).json()
+        other = request(gw.url, "GET", "/v1/models/team-b", headers=keyed(secret))
+        unknown = chat(gw.url, {"model": "nope", "messages": HELLO}, keyed(secret))
+        own = request(gw.url, "GET", "/v1/models/team-a", headers=keyed(secret))
+    assert [m["id"] for m in listed["data"]] == ["team-a"]  # type: ignore[index]
+    assert other.status == 404
+    assert own.json()["paths"] == ["shared/gpt-4o"]  # type: ignore[index]
+    assert unknown.status == 404
+    assert b"team-a" in unknown.body
+    assert b"team-b" not in unknown.body
+
+
+def test_a_key_never_sees_another_tenants_failure_or_the_base_url(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    a, b = make_key(ledger, "a"), make_key(ledger, "b", routes=("team-b",))
+    with RunningUpstream() as up, running_gateway(tenants_config(ledger, up)) as gw:
+        up.script(Quote(429, OPENAI_QUOTA))  # the shared credential runs out
+        chat(gw.url, {"model": "acme-secret-finetune", "messages": HELLO}, keyed(a))
+        told = chat(gw.url, {"model": "team-b", "messages": HELLO}, keyed(b))
+        paths = request(gw.url, "GET", "/turnout/paths", headers=keyed(b))
+    assert told.status == 429
+    assert told.json()["error"]["turnout"]["code"] == "insufficient_quota"  # type: ignore[index]
+    for shown in (told.body, paths.body, json.dumps(told.headers).encode()):
+        assert b"acme-secret-finetune" not in shown
+        assert up.url.removeprefix("http://").encode() not in shown
+    assert [p["path"] for p in paths.json()["paths"]] == ["shared"]  # type: ignore[index]
+
+
+def test_the_organisations_rate_limit_headers_are_not_relayed_to_a_key(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    with RunningUpstream() as up:
+        up.script(Reply(headers=ORG_LIMITS))
+        with running_gateway(tenants_config(ledger, up)) as gw:
+            personal = chat(gw.url, {"model": "team-a", "messages": HELLO})
+            assert personal.headers["x-ratelimit-remaining-requests"] == "4999"
+            secret = make_key(ledger, "a")
+            gw.gateway.shared.keyring.replace(KeyStore(open_database(str(ledger))).all())
+            for stream in (False, True):
+                body = {"model": "team-a", "messages": HELLO, "stream": stream}
+                keyed_reply = chat(gw.url, body, keyed(secret))
+                assert keyed_reply.status == 200
+                assert not any(h.startswith("x-ratelimit-") for h in keyed_reply.headers)

@@ -99,7 +99,7 @@ async def _reply(exchange: Exchange, reply: Reply, delivery: Delivery) -> web.St
     if exchange.streaming:
         return await _events(exchange, reply, delivery)
     body = orjson.dumps(exchange.dialect.body(reply, exchange.json))
-    headers = exchange.headers({"Content-Type": JSON_TYPE})
+    headers = exchange.headers({"Content-Type": JSON_TYPE, **reply.headers})
     return await _body(exchange, 200, body, headers, delivery)
 
 
@@ -140,7 +140,7 @@ async def _events(exchange: Exchange, reply: Reply, delivery: Delivery) -> web.S
     if delivery.cut_after is not None:
         frames = frames[: delivery.cut_after]
     await asyncio.sleep(delivery.header_delay_s)
-    response = web.StreamResponse(headers=exchange.headers(SSE_HEADERS))
+    response = web.StreamResponse(headers=exchange.headers({**SSE_HEADERS, **reply.headers}))
     await response.prepare(exchange.request)
     for index, event in enumerate(frames):
         if index == delivery.pause_after:

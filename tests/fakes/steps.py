@@ -28,7 +28,8 @@ class Reply:
 
     `text=None` means the default greeting, or no text at all when there is a
     tool call. `model=None` echoes the request's model. `first_byte_delay_s`
-    delays the response headers (a slow but healthy upstream).
+    delays the response headers (a slow but healthy upstream). `headers` are added
+    to the response's (an organisation's rate-limit headers, say).
     """
 
     text: str | None = None
@@ -37,6 +38,7 @@ class Reply:
     usage: tuple[int, int] = (10, 5)
     model: str | None = None
     first_byte_delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def content(self) -> str:

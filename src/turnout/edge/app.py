@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from turnout import __version__, hops, periodic
+from turnout.access.visibility import paths_for
 from turnout.diagnosis import diagnose
 from turnout.dialects.base import Dialect
 from turnout.edge.asgi import (
@@ -298,11 +299,12 @@ class TurnoutApp:
 
     async def _models(self, request: Request) -> None:
         anthropic = "anthropic-version" in request.headers
-        await send_response(request.send, 200, models_body(request.gateway, anthropic))
+        body = models_body(request.gateway, anthropic, request.key)
+        await send_response(request.send, 200, body)
 
     async def _model(self, request: Request) -> None:
         name = request.path.split("/models/", 1)[1]
-        entry = model_entry(request.gateway, name)
+        entry = model_entry(request.gateway, name, request.key)
         if "paths" not in entry:
             raise ClientRequestError(
                 404, f"turnout has no route for model {name!r}", kind="model_not_found"
@@ -323,6 +325,7 @@ class TurnoutApp:
     async def _paths(self, request: Request) -> None:
         """Paths this gateway is keeping out of service (gated or cooling), for doctor."""
         health = request.gateway.health
+        shown = paths_for(request.gateway.config, request.key)
         paths = [
             {
                 "path": path,
@@ -334,6 +337,7 @@ class TurnoutApp:
                 "seconds_left": round(health.seconds_left(mark), 1),
             }
             for path, mark in (await health.snapshot()).items()
+            if shown is None or path in shown
         ]
         state = request.gateway.shared.state.status().to_dict()
         await send_response(

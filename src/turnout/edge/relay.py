@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import orjson
 
 from turnout.access.admission import admit
+from turnout.access.visibility import sees_operator_detail, told_of, without_endpoint
 from turnout.config.model import RouteConfig, Target
 from turnout.diagnosis import Diagnosis, diagnose
 from turnout.dialects.anthropic import AnthropicDialect
@@ -32,7 +33,7 @@ from turnout.providers.base import Provider, UpstreamCall
 from turnout.routing.chain import Attempt, Failed, Served
 from turnout.routing.continuation import ClientStream
 from turnout.routing.echo import ClientEcho
-from turnout.routing.resolve import public_model_names, resolve_route, target_model
+from turnout.routing.resolve import resolve_route, target_model
 from turnout.routing.resume import continue_stream
 from turnout.runtime.gateway import Gateway
 from turnout.telemetry.accounting import Tally, close, trail
@@ -92,7 +93,7 @@ def _route_for(gateway: Gateway, exchange: Exchange) -> RouteConfig:
     model = exchange.request.model
     route = resolve_route(gateway.config, model, exchange.headers.get("x-turnout-task"))
     if route is None:
-        names = ", ".join(public_model_names(gateway.config)) or "none"
+        names = ", ".join(told_of(gateway.config, exchange.key)) or "none"
         raise ClientRequestError(
             404,
             f"turnout has no route for model {model!r}; configured models: {names}",
@@ -196,7 +197,11 @@ def _turnout_headers(
     ]
 
 
-def _forwarded(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+def _forwarded(exchange: Exchange, headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The upstream's rate-limit headers, for the operator only (they are the shared
+    organisation's: see `access.visibility`)."""
+    if not sees_operator_detail(exchange.key):
+        return []
     return [(k, v) for k, v in headers.items() if k.startswith(_FORWARDED_PREFIXES)]
 
 
@@ -212,7 +217,7 @@ async def _relay_whole(
         await _send_diagnosed(gateway, exchange, tally, diagnosis, served.attempts, send)
         return
     headers = _turnout_headers(exchange, served.attempts, served.target, served.upstream_s)
-    headers += _forwarded(served.response.headers)
+    headers += _forwarded(exchange, served.response.headers)
     await close(
         gateway, tally, status=200, outcome="ok", category=None, attempts=served.attempts,
         served=served, upstream_dialect=upstream, usage=usage_of_body(served.data, upstream),
@@ -235,7 +240,7 @@ async def _relay_stream(
     client = tally.client = ClientStream(exchange.dialect.name)
     relay = stream_relay(upstream, exchange.dialect.name, served.target.model, exchange.wants_usage)
     headers = _turnout_headers(exchange, served.attempts, served.target, served.upstream_s)
-    await start_stream(send, headers + _forwarded(served.response.headers))
+    await start_stream(send, headers + _forwarded(exchange, served.response.headers))
     tally.mark_first_byte()
     failure = await _pump(served, relay, tally, send)
     if failure is not None:
@@ -330,6 +335,8 @@ async def _send_diagnosed(
     send: Send,
     upstream_s: float = 0.0,
 ) -> None:
+    if not sees_operator_detail(exchange.key):
+        decisive = without_endpoint(decisive)
     status, body, extra_headers = failure_response(
         exchange.dialect, exchange.request.model, decisive, attempts
     )

@@ -33,7 +33,7 @@ from turnout.errors import (
 from turnout.providers.base import Provider, UpstreamCall, UpstreamResponse
 from turnout.redaction import mask_shapes
 from turnout.routing.echo import ClientEcho
-from turnout.routing.health import Admission, PathHealth, PathMark
+from turnout.routing.health import Admission, PathHealth, PathMark, retold
 from turnout.routing.resolve import target_model
 
 #: Categories that take a path out of service until its reset (or `gate_s`).
@@ -141,7 +141,8 @@ class RouteChain:
                 continue
             admission, mark = await self._admit(target)
             if admission is Admission.SKIP:
-                attempts.append(Attempt(target, "skipped", mark.diagnosis if mark else None))
+                told = retold(mark.diagnosis, target.model) if mark else None
+                attempts.append(Attempt(target, "skipped", told))
                 if mark is not None and not mark.gated:
                     cooling.append(target)
                 continue

@@ -9,6 +9,7 @@ Every method is async because a shared store is a round trip away; a healthy pat
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from functools import lru_cache
 
 import orjson
 
-from turnout.diagnosis import Category, Diagnosis
+from turnout.diagnosis import Category, Diagnosis, explain_code
 from turnout.state import Admission, Gate, MemoryState, StateStore
 from turnout.state.memory import MAX_MARKS
 
@@ -89,6 +90,20 @@ class PathHealth:
     def _mark(self, gate: Gate) -> PathMark:
         until = self._clock() + gate.seconds_left
         return PathMark(gate.gated, until, _diagnosis(gate.reason), gate.probing)
+
+
+def retold(diagnosis: Diagnosis, model: str | None) -> Diagnosis:
+    """A remembered diagnosis as a later request is told it: its code and advice, naming
+    that request's `model`, without the base URL or the words of the request that caused it
+    (they may be another tenant's)."""
+    told = explain_code(
+        diagnosis.code,
+        lang=diagnosis.lang,
+        retry_after_s=diagnosis.retry_after_s,
+        provider=diagnosis.provider,
+        model=model,
+    )
+    return dataclasses.replace(told, status=diagnosis.status, rule=diagnosis.rule)
 
 
 def _reason(diagnosis: Diagnosis) -> str:
