@@ -187,7 +187,7 @@ def test_a_chunked_body_over_max_body_bytes_is_refused(gateway: Gateway) -> None
     piece = b"x" * 65536
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(MAX_BODY // 65536 + 2))
     head = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     )
     status, response = raw(gateway.port, head + chunks + b"0\r\n\r\n")
@@ -240,7 +240,7 @@ def test_wrong_methods(gateway: Gateway, method: str) -> None:
         if method == "HEAD":  # no body comes back: only the status line matters
             with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
                 sock.sendall(
-                    f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+                    f"HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
                 )
                 status = int(sock.recv(65536).split(b" ", 2)[1])
             assert status < 500
@@ -307,7 +307,7 @@ def test_header_injection_is_not_reflected(gateway: Gateway, header: bytes, path
     body = json.dumps(CHAT).encode()
     method = b"GET" if path != "/v1/chat/completions" else b"POST"
     request = (
-        method + b" " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        method + b" " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         b"Content-Type: application/json\r\nContent-Length: %d\r\n"
         % len(body)
         + header

@@ -7,6 +7,7 @@ the providers' wire, and checks what another, honest tenant then meets.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import sqlite3
@@ -470,3 +471,58 @@ def test_the_organisations_rate_limit_headers_are_not_relayed_to_a_key(tmp_path:
                 keyed_reply = chat(gw.url, body, keyed(secret))
                 assert keyed_reply.status == 200
                 assert not any(h.startswith("x-ratelimit-") for h in keyed_reply.headers)
+
+
+# --- the keyless default answers this machine's programs, not a web page ----------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain; charset=json",  # a simple request: no preflight, yet it says "json"
+        "application/x-www-form-urlencoded; x=json",
+        None,  # a page posting a Blob with no type sends no Content-Type at all
+    ],
+)
+def test_a_cross_site_form_or_blob_cannot_use_the_keyless_gateway(content_type: str | None) -> None:
+    with gateway_over("openai") as (gw, [upstream]):
+        host, port = gw.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        headers = {"origin": "https://evil.example"}
+        if content_type is not None:
+            headers["content-type"] = content_type
+        body = json.dumps({"model": "gpt-4o", "messages": HELLO}).encode()
+        try:
+            connection.request("POST", "/v1/chat/completions", body=body, headers=headers)
+            status = connection.getresponse().status
+        finally:
+            connection.close()
+        assert status == 415
+        ok = chat(gw.url, {"model": "gpt-4o", "messages": HELLO},
+                  {"content-type": "application/json; charset=utf-8"})  # fmt: skip
+        assert ok.status == 200
+        assert len(upstream.requests) == 1
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:{port}", "10.0.0.1"])
+def test_a_rebound_name_cannot_reach_the_keyless_gateway(host: str) -> None:
+    with gateway_over("openai") as (gw, [upstream]):
+        port = gw.url.rsplit(":", 1)[1]
+        named = {"host": host.format(port=port)}
+        assert chat(gw.url, {"model": "gpt-4o", "messages": HELLO}, named).status == 403
+        assert request(gw.url, "GET", "/v1/models", headers=named).status == 403
+        assert request(gw.url, "GET", "/dashboard/state", headers=named).status == 403
+        for own in (f"127.0.0.1:{port}", f"localhost:{port}", "turnout.localhost"):
+            assert request(gw.url, "GET", "/v1/models", headers={"host": own}).status == 200
+        assert upstream.requests == []
+
+
+def test_the_dashboard_answers_its_own_origin_only() -> None:
+    with gateway_over("openai") as (gw, _):
+        port = gw.url.rsplit(":", 1)[1]
+        own = {"host": f"127.0.0.1:{port}", "origin": f"http://127.0.0.1:{port}"}
+        assert request(gw.url, "GET", "/dashboard/state", headers=own).status == 200
+        for origin in ("https://evil.example", "null", f"http://localhost:{port}"):
+            crossed = {**own, "origin": origin}
+            assert request(gw.url, "GET", "/dashboard/state", headers=crossed).status == 403
+            assert request(gw.url, "GET", "/metrics", headers=crossed).status == 403

@@ -37,6 +37,7 @@ from turnout.edge.asgi import (
 )
 from turnout.edge.catalog_views import model_entry, models_body
 from turnout.edge.dashboard import ADMIN_PATHS, AdminViews
+from turnout.edge.hosts import is_json, names_this_machine, same_origin
 from turnout.edge.relay import DIALECTS, Exchange, client_error, count_tokens, relay
 from turnout.errors import ClientRequestError
 from turnout.ledger.keys import GatewayKey
@@ -189,6 +190,7 @@ class TurnoutApp:
             gateway.active -= 1
 
     async def _dispatch(self, request: Request) -> None:
+        self._screen(request)
         via = request.headers.get("via", "")
         if via:
             reason = hops.loop_reason(via)
@@ -220,6 +222,28 @@ class TurnoutApp:
                 kind="endpoint_not_found",
             )
 
+    @staticmethod
+    def _screen(request: Request) -> None:
+        """Refuse what a web page could send (see `hosts`): a keyless gateway answers only
+        requests naming this machine; the operator's pages only their own origin."""
+        gateway = request.gateway
+        keyless = not gateway.config.server.keys and not gateway.shared.keyring
+        if keyless and not names_this_machine(request.headers, request.scope):
+            raise ClientRequestError(
+                403,
+                "turnout without gateway keys answers requests for this machine only "
+                "(Host: 127.0.0.1, localhost or the address it listens on)",
+                kind="permission",
+                code="host_not_allowed",
+            )
+        if request.path in ADMIN_PATHS and not same_origin(request.headers):
+            raise ClientRequestError(
+                403,
+                "the dashboard and /metrics answer their own pages only (Origin mismatch)",
+                kind="permission",
+                code="origin_not_allowed",
+            )
+
     def _authorize(self, request: Request) -> None:
         """Once any gateway key exists (in the config or made with `turnout keys`), every
         request needs one; it may come as `x-api-key` or `Authorization: Bearer`."""
@@ -248,11 +272,10 @@ class TurnoutApp:
             )
 
     async def _read_json_body(self, request: Request) -> bytes:
-        content_type = request.headers.get("content-type", "application/json").lower()
-        if "json" not in content_type:
-            raise ClientRequestError(
-                415, f"content-type must be application/json, not {content_type!r}"
-            )
+        content_type = request.headers.get("content-type", "")
+        if not is_json(content_type):
+            shown = repr(content_type[:100]) if content_type else "missing"
+            raise ClientRequestError(415, f"content-type must be application/json, not {shown}")
         try:
             return await read_body(request.receive, request.gateway.config.server.max_body_bytes)
         except BodyTooLarge:
