@@ -8,21 +8,26 @@ import json
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 import yaml
 
+from tests.clock import FakeClock
 from tests.fakes import RunningUpstream
+from tests.waiting import wait_until
+from turnout.access.limits import Budgets
 from turnout.config import GatewayConfig, load_config_text
 from turnout.edge.app import TurnoutApp
 from turnout.edge.protocol import BoundedHttpProtocol
 from turnout.ledger.ledger import Ledger
+from turnout.routing.health import PathHealth
 from turnout.runtime.gateway import Gateway, Shared
+from turnout.state import MemoryState
 
 
 def free_port() -> int:
@@ -41,18 +46,31 @@ class RunningGateway:
         return self.url + "/v1"
 
 
+def _shared(config: GatewayConfig, ledger: Ledger | None, clock: FakeClock | None) -> Shared:
+    if clock is None:
+        return Shared.over(config.state, ledger)
+    assert config.state is None, "a fake clock drives the in-memory state only"
+    state = MemoryState(clock)
+    health = PathHealth(state, clock)
+    return Shared(health, ledger, budgets=Budgets(state), state=state, sleep=clock.sleep)
+
+
 @contextmanager
 def running_gateway(
-    config: GatewayConfig | str, env: dict[str, str] | None = None, port: int | None = None
+    config: GatewayConfig | str,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    clock: FakeClock | None = None,
 ) -> Iterator[RunningGateway]:
     """A gateway on `port` (a free one if not given); its ledger (unless the config says where)
-    in a temporary directory, stored when the gateway stops."""
+    in a temporary directory, stored when the gateway stops. With `clock`, gates, cooldowns
+    and the waits between tries run on that clock: a test moves it instead of sleeping."""
     if isinstance(config, str):
         config = load_config_text(config, "<test>", env or {})
     scratch = tempfile.TemporaryDirectory()
     location = config.ledger or str(Path(scratch.name) / "ledger.sqlite3")
     ledger = None if location == "off" else Ledger(location, "test")
-    gateway = Gateway.build(config, Shared.over(config.state, ledger))
+    gateway = Gateway.build(config, _shared(config, ledger, clock))
     port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -68,11 +86,7 @@ def running_gateway(
     )
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("gateway did not start")
-        time.sleep(0.01)
+    wait_until(lambda: server.started, what="the gateway listening", alive=thread.is_alive)
     try:
         yield RunningGateway(f"http://127.0.0.1:{port}", gateway)
     finally:
@@ -113,27 +127,43 @@ def request(
         connection.close()
 
 
+#: The key every fake path is configured with (`api_key: ${KEY}`); upstreams see it.
+PATH_KEY = "sk-fake"
+
+
 @contextmanager
 def gateway_over(
-    *kinds: str, route: str = "*", models: Sequence[str] | None = None
+    *kinds: str,
+    route: str = "*",
+    models: Sequence[str] | None = None,
+    names: Sequence[str] | None = None,
+    defaults: dict[str, Any] | None = None,
+    routes: dict[str, list[str]] | None = None,
+    clock: FakeClock | None = None,
 ) -> Iterator[tuple[RunningGateway, list[RunningUpstream]]]:
-    """A gateway whose `route` goes over one fake upstream per kind, in order (no retries).
-    Each path sends `models[i]`, or by default the name the client asked for."""
+    """A gateway over one fake upstream per kind: the one helper for "a gateway over fake
+    upstreams". Route `route` goes over them in order; path i is provider `names[i]` (p0,
+    p1, ... by default) sending `models[i]` (by default the name the client asked for).
+    `defaults` are the config's retry and timeout settings (quick backoff unless given);
+    `routes` replaces the route table; `clock` is passed to `running_gateway`."""
     with ExitStack() as stack:
         upstreams = [stack.enter_context(RunningUpstream()) for _ in kinds]
+        names = names or [f"p{i}" for i in range(len(kinds))]
         providers = {
-            f"p{i}": {
+            name: {
                 "kind": kind,
                 "base_url": up.url + ("/v1" if kind == "openai" else ""),
                 "api_key": "${KEY}",
             }
-            for i, (kind, up) in enumerate(zip(kinds, upstreams, strict=True))
+            for name, kind, up in zip(names, kinds, upstreams, strict=True)
         }
-        names = models or ["*"] * len(kinds)
+        sent = models or ["*"] * len(kinds)
         config = {
-            "defaults": {"backoff_s": 0.01, "retries": 0},
+            "defaults": {"backoff_s": 0.01, "backoff_max_s": 0.02, **(defaults or {})},
             "providers": providers,
-            "routes": {route: [f"p{i}/{name}" for i, name in enumerate(names)]},
+            "routes": routes
+            or {route: [f"{name}/{model}" for name, model in zip(names, sent, strict=True)]},
         }
-        gw = stack.enter_context(running_gateway(yaml.safe_dump(config), env={"KEY": "sk-fake"}))
+        text = yaml.safe_dump(config, sort_keys=False)
+        gw = stack.enter_context(running_gateway(text, env={"KEY": PATH_KEY}, clock=clock))
         yield gw, upstreams

@@ -9,12 +9,13 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import redis
+
+from tests.waiting import wait_until
 
 SHARED = "redis://127.0.0.1:6379/0"
 #: A private server: loopback only, nothing written to disk.
@@ -79,10 +80,10 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while not _reachable(self.url):
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
+        process = self._proc
+        wait_until(
+            lambda: _reachable(self.url), what="redis-server", alive=lambda: process.poll() is None
+        )
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -103,6 +103,17 @@ class GatewayProcess:
     def fd_count(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
+    def socket_count(self) -> int:
+        """Open descriptors that are sockets (listening, accepted, pooled upstream ones)."""
+        fds = Path(f"/proc/{self.pid}/fd")
+        count = 0
+        for fd in os.listdir(fds):
+            try:
+                count += os.readlink(fds / fd).startswith("socket:")
+            except OSError:
+                continue  # closed while we looked
+        return count
+
     def kill(self) -> None:
         """kill -9: no graceful stop, nothing flushed."""
         os.kill(self.pid, signal.SIGKILL)

@@ -29,6 +29,7 @@ CLAUDE = ROOT / "tests" / "agents" / "node_modules" / ".bin" / "claude"
 HERMES = ROOT / ".venv-agents" / "bin" / "hermes"
 TIMEOUT_S = 120
 MODEL = "claude-sonnet-4-6"
+NO_RETRIES = {"retries": 0}
 EXTRA_USAGE = Fail(
     400,
     '{"type":"error","error":{"type":"invalid_request_error","message":"You\'re out of extra '
@@ -125,7 +126,7 @@ def texts(request: RecordedRequest, role: str) -> list[str]:
 
 
 def test_claude_code_is_answered_by_an_openai_path(tmp_path: Path) -> None:
-    with gateway_over("openai") as (gw, [relay]):
+    with gateway_over("openai", defaults=NO_RETRIES) as (gw, [relay]):
         relay.script(Reply(text="Answered by the relay."))
         outcome = claude(tmp_path, gw, "Say hello to turnout.")
         assert outcome["result"] == "Answered by the relay."
@@ -140,7 +141,7 @@ def test_claude_code_runs_its_read_tool_through_an_openai_path(tmp_path: Path) -
     note = tmp_path / "work" / "note.txt"
     note.parent.mkdir(parents=True)
     note.write_text("the launch code is turnout-7f3a\n")
-    with gateway_over("openai") as (gw, [relay]):
+    with gateway_over("openai", defaults=NO_RETRIES) as (gw, [relay]):
         relay.script(
             Reply(tool_call=ToolCall("Read", {"file_path": str(note)}, id="call_read_1")),
             Reply(text="The note says turnout-7f3a."),
@@ -160,7 +161,7 @@ def test_claude_code_runs_its_read_tool_through_an_openai_path(tmp_path: Path) -
 
 
 def test_claude_code_fails_over_from_a_gated_claude_path(tmp_path: Path) -> None:
-    with gateway_over("anthropic", "openai") as (gw, [claude_path, relay]):
+    with gateway_over("anthropic", "openai", defaults=NO_RETRIES) as (gw, [claude_path, relay]):
         claude_path.script(EXTRA_USAGE)
         relay.script(Reply(text="The relay kept you going."))
         for _ in range(2):
@@ -176,12 +177,12 @@ def test_claude_codes_system_turn_does_not_reach_an_openai_path_as_user_words(
     tmp_path: Path,
 ) -> None:
     """Claude Code's default model gets its environment as a mid-conversation system turn."""
-    with gateway_over("anthropic") as (gw, [native]):
+    with gateway_over("anthropic", defaults=NO_RETRIES) as (gw, [native]):
         claude(tmp_path, gw, "hi")
         system_turns = texts(answered(native, "anthropic")[0], "system")
     if not system_turns:
         pytest.skip("this Claude Code sends no mid-conversation system turn")
-    with gateway_over("openai") as (gw, [relay]):
+    with gateway_over("openai", defaults=NO_RETRIES) as (gw, [relay]):
         claude(tmp_path, gw, "hi")
         [sent] = answered(relay, "openai")
     assert not set(system_turns) & set(texts(sent, "user"))
@@ -227,7 +228,7 @@ def hermes(
 def test_hermes_one_shot_through_each_endpoint(
     tmp_path: Path, endpoint: str, upstream_kind: str
 ) -> None:
-    with gateway_over(upstream_kind) as (gw, [upstream]):
+    with gateway_over(upstream_kind, defaults=NO_RETRIES) as (gw, [upstream]):
         upstream.script(Reply(text=f"Hermes via {endpoint} from {upstream_kind}.", usage=(123, 45)))
         printed, usage = hermes(tmp_path, gw, endpoint, "Say hello to turnout.")
         assert printed.strip() == f"Hermes via {endpoint} from {upstream_kind}."

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,6 @@ from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.ledger.store import LedgerStore, migrate, open_database
 
 RUN_TIMEOUT_S = 60
-NOW = time.time()
 HOUR = 3600.0
 DAY = 86400.0
 SONNET = "claude-sonnet-4-6"
@@ -28,11 +28,11 @@ GATE_ACTION_EN = "Enable or buy extra usage at claude.ai/settings/usage"
 GATE_TITLE_ZH = "订阅的额外用量(extra usage)已用完"
 
 
-def ok(rid: str, ago: float, model: str, path: str, **usage: Any) -> RequestRecord:
+def ok(now: float, rid: str, ago: float, model: str, path: str, **usage: Any) -> RequestRecord:
     provider = path.split("/")[0]
     return RequestRecord(
         id=rid,
-        ts=NOW - ago,
+        ts=now - ago,
         model=model,
         route=model,
         client_dialect="openai",
@@ -49,11 +49,12 @@ def ok(rid: str, ago: float, model: str, path: str, **usage: Any) -> RequestReco
 
 
 def failed(
-    rid: str, ago: float, model: str, status: int, code: str, category: str, **rest: Any
-) -> RequestRecord:
+    now: float, rid: str, ago: float, model: str, status: int, code: str, category: str,
+    **rest: Any,
+) -> RequestRecord:  # fmt: skip
     return RequestRecord(
         id=rid,
-        ts=NOW - ago,
+        ts=now - ago,
         model=model,
         route=model,
         client_dialect="anthropic",
@@ -65,10 +66,11 @@ def failed(
     )
 
 
-#: A week of traffic, plus one request from before it.
-RECORDS = [
+def week_of_traffic(now: float) -> list[RequestRecord]:
+    """A week of traffic before `now`, plus one request from before it."""
+    return [
     ok(
-        "r1", 1 * HOUR, SONNET, f"backup/{SONNET}", key_id="k1", tokens_in=1000,
+        now, "r1", 1 * HOUR, SONNET, f"backup/{SONNET}", key_id="k1", tokens_in=1000,
         tokens_cached=200, tokens_out=300, cost_usd=0.012, latency_ms=900.0,
         attempts=[
             AttemptRecord(f"claude-sub/{SONNET}", "quota", "subscription_usage_gate"),
@@ -76,34 +78,33 @@ RECORDS = [
         ],
     ),
     failed(
-        "r2", 2 * HOUR, SONNET, 400, "subscription_usage_gate", "quota", key_id="k1",
+        now, "r2", 2 * HOUR, SONNET, 400, "subscription_usage_gate", "quota", key_id="k1",
         latency_ms=120.0,
         attempts=[AttemptRecord(f"claude-sub/{SONNET}", "quota", "subscription_usage_gate")],
     ),
     ok(
-        "r3", 1 * DAY + HOUR, "gpt-4o", "openai/gpt-4o", key_id="k2", tokens_in=500,
+        now, "r3", 1 * DAY + HOUR, "gpt-4o", "openai/gpt-4o", key_id="k2", tokens_in=500,
         tokens_cached=100, tokens_out=50, cost_usd=0.003, latency_ms=400.0,
     ),
     failed(
-        "r4", 2 * DAY, "gpt-4o", 429, "rate_limited", "rate_limit", latency_ms=2000.0,
+        now, "r4", 2 * DAY, "gpt-4o", 429, "rate_limited", "rate_limit", latency_ms=2000.0,
         attempts=[
             AttemptRecord("openai/gpt-4o", "rate_limit", "rate_limited"),
             AttemptRecord("relay/gpt-4o", "rate_limit", "rate_limited"),
         ],
     ),
     ok(
-        "r5", 3 * DAY, SONNET, f"backup/{SONNET}", tokens_in=2000, tokens_out=700,
+        now, "r5", 3 * DAY, SONNET, f"backup/{SONNET}", tokens_in=2000, tokens_out=700,
         cost_usd=0.02, latency_ms=1500.0,
     ),
     ok(
-        "r6", 10 * DAY, SONNET, f"backup/{SONNET}", key_id="k1", tokens_in=9000,
+        now, "r6", 10 * DAY, SONNET, f"backup/{SONNET}", key_id="k1", tokens_in=9000,
         tokens_out=900, cost_usd=1.0, latency_ms=700.0,
     ),
 ]  # fmt: skip
-IN_WEEK = [r for r in RECORDS if r.ts >= NOW - 7 * DAY]
 
 
-def fill(location: str, records: list[RequestRecord]) -> None:
+def fill(location: str, records: list[RequestRecord], now: float) -> None:
     """A migrated ledger holding `records` and one named gateway key (k1 is "alice")."""
     db = open_database(location)
     migrate(db)
@@ -112,7 +113,7 @@ def fill(location: str, records: list[RequestRecord]) -> None:
         run(
             "INSERT INTO gateway_keys (id, name, key_hash, prefix, created, routes) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            ("k1", "alice", "hash-1", "tk-al", NOW - 30 * DAY, "[]"),
+            ("k1", "alice", "hash-1", "tk-al", now - 30 * DAY, "[]"),
         )
     db.close()
 
@@ -149,40 +150,64 @@ def day_of(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).date().isoformat()
 
 
+@dataclass
+class Filled:
+    """A config whose ledger holds a week of traffic, dated from `now` (when it was filled:
+    the report's own "now" comes later, by at most how long the test takes)."""
+
+    config: Path
+    now: float
+    records: list[RequestRecord]
+
+    @property
+    def in_week(self) -> list[RequestRecord]:
+        return [r for r in self.records if r.ts >= self.now - 7 * DAY]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def config(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    """A config whose ledger holds RECORDS: a SQLite file, then a PostgreSQL schema."""
+def filled(request: pytest.FixtureRequest, tmp_path: Path) -> Filled:
+    """A SQLite file, then a PostgreSQL schema."""
     if request.param == "sqlite":
         location = str(tmp_path / "ledger.sqlite3")
     else:
         location = request.getfixturevalue("postgres_url")
-    fill(location, RECORDS)
-    return write_config(tmp_path, location)
+    now = time.time()
+    records = week_of_traffic(now)
+    fill(location, records, now)
+    return Filled(write_config(tmp_path, location), now, records)
 
 
-def test_totals_cover_the_last_week_by_default(config: Path) -> None:
-    report = usage_json(config)
+@pytest.fixture
+def config(filled: Filled) -> Path:
+    return filled.config
+
+
+def test_totals_cover_the_last_week_by_default(filled: Filled) -> None:
+    before = time.time()
+    report = usage_json(filled.config)
+    after = time.time()
+    in_week = filled.in_week
     assert report["by"] == "day"
     assert report["totals"] == {
         "requests": 5,
         "failed": 2,
-        "tokens_in": sum(r.tokens_in + r.tokens_cached for r in IN_WEEK),
+        "tokens_in": sum(r.tokens_in + r.tokens_cached for r in in_week),
         "tokens_out": 1050,
         "tokens_cached": 300,
         "cost_usd": pytest.approx(0.035),
         "p50_latency_ms": 900.0,
     }
-    assert datetime.fromisoformat(report["since"]).timestamp() == pytest.approx(
-        NOW - 7 * DAY, abs=120
-    )
+    # A week before the moment the command ran, whenever that was.
+    since = datetime.fromisoformat(report["since"]).timestamp()
+    assert before - 7 * DAY - 1 <= since <= after - 7 * DAY + 1  # ISO text keeps whole seconds
 
 
-def test_groups_by_day_in_order(config: Path) -> None:
-    groups = usage_json(config, "--by", "day")["groups"]
-    days = sorted({day_of(r.ts) for r in IN_WEEK})
+def test_groups_by_day_in_order(filled: Filled) -> None:
+    groups = usage_json(filled.config, "--by", "day")["groups"]
+    days = sorted({day_of(r.ts) for r in filled.in_week})
     assert [g["group"] for g in groups] == days
     for group in groups:
-        mine = [r for r in IN_WEEK if day_of(r.ts) == group["group"]]
+        mine = [r for r in filled.in_week if day_of(r.ts) == group["group"]]
         assert group["requests"] == len(mine)
         assert group["cost_usd"] == pytest.approx(sum(r.cost_usd for r in mine))
     assert set(groups[0]) == {
@@ -257,8 +282,9 @@ def test_errors_speak_chinese_by_flag_or_locale(config: Path) -> None:
 
 def test_chart_counts_requests_when_nothing_cost_anything(tmp_path: Path) -> None:
     ledger = tmp_path / "free.sqlite3"
-    local = [ok(f"f{i}", i * HOUR, "llama3", "ollama/llama3") for i in range(1, 4)]
-    fill(str(ledger), local)
+    now = time.time()
+    local = [ok(now, f"f{i}", i * HOUR, "llama3", "ollama/llama3") for i in range(1, 4)]
+    fill(str(ledger), local, now)
     done = usage(write_config(tmp_path, str(ledger)), "--by", "model")
     assert done.returncode == 0, done.stderr
     assert "requests by model" in done.stdout

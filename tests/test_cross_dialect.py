@@ -37,7 +37,8 @@ TOOL_OPENAI: Any = {
 
 def chain(*kinds: str) -> AbstractContextManager[tuple[RunningGateway, list[RunningUpstream]]]:
     """Route `m` over one fake upstream per kind, each sent the model `upstream-<kind>`."""
-    return gateway_over(*kinds, route="m", models=[f"upstream-{kind}" for kind in kinds])
+    models = [f"upstream-{kind}" for kind in kinds]
+    return gateway_over(*kinds, route="m", models=models, defaults={"retries": 0})
 
 
 def test_anthropic_client_is_served_by_an_openai_path(clients: Clients) -> None:

@@ -22,6 +22,7 @@ from tests.clients import Clients
 from tests.fakes import Fail, Reply, RunningUpstream
 from tests.gateway import RunningGateway, request, running_gateway
 from tests.serving import GatewayProcess
+from tests.waiting import wait_until
 from turnout.config import load_config_text
 from turnout.diagnosis.messages import advice_for
 from turnout.diagnosis.taxonomy import Category
@@ -201,10 +202,7 @@ def test_a_closed_stream_stops_listening() -> None:
         read_event(connection.getresponse())
         assert len(telemetry._listeners) == 1
         connection.close()
-        deadline = time.monotonic() + 5
-        while telemetry._listeners and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not telemetry._listeners
+        wait_until(lambda: not telemetry._listeners, what="the listener gone")
 
 
 # --- the real page in a real browser -------------------------------------------------------
@@ -273,7 +271,8 @@ def test_the_page_shows_a_gated_path_switches_language_and_updates_live(
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#traffic svg rect.err"))
         assert english in text_of(browser, "#failures")
         assert text_of(browser, "#total-requests") == "1"
-        time.sleep(1.6)  # the settled snapshot brings the ledger's usage tables
+        # The settled snapshot brings the ledger's usage tables.
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#usage-day tr"))
         browser.save_screenshot(str(ARTIFACTS / "dashboard-desktop.png"))
         browser.execute_script("window.scrollTo(0, document.body.scrollHeight);")
         browser.save_screenshot(str(ARTIFACTS / "dashboard-desktop-bottom.png"))
@@ -291,7 +290,7 @@ def test_the_page_shows_a_gated_path_switches_language_and_updates_live(
         assert browser.execute_script("return window.__sameDocument === true;")
 
         browser.set_window_size(390, 844)
-        time.sleep(0.3)
+        wait_for(browser, lambda d: d.execute_script("return window.innerWidth;") <= 400)
         width = browser.execute_script("return document.documentElement.scrollWidth;")
         assert width <= 400, "the phone layout scrolls sideways"
         browser.save_screenshot(str(ARTIFACTS / "dashboard-phone.png"))

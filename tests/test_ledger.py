@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +18,8 @@ import yaml
 from tests.clients import Clients
 from tests.fakes import Fail, Reply, RunningUpstream
 from tests.gateway import free_port, request, running_gateway
+from tests.serving import GatewayProcess
+from tests.waiting import wait_until
 from turnout.catalog import price_of
 from turnout.ledger.store import LedgerError, SQLiteDatabase, migrate, open_database
 
@@ -176,64 +174,20 @@ def test_kill_9_loses_no_completed_request(tmp_path: Path) -> None:
             if reply.status == 200:
                 completed.append(reply.headers["x-request-id"])
 
-    with serving(config_path, port) as proc:
+    with GatewayProcess(config_path, port=port) as gateway:
         workers = [threading.Thread(target=load) for _ in range(4)]
         for worker in workers:
             worker.start()
-        wait_until(lambda: len(completed) >= 60)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        wait_until(lambda: len(completed) >= 60, what="60 completed requests")
+        gateway.kill()
         stop.set()
         for worker in workers:
-            worker.join(timeout=30)
-    with serving(config_path, port):
+            worker.join(timeout=60)
+    with GatewayProcess(config_path, port=port):
         pass  # the restart stores what the journal kept
     stored = {row["id"] for row in rows(ledger)}
     assert len(completed) >= 60
     assert set(completed) <= stored
-
-
-def wait_until(condition: Any, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
-class serving:
-    """A `turnout serve` process for the duration of a with block, stopped gracefully."""
-
-    def __init__(self, config_path: Path, port: int) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "turnout",
-                "serve",
-                "--config",
-                str(config_path),
-                "--port",
-                str(port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.url = f"http://127.0.0.1:{port}"
-
-    def __enter__(self) -> subprocess.Popen[bytes]:
-        def up() -> bool:
-            try:
-                return request(self.url, "GET", "/healthz").status == 200
-            except OSError:
-                return False
-
-        wait_until(up)
-        return self.proc
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(timeout=20)
 
 
 def _columns_sqlite(path: Path) -> dict[str, list[tuple[str, str]]]:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 import anthropic
 import openai
 import pytest
-import yaml
 
 from tests.clients import Clients
+from tests.clock import FakeClock
 from tests.fakes import Cut, Fail, Reply, Reset, RunningUpstream, Stall, ToolCall
-from tests.gateway import RunningGateway, running_gateway
+from tests.gateway import PATH_KEY, RunningGateway, gateway_over
 
-ENV = {"PRIMARY_KEY": "sk-primary-secret", "BACKUP_KEY": "sk-backup-secret"}
 WEATHER_TOOL_OPENAI: Any = {
     "type": "function",
     "function": {
@@ -35,30 +33,13 @@ WEATHER_TOOL_ANTHROPIC: Any = {
 
 @contextmanager
 def two_paths(
-    kind: str, **defaults: Any
+    kind: str, clock: FakeClock | None = None, **defaults: Any
 ) -> Iterator[tuple[RunningGateway, RunningUpstream, RunningUpstream]]:
     """A gateway whose route `m` goes to a primary upstream, then a backup, both of `kind`."""
-    with ExitStack() as stack:
-        primary = stack.enter_context(RunningUpstream())
-        backup = stack.enter_context(RunningUpstream())
-        suffix = "/v1" if kind == "openai" else ""
-        config = {
-            "defaults": {"backoff_s": 0.01, "backoff_max_s": 0.02, "read_timeout_s": 1, **defaults},
-            "providers": {
-                "primary": {
-                    "kind": kind,
-                    "base_url": primary.url + suffix,
-                    "api_key": "${PRIMARY_KEY}",
-                },
-                "backup": {
-                    "kind": kind,
-                    "base_url": backup.url + suffix,
-                    "api_key": "${BACKUP_KEY}",
-                },
-            },
-            "routes": {"m": ["primary/model-a", "backup/model-b"]},
-        }
-        gateway = stack.enter_context(running_gateway(yaml.safe_dump(config), env=ENV))
+    with gateway_over(
+        kind, kind, route="m", names=["primary", "backup"], models=["model-a", "model-b"],
+        defaults={"read_timeout_s": 1, **defaults}, clock=clock,
+    ) as (gateway, [primary, backup]):  # fmt: skip
         yield gateway, primary, backup
 
 
@@ -78,7 +59,7 @@ def test_openai_pass_through_changes_only_the_model(clients: Clients) -> None:
         assert sent.json is not None
         assert sent.json["model"] == "model-a"
         assert (sent.json["temperature"], sent.json["user"]) == (0.25, "u1")
-        assert sent.headers["authorization"] == "Bearer sk-primary-secret"
+        assert sent.headers["authorization"] == f"Bearer {PATH_KEY}"
         assert "client-key" not in json.dumps(sent.headers)
         assert raw.headers["x-turnout-path"] == "primary/model-a"
 
@@ -126,7 +107,7 @@ def test_anthropic_pass_through_streaming_and_tools(clients: Clients) -> None:
         assert final.stop_reason == "tool_use"
         sent = primary.requests[-1]
         assert sent.path == "/v1/messages"
-        assert sent.headers["x-api-key"] == "sk-primary-secret"
+        assert sent.headers["x-api-key"] == PATH_KEY
         assert "client-key" not in json.dumps(sent.headers)
         assert "anthropic-version" in sent.headers
 
@@ -237,7 +218,8 @@ def test_a_gated_path_is_skipped_without_a_call_then_probed_once(clients: Client
         400,
         '{"type":"error","error":{"type":"invalid_request_error","message":"You\'re out of extra usage. Add more at claude.ai/settings/usage and keep going."}}',
     )
-    with two_paths("anthropic", gate_s=0.4) as (gw, primary, backup):
+    clock = FakeClock()
+    with two_paths("anthropic", clock, gate_s=0.4) as (gw, primary, backup):
         primary.script(gate, Reply(text="primary recovered"))
         client = clients.anthropic(gw.url)
 
@@ -250,15 +232,17 @@ def test_a_gated_path_is_skipped_without_a_call_then_probed_once(clients: Client
 
         assert ask()[1] == "primary:quota -> backup:ok"
         calls = len(primary.requests)
+        clock.advance(0.39)
         assert ask()[1] == "primary:skipped(quota) -> backup:ok"
         assert len(primary.requests) == calls  # no call to the gated path
-        time.sleep(0.45)
+        clock.advance(0.02)  # the gate is over: one probe
         assert ask() == ("primary recovered", "primary:ok")
         assert len(backup.requests) == 2
 
 
 def test_retry_after_is_honoured_before_the_retry(clients: Clients) -> None:
-    with two_paths("openai") as (gw, primary, _):
+    clock = FakeClock()
+    with two_paths("openai", clock) as (gw, primary, _):
         primary.script(
             Fail(
                 429,
@@ -267,12 +251,10 @@ def test_retry_after_is_honoured_before_the_retry(clients: Clients) -> None:
             ),
             Reply(text="after waiting"),
         )
-        started = time.monotonic()
         raw = chat(clients.openai(gw.url))
         assert raw.parse().choices[0].message.content == "after waiting"
         assert raw.headers["x-turnout-attempts"] == "primary:rate_limit -> primary:ok"
-        assert primary.requests[1].received_at - primary.requests[0].received_at >= 0.29
-        assert time.monotonic() - started >= 0.29
+        assert clock.slept == [pytest.approx(0.3)]  # the wait the provider asked for, not backoff
 
 
 def test_a_cut_stream_ends_with_an_error_event_in_the_anthropic_dialect(clients: Clients) -> None:

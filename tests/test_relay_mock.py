@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import anthropic
@@ -11,6 +10,7 @@ import pytest
 import yaml
 
 from tests.clients import Clients
+from tests.clock import FakeClock
 from tests.gateway import request, running_gateway
 from turnout.config.default import DEMO_GATE_BODY, demo_config
 
@@ -110,11 +110,13 @@ def test_transient_failure_is_retried_on_the_same_path(clients: Clients) -> None
 
 def test_gated_path_is_probed_again_after_its_gate_and_recovers(clients: Clients) -> None:
     config = mock_config([QUOTA, {"reply": "primary is back"}])
-    with running_gateway(config) as gw:
+    clock = FakeClock()
+    with running_gateway(config, clock=clock) as gw:
         client = clients.openai(gw.url)
         assert ask_openai(client)[0] == "from backup"
+        clock.advance(0.29)  # gate_s is 0.3 in this config
         assert ask_openai(client)[1]["x-turnout-attempts"] == "primary:skipped(quota) -> backup:ok"
-        time.sleep(0.35)  # gate_s is 0.3 in this config
+        clock.advance(0.02)
         text, headers = ask_openai(client)
         assert text == "primary is back"
         assert headers["x-turnout-attempts"] == "primary:ok"

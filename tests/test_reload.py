@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import yaml
 
 from tests.gateway import Reply as HttpReply
-from tests.gateway import free_port, request
+from tests.gateway import request
+from tests.serving import GatewayProcess
+from tests.waiting import wait_until
 
 
 def config_text(reply: str, delay_s: float = 0.05) -> str:
@@ -39,76 +38,55 @@ def answer(reply: HttpReply) -> str:
     return str(data["choices"][0]["message"]["content"])
 
 
-def wait_for(condition: object, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def test_reload_under_load_loses_no_request_and_refuses_a_broken_config(tmp_path: Path) -> None:
     path = tmp_path / "turnout.yaml"
     path.write_text(config_text("from A"))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "gateway.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "turnout", "serve", "--config", str(path), "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ},
-    )
+    log_path = tmp_path / "gateway.log"
+    with log_path.open("wb") as log:
+        gateway = GatewayProcess(path, log=log)
     results: list[tuple[int, str]] = []
     stop = threading.Event()
 
-    def load() -> None:  # bounded: stops on the event or after 400 requests
-        for _ in range(400):
+    def load() -> None:  # bounded: stops on the event or after 2,000 requests
+        for _ in range(2000):
             if stop.is_set():
                 return
-            reply = ask(url)
+            reply = ask(gateway.url)
             results.append((reply.status, answer(reply) if reply.status == 200 else ""))
 
+    def served_since(start: int, text: str) -> bool:
+        return any(answer == text for _, answer in results[start:])
+
     try:
-        wait_for(lambda: _healthy(url))
+        gateway.wait_ready()
         workers = [threading.Thread(target=load) for _ in range(6)]
         for worker in workers:
             worker.start()
-        wait_for(lambda: len(results) > 20)
+        wait_until(lambda: len(results) > 20, what="load under way")
         path.write_text(config_text("from B"))
-        wait_for(lambda: any(text == "from B" for _, text in results[-6:]))
+        wait_until(lambda: served_since(0, "from B"), what="the changed file applied")
         # Same size and mtime as before: only the signal can make the gateway read it.
         before = path.stat()
         path.write_text(config_text("from C"))
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-        os.kill(proc.pid, signal.SIGHUP)
-        wait_for(lambda: any(text == "from C" for _, text in results[-6:]))
+        os.kill(gateway.pid, signal.SIGHUP)
+        wait_until(lambda: served_since(0, "from C"), what="the SIGHUP reload applied")
         path.write_text("providers: {mock: {kind: mock}}\nroutes: {m: [nowhere/m]}\n")
-        time.sleep(1.5)  # longer than the reloader's poll
+        wait_until(lambda: b"config reload refused" in log_path.read_bytes(), what="refusal")
         settled = len(results)
-        time.sleep(0.3)
+        wait_until(lambda: len(results) > settled + 30, what="requests after the refusal")
         assert all(text == "from C" for _, text in results[settled:])
         stop.set()
         for worker in workers:
-            worker.join(timeout=30)
+            worker.join(timeout=60)
     finally:
         stop.set()
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+        gateway.stop()
     assert results
     assert all(status == 200 for status, _ in results), [s for s, _ in results if s != 200]
     assert {text for _, text in results} == {"from A", "from B", "from C"}
-    output = (tmp_path / "gateway.log").read_text()
+    output = log_path.read_text()
     assert "config reload refused, keeping the running config" in output
     assert "routes.m[0]: no provider named 'nowhere'" in output
     assert "(file changed)" in output
     assert "(SIGHUP)" in output
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return request(url, "GET", "/healthz").status == 200
-    except OSError:
-        return False

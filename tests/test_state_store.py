@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.clock import FakeClock
 from tests.redis_servers import redis_url_fixture  # noqa: F401  (registers `redis_url`)
 from turnout.state import (
     Admission,
@@ -21,23 +22,42 @@ from turnout.state import (
     StateStore,
     open_state,
 )
+from turnout.state.sqlite_store import SqliteState
 
 NOW = 1_800_000_000.0
 PERIOD_END = NOW + 3600
 Scenario = Callable[[StateStore], Awaitable[None]]
 
 
+class Stores:
+    """Makes stores of one backend, and lets time pass for them: memory runs on a fake clock
+    moved by hand; Redis expires keys on its own clock, so time passes for it by sleeping
+    past the TTL (a sleep never returns early, so this is a lower bound, never a race)."""
+
+    def __init__(self, make: Callable[[], StateStore], clock: FakeClock | None) -> None:
+        self._make, self._clock = make, clock
+
+    def __call__(self) -> StateStore:
+        return self._make()
+
+    async def pass_time(self, seconds: float) -> None:
+        if self._clock is not None:
+            self._clock.advance(seconds)
+        else:
+            await asyncio.sleep(seconds)
+
+
 @pytest.fixture(params=["memory", "sqlite", "redis"])
-def make_store(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Callable[[], StateStore]]:
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
     if request.param == "memory":
-        yield MemoryState
+        clock = FakeClock()
+        yield Stores(lambda: MemoryState(clock), clock)
     elif request.param == "sqlite":
-        yield lambda: open_state(f"sqlite://{tmp_path / 'state.sqlite3'}")
+        clock = FakeClock()
+        yield Stores(lambda: SqliteState(tmp_path / "state.sqlite3", clock), clock)
     else:
         url = request.getfixturevalue("redis_url")
-        yield lambda: open_state(url)
+        yield Stores(lambda: open_state(url), None)
 
 
 def run(make_store: Callable[[], StateStore], scenario: Scenario) -> None:
@@ -56,7 +76,7 @@ def hold(amount: float, token: str, limit: float = 1.0, seed: float = 0.0) -> Bu
     return BudgetHold("key:k1:day:0", token, amount, limit, seed, PERIOD_END)
 
 
-def test_a_gate_skips_then_lets_exactly_one_probe(make_store: Callable[[], StateStore]) -> None:
+def test_a_gate_skips_then_lets_exactly_one_probe(make_store: Stores) -> None:
     async def scenario(store: StateStore) -> None:
         assert await store.admit("p/m") == (Admission.GO, None)
         await store.mark("p/m", True, "why", 0.15)
@@ -65,7 +85,7 @@ def test_a_gate_skips_then_lets_exactly_one_probe(make_store: Callable[[], State
         assert gate is not None
         assert (gate.gated, gate.reason) == (True, "why")
         assert 0 < gate.seconds_left <= 0.15
-        await asyncio.sleep(0.2)
+        await make_store.pass_time(0.2)
         verdicts = [(await store.admit("p/m"))[0] for _ in range(5)]
         assert verdicts == [Admission.PROBE] + [Admission.SKIP] * 4
         await store.release_probe("p/m")
@@ -78,15 +98,13 @@ def test_a_gate_skips_then_lets_exactly_one_probe(make_store: Callable[[], State
     run(make_store, scenario)
 
 
-def test_a_cooldown_is_not_a_gate_and_peek_takes_no_lease(
-    make_store: Callable[[], StateStore],
-) -> None:
+def test_a_cooldown_is_not_a_gate_and_peek_takes_no_lease(make_store: Stores) -> None:
     async def scenario(store: StateStore) -> None:
         await store.mark("p/m", False, "slow", 0.1)
         gate = await store.peek("p/m")
         assert gate is not None
         assert not gate.gated
-        await asyncio.sleep(0.15)
+        await make_store.pass_time(0.15)
         assert (await store.peek("p/m")) is not None  # the mark lingers for the probe
         assert (await store.admit("p/m"))[0] is Admission.PROBE
 

@@ -3,18 +3,17 @@ markers, gate scope and a flapping primary. Real SDK clients, fake upstreams on 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 import openai
 import pytest
-import yaml
 
 from tests.clients import Clients
+from tests.clock import FakeClock
 from tests.fakes import Cut, Fail, Malformed, Reply, RunningUpstream, Stall
-from tests.gateway import RunningGateway, running_gateway
+from tests.gateway import RunningGateway, gateway_over
 
 EXTRA_USAGE = Fail(
     400,
@@ -24,21 +23,16 @@ EXTRA_USAGE = Fail(
 
 @contextmanager
 def pair(
-    kind: str = "openai", routes: dict[str, list[str]] | None = None, **defaults: Any
+    kind: str = "openai",
+    routes: dict[str, list[str]] | None = None,
+    clock: FakeClock | None = None,
+    **defaults: Any,
 ) -> Iterator[tuple[RunningGateway, RunningUpstream, RunningUpstream]]:
-    with ExitStack() as stack:
-        primary = stack.enter_context(RunningUpstream())
-        backup = stack.enter_context(RunningUpstream())
-        suffix = "/v1" if kind == "openai" else ""
-        config = {
-            "defaults": {"backoff_s": 0.01, "backoff_max_s": 0.02, **defaults},
-            "providers": {
-                "primary": {"kind": kind, "base_url": primary.url + suffix},
-                "backup": {"kind": "openai", "base_url": backup.url + "/v1"},
-            },
-            "routes": routes or {"m": ["primary/model-a", "backup/model-b"]},
-        }
-        gw = stack.enter_context(running_gateway(yaml.safe_dump(config, sort_keys=False)))
+    """Route `m`: a primary of `kind`, then an OpenAI-compatible backup."""
+    with gateway_over(
+        kind, "openai", route="m", names=["primary", "backup"], models=["model-a", "model-b"],
+        defaults=defaults, routes=routes, clock=clock,
+    ) as (gw, [primary, backup]):  # fmt: skip
         yield gw, primary, backup
 
 
@@ -156,16 +150,17 @@ def test_an_unknown_model_gates_only_that_model(clients: Clients) -> None:
 
 
 def test_a_flapping_primary_gets_traffic_back_once_it_recovers(clients: Clients) -> None:
-    with pair(cooldown_s=0.3, retries=0) as (gw, primary, backup):
+    clock = FakeClock()
+    with pair(clock=clock, cooldown_s=0.3, retries=0) as (gw, primary, backup):
         primary.script(Fail(500, "boom"), Fail(502, "bad gateway"), Reply(text="primary"))
         backup.script(Reply(text="backup"))
         client = clients.openai(gw.url)
         served_by = []
-        for _ in range(8):  # bounded: eight requests over about two seconds
+        for _ in range(8):  # eight requests, a quarter of a second apart on the clock
             raw = client.chat.completions.with_raw_response.create(
                 model="m", messages=[{"role": "user", "content": "hi"}]
             )
             served_by.append(raw.headers["x-turnout-path"].split("/")[0])
-            time.sleep(0.25)
+            clock.advance(0.25)
         assert "backup" in served_by[:3]
         assert served_by[-3:] == ["primary"] * 3

@@ -47,6 +47,7 @@ class Reading:
     at_s: float
     rss_kb: int
     fds: int
+    sockets: int = 0  # of `fds`
 
 
 @dataclass
@@ -58,6 +59,7 @@ class SoakReport:
     requests: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0
+    upstreams: int = 2  # distinct upstream servers the gateway connects to
 
     @property
     def rss_growth_mb(self) -> float:
@@ -67,6 +69,23 @@ class SoakReport:
     def fd_growth(self) -> int:
         return self.end.fds - self.start.fds
 
+    @property
+    def socket_growth(self) -> int:
+        return self.end.sockets - self.start.sockets
+
+    @property
+    def other_fd_growth(self) -> int:
+        """Descriptors that are not sockets: files, pipes, event fds. None may pile up."""
+        return self.fd_growth - self.socket_growth
+
+    @property
+    def pool_bound(self) -> int:
+        """What the upstream connection pool may hold idle, and so keep open legitimately:
+        one keep-alive connection per request in flight at once, per upstream. A request has
+        one upstream connection at a time, and there are `threads` clients; the pool keeps
+        idle connections for its keep-alive time, longer than the soak's idle wait."""
+        return self.upstreams * self.plan.threads
+
     def summary(self) -> str:
         rate = self.requests / self.plan.seconds
         peak = max((s.rss_kb for s in self.samples), default=self.end.rss_kb) / 1024
@@ -74,7 +93,8 @@ class SoakReport:
             f"soak: {self.requests} requests in {self.plan.seconds:.0f} s ({rate:.0f}/s), "
             f"{self.errors} client errors; RSS {self.start.rss_kb / 1024:.1f} -> "
             f"{self.end.rss_kb / 1024:.1f} MB ({self.rss_growth_mb:+.1f} MB, peak {peak:.1f}), "
-            f"fds {self.start.fds} -> {self.end.fds} ({self.fd_growth:+d})"
+            f"fds {self.start.fds} -> {self.end.fds} ({self.fd_growth:+d}: "
+            f"{self.socket_growth:+d} sockets, pool may hold {self.pool_bound})"
         )
 
 
@@ -95,7 +115,10 @@ def run_soak(plan: SoakPlan) -> SoakReport:
             # Farm arrivals are kept in memory; they are not what is measured, but bound them.
             for upstream in farm.upstreams.values():
                 upstream.arrivals.clear()
-    return SoakReport(plan, start, end, samples, tally.requests, tally.statuses, tally.errors)
+    return SoakReport(
+        plan, start, end, samples, tally.requests, tally.statuses, tally.errors,
+        upstreams=len(farm.upstreams),
+    )  # fmt: skip
 
 
 def _config(farm: ChaosFarm, scratch: Path) -> dict[str, object]:
@@ -199,4 +222,4 @@ def _one(port: int, rng: random.Random) -> int | None:
 
 def _idle_reading(gateway: GatewayProcess, at_s: float) -> Reading:
     time.sleep(IDLE_WAIT_S)
-    return Reading(at_s, gateway.rss_kb(), gateway.fd_count())
+    return Reading(at_s, gateway.rss_kb(), gateway.fd_count(), gateway.socket_count())

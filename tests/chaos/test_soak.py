@@ -7,7 +7,6 @@ import pytest
 from tests.chaos.soak import SoakPlan, run_soak
 
 MAX_GROWTH_MB = 30.0
-MAX_FD_GROWTH = 5
 
 
 @pytest.mark.slow
@@ -18,4 +17,7 @@ def test_memory_and_descriptors_hold_steady_under_a_long_run() -> None:
     assert report.errors == 0  # every request got an HTTP answer
     assert set(report.statuses) == {200}  # one healthy path: every request served
     assert report.rss_growth_mb < MAX_GROWTH_MB
-    assert report.fd_growth <= MAX_FD_GROWTH
+    # Sockets may grow only up to what the upstream pool legitimately keeps alive; nothing
+    # else (files, pipes) may grow at all.
+    assert report.socket_growth <= report.pool_bound
+    assert report.other_fd_growth <= 0

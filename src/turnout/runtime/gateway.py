@@ -3,7 +3,9 @@ that outlives a config reload (path health, ledger, keys and budgets)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from turnout.access.limits import Budgets, KeyRing
@@ -34,6 +36,8 @@ class Shared:
     records: RecordBus = field(default_factory=RecordBus)  # every finished request, once
     #: The secrets masked in whatever upstreams send back; a reload's new keys are added.
     mask: SecretMask = field(default_factory=SecretMask)
+    #: How the chain waits between tries (backoff, Retry-After); tests pass a fake clock's.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     @classmethod
     def over(cls, state_url: str | None, ledger: Ledger | None = None) -> Shared:
@@ -96,7 +100,7 @@ class Gateway:
                 provider=provider,
             )
 
-        chain = RouteChain(config, providers, shared.health, closed=closed)
+        chain = RouteChain(config, providers, shared.health, sleep=shared.sleep, closed=closed)
         return cls(config, providers, chain, transport, shared)
 
     async def aclose(self) -> None:
