@@ -95,7 +95,14 @@ def test_with_keys_the_admin_key_is_needed_in_any_of_its_forms() -> None:
     cookie = f"other=1; turnout_admin={_cookie_token(ADMIN_KEY)}"
     assert refusal(KEYED, "192.0.2.7", cookie=cookie) is None
     assert refusal(KEYED, "192.0.2.7", cookie=f"turnout_admin={ADMIN_KEY}") == 401
-    assert refusal(KEYED_NO_ADMIN, "127.0.0.1", **{"x-api-key": ADMIN_KEY}) == 403
+
+
+def test_without_an_admin_key_loopback_may_look_even_once_gateway_keys_exist() -> None:
+    """The operator at the machine keeps a view, also after revoking every gateway key."""
+    assert refusal(KEYED_NO_ADMIN, "127.0.0.1") is None
+    assert refusal(KEYED_NO_ADMIN, "::1") is None
+    assert refusal(KEYED_NO_ADMIN, "192.0.2.7") == 403
+    assert refusal(KEYED_NO_ADMIN, "192.0.2.7", **{"x-api-key": GATEWAY_KEY}) == 403
 
 
 # --- a gateway with a failover -------------------------------------------------------------

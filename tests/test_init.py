@@ -412,3 +412,15 @@ def closed_port() -> int:
 def test_probe_finds_a_server_that_answers_and_its_models(models_server: int) -> None:
     found = probe_local([("ollama", models_server), ("lmstudio", closed_port())])
     assert found == {"ollama": ["qwen3:8b", "llama3.2"]}
+
+
+def test_the_commented_gateway_keys_line_loads_once_uncommented() -> None:
+    text = render_config(
+        [ProviderPath("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY")]
+    )
+    opened = text.replace("  # keys: ", "  keys: ")
+    assert opened != text
+    config = load_config_text(
+        opened, "c.yaml", {"DEEPSEEK_API_KEY": "k", "TURNOUT_GATEWAY_KEY": "g"}
+    )
+    assert [key.value for key in config.server.keys] == ["g"]

@@ -138,6 +138,18 @@ def test_once_a_key_exists_requests_need_a_valid_one(tmp_path: Path, clients: Cl
 
         wait_until(refused, what="the revoked key refused")
         assert len(up.requests) >= 1
+        # The last key revoked: the gateway stays closed (no key in force opens nothing), the
+        # operator on this machine still sees /metrics, and a new key is the way back in.
+        with pytest.raises(openai.AuthenticationError):
+            ask(clients.openai(gw.url, key="any"))
+        assert request(gw.url, "GET", "/metrics").status == 200
+        fresh = make_key(ledger, "team-2")
+        wait_until(
+            lambda: (
+                request(gw.url, "GET", "/v1/models", headers={"x-api-key": fresh}).status == 200
+            ),
+            what="the new key accepted",
+        )
 
 
 def test_a_spent_budget_refuses_before_any_provider_call(tmp_path: Path, clients: Clients) -> None:

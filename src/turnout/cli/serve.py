@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback(host) and not config.server.keys:
         raise CommandError(
             f"refusing to listen on {host} without gateway keys",
-            "add server.keys (e.g. keys: [${TURNOUT_GATEWAY_KEY}]) to the config, or use 127.0.0.1",
+            'add server.keys (e.g. keys: ["${TURNOUT_GATEWAY_KEY}"]) to the config, '
+            "or use 127.0.0.1",
         )
     if not 1 <= args.workers <= 64:
         raise CommandError(

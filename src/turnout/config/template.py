@@ -314,5 +314,5 @@ def _render_server(host: str, port: int) -> str:
         "server:\n"
         f"  host: {scalar(host)}\n"
         f"  port: {port}\n"
-        "  # keys: [${TURNOUT_GATEWAY_KEY}]\n"
+        '  # keys: ["${TURNOUT_GATEWAY_KEY}"]\n'
     )

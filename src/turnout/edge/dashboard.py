@@ -1,9 +1,10 @@
 """`/metrics` and `/dashboard`: what the gateway is doing, for Prometheus and for a person.
 
 Both are for the operator, not the clients, so they have their own access rule (`_admit`):
-once any gateway key exists they need `server.admin_key` (as `Authorization: Bearer`,
-`x-api-key`, `?key=` or the cookie that `?key=` leaves); with no keys at all they are open to
-loopback clients only. Nothing here shows a secret: key names and paths only, and upstream
+with `server.admin_key` set they need it (as `Authorization: Bearer`, `x-api-key`, `?key=` or
+the cookie that `?key=` leaves); without one they are open to loopback clients only, whether
+gateway keys exist or not, so the operator at the machine keeps a view even when every gateway
+key has been revoked. Nothing here shows a secret: key names and paths only, and upstream
 messages are masked like log lines.
 
 The dashboard is one static page (`dashboard_assets/`) that reads `GET /dashboard/state` and
@@ -233,24 +234,17 @@ def _left(budget: Budget, now: float) -> float:
 def _admit(request: Request, gateway: Gateway) -> None:
     """Raise unless the caller may see the operator's views (see the module docstring)."""
     server = gateway.config.server
-    if not server.keys and not gateway.shared.keyring:
+    if server.admin_key is None:
         if not _from_loopback(request):
             raise ClientRequestError(
                 403,
-                "with no gateway keys configured, /dashboard and /metrics answer loopback "
-                "clients only; set server.keys and server.admin_key to reach them from elsewhere",
+                "without server.admin_key, /dashboard and /metrics answer loopback clients "
+                "only; set server.admin_key (admin_key: ${TURNOUT_ADMIN_KEY}) to reach them "
+                "from elsewhere",
                 kind="permission",
                 code="admin_loopback_only",
             )
         return
-    if server.admin_key is None:
-        raise ClientRequestError(
-            403,
-            "/dashboard and /metrics need server.admin_key once gateway keys exist "
-            "(admin_key: ${TURNOUT_ADMIN_KEY})",
-            kind="permission",
-            code="admin_key_not_configured",
-        )
     if not _presents_admin_key(request, server.admin_key.value):
         raise ClientRequestError(
             401,
