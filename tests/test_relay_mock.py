@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import anthropic
@@ -285,3 +286,30 @@ def test_the_gateway_reports_the_paths_it_keeps_out_of_service(clients: Clients)
             "subscription_usage_gate",
         )
         assert 0 < entry["seconds_left"] <= 0.3
+
+
+def test_head_healthz_answers_like_get_without_a_body() -> None:
+    with running_gateway(demo_config()) as gw:
+        head = request(gw.url, "HEAD", "/healthz")
+        get = request(gw.url, "GET", "/healthz")
+    assert (head.status, head.body) == (200, b"")
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def test_a_request_for_an_endpoint_turnout_does_not_serve_is_logged_at_info(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="turnout.server")
+    with running_gateway(demo_config()) as gw:
+        reply = request(gw.url, "POST", "/v1/completions", {}, {"user-agent": "legacy-sdk/1.0"})
+        wrong_method = request(gw.url, "DELETE", "/v1/messages")
+    assert (reply.status, wrong_method.status) == (404, 405)
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any(
+        "POST '/v1/completions': not an endpoint turnout serves (404)" in line
+        and "'legacy-sdk/1.0'" in line
+        for line in lines
+    ), lines
+    assert any(
+        "DELETE '/v1/messages': not an endpoint turnout serves (405)" in line for line in lines
+    )

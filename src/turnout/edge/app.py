@@ -141,6 +141,25 @@ def _normalize(raw_path: str) -> tuple[str, bool]:
     return raw_path, False
 
 
+#: How much of a client-chosen path or user agent a log line keeps.
+_LOGGED_CHARS = 200
+
+
+def _log_unserved(request: Request, status: int) -> None:
+    """A client asking for an endpoint turnout does not serve (a wrong base URL, an API it
+    does not speak): said at info, so the operator sees who asks for what. The path and the
+    user agent are the client's own text: cut short and repr'd, so no line can be forged."""
+    agent = request.headers.get("user-agent", "")[:_LOGGED_CHARS]
+    log.info(
+        "%s %s %r: not an endpoint turnout serves (%d); user agent %r",
+        request.request_id,
+        request.method[:16],
+        request.path[:_LOGGED_CHARS],
+        status,
+        agent,
+    )
+
+
 class TurnoutApp:
     def __init__(self, gateway: Gateway, config_path: Path | None = None) -> None:
         self.gateway = gateway
@@ -154,6 +173,7 @@ class TurnoutApp:
             ("GET", "/v1/models"): self._models,
             ("GET", "/models"): self._models,
             ("GET", "/healthz"): self._healthz,
+            ("HEAD", "/healthz"): self._healthz,  # load balancers probe with HEAD too
             ("GET", "/turnout/paths"): self._paths,
             **AdminViews(lambda: self.gateway).routes,  # /metrics, /dashboard: admin access
         }
@@ -213,8 +233,10 @@ class TurnoutApp:
             self._authorize(request)
             await self._model(request)
         elif request.path in self._known_paths:
+            _log_unserved(request, 405)
             raise ClientRequestError(405, f"{request.method} is not allowed on {request.path}")
         else:
+            _log_unserved(request, 404)
             raise ClientRequestError(
                 404,
                 f"turnout has no endpoint {request.path}; use /v1/chat/completions, "
