@@ -22,6 +22,15 @@ def test_demo_serves_a_failover_and_prints_its_routes() -> None:
     assert "route *: claude-sub/* -> backup/*" in out
 
 
+def test_the_demo_leaves_the_users_ledger_alone(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with GatewayProcess(None, "--demo", env={"XDG_DATA_HOME": str(data)}) as gateway:
+        body = {"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "hi"}]}
+        assert request(gateway.url, "POST", "/v1/chat/completions", body).status == 200
+    assert gateway.stop() is not None
+    assert not (data / "turnout").exists(), sorted(data.rglob("*"))
+
+
 def test_with_nothing_detected_it_says_so_and_offers_the_demo(tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path), "TURNOUT_CONFIG": ""}
     for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY"):

@@ -97,8 +97,12 @@ def embedded_default(
 
 
 def demo_config() -> GatewayConfig:
-    """A gated first path and a healthy second one: a failover to see with one curl."""
+    """A gated first path and a healthy second one: a failover to see with one curl.
+
+    Its requests are not the user's traffic: the ledger is off, so they never land in the
+    user's real ledger (the counters of /metrics and the dashboard still show them)."""
     data = {
+        "ledger": "off",
         "providers": {
             "claude-sub": {"kind": "mock", "script": [{"status": 400, "body": DEMO_GATE_BODY}]},
             "backup": {
