@@ -38,7 +38,7 @@ TUNING_CATEGORY = 0.97
 TUNING_RETRYABLE = 0.99
 #: Floors the current rules meet on the held-out part (see docs/accuracy.md for the figures).
 HELD_OUT_CATEGORY = 0.91
-HELD_OUT_RETRYABLE = 0.98
+HELD_OUT_RETRYABLE = 0.975
 
 #: Held-out negative cases are held to a share, not one by one: naming a failing one would show
 #: its text to whoever writes the next rule.
