@@ -175,14 +175,30 @@ def _settings(table: Mapping[str, Any], at: At) -> dict[str, Any]:
                 raise ConfigError(f"{label(where)} must be a list of category names", at=where)
             out[name] = tuple(value)
         elif expected is int:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"{label(where)} must be a whole number >= 0", at=where)
+            least = 1 if name in POSITIVE_SETTINGS else 0
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ConfigError(f"{label(where)} must be a whole number >= {least}", at=where)
             out[name] = value
         else:
-            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"{label(where)} must be a number of seconds >= 0", at=where)
-            out[name] = float(value)
+            out[name] = _seconds(value, name, where)
     return out
+
+
+#: Settings where 0 would refuse every request (a limit of no bytes, a deadline of no time).
+POSITIVE_SETTINGS = frozenset(
+    {n for n in SETTING_NAMES if n.endswith("_timeout_s") or n.startswith("max_")}
+)
+
+
+def _seconds(value: object, name: str, where: At) -> float:
+    """A finite number of seconds: NaN passes every comparison and infinity is no deadline."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise ConfigError(f"{label(where)} must be a finite number of seconds", at=where)
+    if name in POSITIVE_SETTINGS and value <= 0:
+        raise ConfigError(f"{label(where)} must be more than 0 seconds", at=where)
+    if value < 0:
+        raise ConfigError(f"{label(where)} must be a number of seconds >= 0", at=where)
+    return float(value)
 
 
 def check_base_url(base_url: str, kind: str, at: At) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +32,16 @@ class Dialect(Protocol):
     def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes: ...
 
 
+#: How deep a request body may nest. Real requests, JSON Schemas of tools included, stay far
+#: below; the gateway's JSON writer stops at 254 levels and a translation adds a few, so a
+#: deeper body would fail inside the gateway, after routing, instead of here.
+MAX_JSON_DEPTH = 128
+_TOO_DEEP = (
+    f"the request body nests deeper than {MAX_JSON_DEPTH} levels of objects and arrays; "
+    "flatten it (a tool's input_schema rarely needs more than ten)"
+)
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """The request body as a JSON object, or a ClientRequestError saying what is wrong."""
     if not body:
@@ -38,10 +49,55 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise ClientRequestError(400, _TOO_DEEP) from exc
         raise ClientRequestError(400, f"the request body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ClientRequestError(400, "the request body must be a JSON object")
+    # A body cannot nest deeper than it has openers: most are not even walked.
+    if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and nests_deeper(data):
+        raise ClientRequestError(400, _TOO_DEEP)
     return data
+
+
+#: orjson writes at most 254 levels; wrapped in this many arrays, a body writes only if it
+#: nests at most MAX_JSON_DEPTH levels itself.
+_WRAP = 254 - MAX_JSON_DEPTH
+
+
+def nests_deeper(data: object) -> bool:
+    """Whether objects and arrays nest more than MAX_JSON_DEPTH levels. Asked of the JSON
+    writer (a tenth of a millisecond for a large agent request) rather than a walk in Python
+    (fifty times that); it is the writer a translation would fail in."""
+    for _ in range(_WRAP):
+        data = [data]
+    try:
+        orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        return True
+    return False
+
+
+#: A field's test and what the field must be, for `check_fields`.
+FieldRule = tuple[Callable[[Any], bool], str]
+
+
+def text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def text_or_text_list(value: Any) -> bool:
+    return isinstance(value, str) or text_list(value)
+
+
+def check_fields(data: Mapping[str, Any], rules: Mapping[str, FieldRule]) -> None:
+    """Refuse a field of the wrong type (null means unset) before any path is tried: a
+    translation would otherwise meet it after routing, and a same-dialect path would refuse it
+    anyway."""
+    for name, (fits, wanted) in rules.items():
+        value = data.get(name)
+        if value is not None and not fits(value):
+            raise ClientRequestError(400, f"'{name}' must be {wanted}")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

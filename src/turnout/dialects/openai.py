@@ -6,7 +6,14 @@ from typing import Any
 
 import orjson
 
-from turnout.dialects.base import ParsedRequest, parse_json_object, require_model
+from turnout.dialects.base import (
+    FieldRule,
+    ParsedRequest,
+    check_fields,
+    parse_json_object,
+    require_model,
+    text_or_text_list,
+)
 from turnout.errors import ClientRequestError
 
 _ERROR_TYPES = {
@@ -23,6 +30,10 @@ _ERROR_TYPES = {
 }
 
 
+#: Fields a translation reads, with the type it needs.
+_FIELDS: dict[str, FieldRule] = {"stop": (text_or_text_list, "a string or a list of strings")}
+
+
 class OpenAIDialect:
     name = "openai"
 
@@ -32,6 +43,7 @@ class OpenAIDialect:
         messages = data.get("messages")
         if not isinstance(messages, list) or not messages:
             raise ClientRequestError(400, "'messages' must be a non-empty list")
+        check_fields(data, _FIELDS)
         return ParsedRequest(body, data, model, data.get("stream") is True)
 
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:

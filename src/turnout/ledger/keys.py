@@ -119,3 +119,4 @@ class KeyStore:
         found = self.find(name)
         assert found is not None
         return found
+

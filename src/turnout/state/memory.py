@@ -54,10 +54,11 @@ class _Window:
 
     def wait(self, terms: RateTerms, now: float) -> float | None:
         self.trim(now)
+        # A limit of 0 (from a ledger older than the check at creation) allows nothing.
         if terms.rpm is not None and len(self.requests) >= terms.rpm:
-            return max(0.0, self.requests[0] + WINDOW_S - now)
+            return max(0.0, self.requests[0] + WINDOW_S - now) if self.requests else WINDOW_S
         if terms.tpm is not None and sum(n for _, n in self.tokens) >= terms.tpm:
-            return max(0.0, self.tokens[0][0] + WINDOW_S - now)
+            return max(0.0, self.tokens[0][0] + WINDOW_S - now) if self.tokens else WINDOW_S
         return None
 
 

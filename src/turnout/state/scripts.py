@@ -62,6 +62,7 @@ local now = tonumber(ARGV[1])
 local rpm, tpm = tonumber(ARGV[2]), tonumber(ARGV[3])
 local function wait_for(key)
   local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if first[2] == nil then return {'rate', '60000'} end  -- a limit of 0 allows nothing
   return {'rate', tostring(math.max(0, tonumber(first[2]) + 60000 - now))}
 end
 if rpm >= 0 or tpm >= 0 then
