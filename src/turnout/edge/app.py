@@ -37,6 +37,7 @@ from turnout.edge.asgi import (
 )
 from turnout.edge.catalog_views import model_entry, models_body
 from turnout.edge.dashboard import ADMIN_PATHS, AdminViews
+from turnout.edge.hangup import HangUp
 from turnout.edge.hosts import is_json, names_this_machine, same_origin
 from turnout.edge.relay import DIALECTS, Exchange, client_error, count_tokens, relay
 from turnout.errors import ClientRequestError
@@ -66,6 +67,7 @@ class Request:
 
     __slots__ = (
         "dialect",
+        "finished",
         "gateway",
         "headers",
         "key",
@@ -90,10 +92,13 @@ class Request:
         self.headers = header_map(scope)
         self.receive = receive
         self.responded = False  # a response has started: it can no longer be replaced
+        self.finished = False  # its last byte has been handed to the server
 
         async def tracked(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.responded = True
+            elif not message.get("more_body", False):
+                self.finished = True
             await send(message)
 
         self.send: Send = tracked
@@ -319,7 +324,8 @@ class TurnoutApp:
             request.dialect, parsed, request.headers, request.request_id, request.started,
             request.key,
         )  # fmt: skip
-        await relay(request.gateway, exchange, request.send)
+        async with HangUp(request.receive, lambda: request.finished):
+            await relay(request.gateway, exchange, request.send)
 
     async def _chat_openai(self, request: Request) -> None:
         request.dialect = DIALECTS["openai"]
@@ -340,7 +346,8 @@ class TurnoutApp:
             request.started,
             request.key,
         )
-        await count_tokens(request.gateway, exchange, request.send)
+        async with HangUp(request.receive, lambda: request.finished):
+            await count_tokens(request.gateway, exchange, request.send)
 
     async def _models(self, request: Request) -> None:
         anthropic = "anthropic-version" in request.headers

@@ -8,6 +8,7 @@ its last bytes leave.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -36,7 +37,7 @@ from turnout.routing.echo import ClientEcho
 from turnout.routing.resolve import resolve_route, target_model
 from turnout.routing.resume import continue_stream
 from turnout.runtime.gateway import Gateway
-from turnout.telemetry.accounting import Tally, close, trail
+from turnout.telemetry.accounting import CLIENT_GONE, Tally, close, trail
 from turnout.translate import (
     UpstreamStreamError,
     anthropic_to_openai_request,
@@ -145,11 +146,34 @@ async def relay(gateway: Gateway, exchange: Exchange, send: Send) -> None:
         raise
     try:
         await _serve(gateway, exchange, tally, route, send)
+    except asyncio.CancelledError:  # the client hung up (see edge/hangup.py)
+        await asyncio.shield(_close_early(gateway, tally, 499, CLIENT_GONE))
+        raise
+    except ClientRequestError as exc:
+        await _close_early(gateway, tally, exc.status, exc.code, exc.kind)
+        raise
+    except Exception:
+        await _close_early(gateway, tally, 500, "internal_error")
+        raise
     finally:
-        if not tally.closed:  # the client went away mid-answer: still account for it
-            await close(
-                gateway, tally, status=499, outcome="client_gone", category=None, attempts=[]
-            )
+        if tally.served is not None:
+            await asyncio.shield(tally.served.response.close())  # the upstream is let go
+
+
+async def _close_early(
+    gateway: Gateway, tally: Tally, status: int, outcome: str, category: str | None = None
+) -> None:
+    """Record a request that ended before its answer was complete, with what it used: the
+    attempts so far, the path that was answering and the tokens it had sent."""
+    if tally.closed:
+        return
+    served = tally.served
+    await close(
+        gateway, tally, status=status, outcome=outcome, category=category,
+        attempts=tally.attempts, served=served, usage=tally.usage_so_far(),
+        upstream_dialect=_upstream_dialect(tally.client_dialect, served) if served else None,
+        upstream_s=served.upstream_s if served else 0.0,
+    )  # fmt: skip
 
 
 async def _serve(
@@ -171,7 +195,10 @@ async def _serve(
         lambda t, p: _body_for(exchange, tally, t, p),
         request.model,
         ClientEcho(request.data),
+        tally.attempts,
     )
+    if isinstance(outcome, Served):
+        tally.served = outcome
     if isinstance(outcome, Failed):
         await _send_failure(gateway, exchange, tally, outcome, send)
     elif request.stream:
@@ -180,9 +207,9 @@ async def _serve(
         await _relay_whole(gateway, exchange, tally, outcome, send)
 
 
-def _upstream_dialect(exchange: Exchange, served: Served) -> str:
+def _upstream_dialect(client_dialect: str, served: Served) -> str:
     dialect = served.provider.dialect
-    return exchange.dialect.name if dialect == "any" else dialect
+    return client_dialect if dialect == "any" else dialect
 
 
 def _turnout_headers(
@@ -208,7 +235,7 @@ def _forwarded(exchange: Exchange, headers: Mapping[str, str]) -> list[tuple[str
 async def _relay_whole(
     gateway: Gateway, exchange: Exchange, tally: Tally, served: Served, send: Send
 ) -> None:
-    upstream = _upstream_dialect(exchange, served)
+    upstream = _upstream_dialect(exchange.dialect.name, served)
     raw = served.body
     try:
         body = convert_whole(upstream, exchange.dialect.name, raw, served.data, served.target.model)
@@ -235,7 +262,7 @@ async def _relay_stream(
     served: Served,
     send: Send,
 ) -> None:
-    upstream = _upstream_dialect(exchange, served)
+    upstream = _upstream_dialect(exchange.dialect.name, served)
     tally.meter = UsageMeter(upstream)
     client = tally.client = ClientStream(exchange.dialect.name)
     relay = stream_relay(upstream, exchange.dialect.name, served.target.model, exchange.wants_usage)

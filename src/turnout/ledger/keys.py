@@ -119,4 +119,3 @@ class KeyStore:
         found = self.find(name)
         assert found is not None
         return found
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -122,11 +123,14 @@ class RouteChain:
         body_for: BodyFor,
         requested_model: str,
         echo: ClientEcho | None = None,
+        attempts: list[Attempt] | None = None,
     ) -> Served | Failed:
-        """`echo` is what the client wrote: a failure quoting it is read without it."""
-        attempts: list[Attempt] = []
+        """Serve `call` on the first path that can. `echo` is what the client wrote: a failure
+        quoting it is read without it. `attempts`, when given, is filled as the walk goes, so
+        a caller whose request is cancelled midway still knows its trail."""
+        attempts = [] if attempts is None else attempts
         elapsed = 0.0
-        cooling: list[Target] = []
+        cooling: list[tuple[Target, PathMark]] = []
         targets = [Target(t.provider, target_model(t, requested_model)) for t in route.targets]
         too_long_for: int | None = None  # a window the prompt did not fit in
         for target in targets:
@@ -144,7 +148,7 @@ class RouteChain:
                 told = retold(mark.diagnosis, target.model) if mark else None
                 attempts.append(Attempt(target, "skipped", told))
                 if mark is not None and not mark.gated:
-                    cooling.append(target)
+                    cooling.append((target, mark))
                 continue
             outcome = await self._try_target(
                 route, target, provider, call, body_for, attempts, echo
@@ -155,19 +159,18 @@ class RouteChain:
                 return outcome[0]
             if isinstance(outcome[0], Diagnosis) and outcome[0].category is Category.CONTEXT_LENGTH:
                 too_long_for = window
-        # Every path was skipped or failed. Paths only cooling down get one more chance
-        # rather than a certain failure.
         if cooling and all(a.outcome == "skipped" for a in attempts):
-            for target in cooling:
-                provider = self._providers[target.provider]
-                outcome = await self._try_target(
-                    route, target, provider, call, body_for, attempts, echo
-                )
-                elapsed += outcome[1]
-                if isinstance(outcome[0], Served | Failed):
-                    outcome[0].upstream_s = elapsed
-                    return outcome[0]
-        return Failed(attempts, self._decisive(attempts, requested_model), upstream_s=elapsed)
+            return Failed(list(attempts), self._from_cooldown(cooling), upstream_s=elapsed)
+        return Failed(list(attempts), self._decisive(attempts, requested_model), upstream_s=elapsed)
+
+    def _from_cooldown(self, cooling: list[tuple[Target, PathMark]]) -> Diagnosis:
+        """The answer when every path was skipped and some only cool down: what cooled the
+        first of them, with the wait until its cooldown ends as the Retry-After. Calling it
+        anyway would only spend the provider's patience (a 429 answered with more calls) and
+        the client's time; when the cooldown ends, one request probes the path."""
+        target, mark = cooling[0]
+        wait = max(1.0, math.ceil(self._health.seconds_left(mark)))
+        return dataclasses.replace(retold(mark.diagnosis, target.model), retry_after_s=wait)
 
     async def _try_target(
         self,
@@ -179,11 +182,33 @@ class RouteChain:
         attempts: list[Attempt],
         echo: ClientEcho | None = None,
     ) -> tuple[Served | Failed | Diagnosis | None, float]:
-        """Try one target with its retries. Returns what happened and the seconds spent."""
+        """Try one target with its retries. Returns what happened and the seconds spent.
+
+        A probe lease the admission took is given back on every way out that reaches no
+        verdict on the path: a request it cannot honour, a cancelled request (the client
+        hung up), an error of the gateway's own. Otherwise it would hold the path shut for
+        the lease's whole term."""
+        try:
+            return await self._try_admitted(route, target, provider, call, body_for, attempts, echo)
+        except BaseException:
+            await asyncio.shield(self._release(target))
+            raise
+
+    async def _try_admitted(
+        self,
+        route: RouteConfig,
+        target: Target,
+        provider: Provider,
+        call: UpstreamCall,
+        body_for: BodyFor,
+        attempts: list[Attempt],
+        echo: ClientEcho | None,
+    ) -> tuple[Served | Failed | Diagnosis | None, float]:
         settings = self._config.settings_for(route, self._config.providers[target.provider])
         body = body_for(target, provider)
         if body is None:
             attempts.append(Attempt(target, "skipped", note="cannot honour this request"))
+            await self._release(target)
             return None, 0.0
         target_call = UpstreamCall(
             operation=call.operation,
@@ -218,8 +243,12 @@ class RouteChain:
                 spent += wait
                 continue
             spent += time.perf_counter() - started
-            await self._health.succeeded(target.provider)  # the credential works again
-            await self._health.succeeded(target.path)
+            try:
+                await self._health.succeeded(target.provider)  # the credential works again
+                await self._health.succeeded(target.path)
+            except BaseException:
+                await asyncio.shield(served.response.close())  # never left open upstream
+                raise
             attempts.append(Attempt(target, "ok"))
             served.attempts = list(attempts)
             return served, spent

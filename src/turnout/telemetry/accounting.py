@@ -18,6 +18,12 @@ from turnout.runtime.gateway import Gateway
 log = logging.getLogger("turnout.relay")
 
 
+#: Outcome of a request whose client hung up before its answer was complete.
+CLIENT_GONE = "client_gone"
+#: Outcomes whose tokens the provider charges for and the ledger prices.
+BILLED_OUTCOMES = frozenset({"ok", CLIENT_GONE})
+
+
 def trail(attempts: list[Attempt]) -> str:
     return " -> ".join(a.label() for a in attempts)
 
@@ -40,6 +46,8 @@ class Tally:
     reserved: float = 0.0  # dollars reserved against the key's budget before the call
     client: ClientStream | None = None  # what a streaming client has received
     hold: str = ""  # the reservation's token in the state store ("" for none)
+    attempts: list[Attempt] = field(default_factory=list)  # filled by the chain as it walks
+    served: Served | None = None  # the path whose answer is being relayed
     closed: bool = False
 
     def observe(self, event: Event) -> None:
@@ -49,6 +57,16 @@ class Tally:
     def mark_first_byte(self) -> None:
         if self.first_byte is None:
             self.first_byte = time.perf_counter()
+
+    def usage_so_far(self) -> Usage:
+        """What a request that ended early used: the usage its stream reported, and for output
+        the provider had not counted yet, the text the client was sent (about 4 characters a
+        token). A client that hangs up before the usage event is billed, not let off."""
+        usage = self.meter.usage if self.meter is not None else Usage()
+        if usage.tokens_out == 0 and self.client is not None:
+            estimate = (len(self.client.so_far) + 3) // 4
+            return Usage(usage.tokens_in, estimate, usage.tokens_cached)
+        return usage
 
 
 async def close(
@@ -68,7 +86,7 @@ async def close(
     now = time.perf_counter()
     usage = usage or (tally.meter.usage if tally.meter else Usage())
     cost = 0.0
-    if served is not None and outcome == "ok":
+    if served is not None and outcome in BILLED_OUTCOMES:
         price = price_of(served.target.model, gateway.config.prices)
         if price is not None:
             cost = price.cost(usage.tokens_in, usage.tokens_out, usage.tokens_cached)

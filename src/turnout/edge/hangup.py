@@ -1,0 +1,60 @@
+"""Noticing a client that hangs up, so its request stops costing anything.
+
+The ASGI server only says so through `receive()`: once the body is read, the next message is
+`http.disconnect`, when the connection drops or when the response is complete. A sent message
+to a closed connection is dropped without an error, so a request that only sends never learns
+of it: a stream would be read from the upstream (and paid for) to its end, and recorded as
+served. `HangUp` watches `receive()` beside the request's work and cancels that work the
+moment the client is gone: the upstream call is closed where it stands, probe leases are
+given back, and the ledger records `client_gone` with what was used so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import TracebackType
+
+from turnout.edge.asgi import ClientGone, Receive
+
+
+class HangUp:
+    """`async with HangUp(receive, finished):` around a request's work, once its body is read.
+
+    Inside, a hang-up cancels the work; on the way out the cancellation becomes `ClientGone`
+    (an outside cancellation, a server shutdown, stays a cancellation). `finished()` tells a
+    complete response, after which the server's disconnect message is not a hang-up.
+    """
+
+    def __init__(self, receive: Receive, finished: Callable[[], bool]) -> None:
+        self._receive = receive
+        self._finished = finished
+        self._task: asyncio.Task[object] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self.gone = False
+
+    async def __aenter__(self) -> HangUp:
+        self._task = asyncio.current_task()
+        self._watch = asyncio.get_running_loop().create_task(self._watch_receive())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._watch is not None
+        assert self._task is not None
+        self._watch.cancel()
+        if self.gone and exc_type is asyncio.CancelledError and self._task.uncancel() == 0:
+            raise ClientGone from exc
+
+    async def _watch_receive(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                break
+        if not self._finished() and self._task is not None and not self._task.done():
+            self.gone = True
+            self._task.cancel()
