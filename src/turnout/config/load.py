@@ -405,6 +405,7 @@ def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
         host=str(table.get("host", default.host)),
         port=int(table.get("port", default.port)),
         max_body_bytes=int(table.get("max_body_bytes", default.max_body_bytes)),
+        drain_s=_seconds(table.get("drain_s", default.drain_s), "drain_s", ("server", "drain_s")),
         keys=tuple(k for k in keys if k),
         admin_key=admin_key or None,
     )

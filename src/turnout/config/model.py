@@ -106,6 +106,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8787
     max_body_bytes: int = 32 * 1024 * 1024
+    #: On SIGTERM, how long open streams may run on before each ends with an error event.
+    drain_s: float = 10.0
     keys: tuple[Secret, ...] = ()  # gateway keys clients must present; none means open
     admin_key: Secret | None = None  # opens /dashboard and /metrics once gateway keys exist
 

@@ -37,6 +37,7 @@ from turnout.routing.echo import ClientEcho
 from turnout.routing.resolve import resolve_route, target_model
 from turnout.routing.resume import continue_stream
 from turnout.runtime.gateway import Gateway
+from turnout.runtime.shutdown import SHUTDOWN
 from turnout.telemetry.accounting import CLIENT_GONE, Tally, close, trail
 from turnout.translate import (
     UpstreamStreamError,
@@ -45,6 +46,8 @@ from turnout.translate import (
 )
 
 log = logging.getLogger("turnout.relay")
+#: The outcome of a stream ended by the gateway stopping.
+SHUTDOWN_CODE = "gateway_shutting_down"
 
 DIALECTS: dict[str, Dialect] = {"openai": OpenAIDialect(), "anthropic": AnthropicDialect()}
 #: Upstream response headers worth passing on to the client.
@@ -269,7 +272,14 @@ async def _relay_stream(
     headers = _turnout_headers(exchange, served.attempts, served.target, served.upstream_s)
     await start_stream(send, headers + _forwarded(exchange, served.response.headers))
     tally.mark_first_byte()
-    failure = await _pump(served, relay, tally, send)
+    try:
+        with gateway.shared.streams.relaying():
+            failure = await _pump(served, relay, tally, send)
+    except asyncio.CancelledError:
+        if not gateway.shared.streams.ended_by_shutdown():
+            raise
+        await _end_for_shutdown(gateway, exchange, tally, served, send)
+        return
     if failure is not None:
         settings = gateway.config.settings_for(route, served.provider.config)
         await gateway.health.failed(served.target.path, failure, settings.cooldown_s, gated=False)
@@ -288,6 +298,22 @@ async def _relay_stream(
         category=failure.category.value if failure else None, attempts=served.attempts,
         served=served, upstream_dialect=upstream, upstream_s=served.upstream_s,
     )  # fmt: skip
+    await end_stream(send)
+
+
+async def _end_for_shutdown(
+    gateway: Gateway, exchange: Exchange, tally: Tally, served: Served, send: Send
+) -> None:
+    """The gateway is stopping and this stream outlived the drain: end it with an error event
+    the client's SDK raises (retryable: another gateway or a restart can serve it), never a
+    quiet cut that would pass what was sent off as the whole answer."""
+    message = (
+        f"turnout: {SHUTDOWN}; the stream from {served.target.path} ended before the answer "
+        "was complete. The text received so far is incomplete: send the request again."
+    )
+    extra = {"category": "server_error", "code": SHUTDOWN_CODE, "retryable": True}
+    await send_chunk(send, exchange.dialect.error_event("server_error", message, extra))
+    await _close_early(gateway, tally, 200, SHUTDOWN_CODE, "server_error")
     await end_stream(send)
 
 

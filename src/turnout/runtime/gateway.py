@@ -18,6 +18,7 @@ from turnout.providers.transport import HttpTransport
 from turnout.redaction import SecretMask
 from turnout.routing.chain import RouteChain
 from turnout.routing.health import PathHealth
+from turnout.runtime.shutdown import StreamDrain
 from turnout.state import MemoryState, StateStore, open_state
 from turnout.telemetry.bus import RecordBus
 from turnout.telemetry.metrics import Telemetry
@@ -36,6 +37,7 @@ class Shared:
     records: RecordBus = field(default_factory=RecordBus)  # every finished request, once
     #: The secrets masked in whatever upstreams send back; a reload's new keys are added.
     mask: SecretMask = field(default_factory=SecretMask)
+    streams: StreamDrain = field(default_factory=StreamDrain)  # ended properly at shutdown
     #: How the chain waits between tries (backoff, Retry-After); tests pass a fake clock's.
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import math
 import socket
 import sys
 from pathlib import Path
@@ -20,7 +21,6 @@ from turnout.redaction import SecretMask
 from turnout.runtime.gateway import Gateway, Shared
 from turnout.runtime.workers import listening_socket, shared_state_config, supervise
 from turnout.telemetry.logs import setup_logging
-from turnout.telemetry.metrics import Telemetry
 
 
 def is_loopback(host: str) -> bool:
@@ -102,21 +102,23 @@ def _serve_one(
         log_level=log_level,
         lifespan="on",
         proxy_headers=False,
-        timeout_graceful_shutdown=30,
+        # Past the drain, streams still open get their closing event: time to send it.
+        timeout_graceful_shutdown=math.ceil(config.server.drain_s) + 20,
     )
-    server = _Server(settings, app.gateway.shared.telemetry)
+    server = _Server(settings, app)
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets)
     return 0 if server.started else 3
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server that, asked to stop, also ends the dashboard's event streams: they
-    never end by themselves and would hold the graceful shutdown for its whole timeout."""
+    """uvicorn's server that, asked to stop, also ends the dashboard's event streams (they
+    never end by themselves and would hold the graceful shutdown for its whole timeout) and,
+    after the drain time, the relayed streams still open, each with an error event."""
 
-    def __init__(self, config: uvicorn.Config, telemetry: Telemetry) -> None:
+    def __init__(self, config: uvicorn.Config, app: TurnoutApp) -> None:
         super().__init__(config)
-        self._telemetry = telemetry
+        self._app = app
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
@@ -126,4 +128,9 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if self._loop is not None:  # called in a signal handler: hand over to the loop
-            self._loop.call_soon_threadsafe(self._telemetry.close)
+            self._loop.call_soon_threadsafe(self._stopping)
+
+    def _stopping(self) -> None:
+        shared = self._app.gateway.shared
+        shared.telemetry.close()
+        shared.streams.stop(self._app.gateway.config.server.drain_s)
