@@ -10,6 +10,7 @@ import json
 import signal
 import socket
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,12 @@ from tests.fakes.slow import Upstream, read_events, slow_upstream
 from tests.serving import STOP_TIMEOUT_S, GatewayProcess
 from tests.waiting import wait_until
 
-OPENAI = ("/v1/chat/completions", {}, b"data: ")
-ANTHROPIC = ("/v1/messages", {"anthropic-version": "2023-06-01"}, b"event: content_block_delta")
+OPENAI: tuple[str, dict[str, str], bytes] = ("/v1/chat/completions", {}, b"data: ")
+ANTHROPIC: tuple[str, dict[str, str], bytes] = (
+    "/v1/messages",
+    {"anthropic-version": "2023-06-01"},
+    b"event: content_block_delta",
+)
 
 
 def write_config(tmp_path: Path, upstream_url: str) -> Path:
@@ -38,7 +43,9 @@ def write_config(tmp_path: Path, upstream_url: str) -> Path:
     return path
 
 
-def post(port: int, path: str, headers: dict[str, str], body: dict[str, object]) -> socket.socket:
+def post(
+    port: int, path: str, headers: dict[str, str], body: Mapping[str, object]
+) -> socket.socket:
     raw = json.dumps(body).encode()
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     sock = socket.create_connection(("127.0.0.1", port), timeout=60)
