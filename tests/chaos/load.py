@@ -82,11 +82,14 @@ class Outcome:
     complete: bool = False  # the SDK saw a normal end (finish/stop reason), no error raised
     error: str | None = None
     elapsed_s: float = 0.0
+    hang_up: bool = False  # the client hangs up after its first piece of a streamed answer
 
     @property
     def verdict(self) -> str:
-        """ok | failed | truncated | duplicated | garbled."""
+        """ok | failed | truncated | duplicated | garbled | hung_up."""
         expected = answer_text(self.nonce)
+        if self.hang_up and self.error is None and not self.complete:
+            return "hung_up" if expected.startswith(self.text) else "garbled"
         if self.error is not None:
             return "failed"
         if self.text == expected and self.complete:
@@ -176,6 +179,8 @@ class Report:
             f"{len(self.internal_errors())} internal errors",
             f"answers served whole twice upstream: {len(self.served_twice())}",
         ]
+        gone = sum(1 for row in self.ledger_rows if row["outcome"] == "client_gone")
+        lines.append(f"hung up: {self.count('hung_up')} clients, {gone} recorded client_gone")
         for verdict in ("failed", "truncated", "duplicated", "garbled"):
             for outcome in [o for o in self.outcomes if o.verdict == verdict][:5]:
                 lines.append(f"  {verdict}: {outcome}")
@@ -251,9 +256,9 @@ def drive(url: str, plan: ChaosPlan) -> list[Outcome]:
             anthropic.Anthropic(base_url=url, api_key="x", max_retries=0, timeout=30) as an,
         ):
             while claim():
-                outcome = one_request(
-                    oa, an, rng.choice(("openai", "anthropic")), rng.random() < 0.5
-                )
+                dialect, stream = rng.choice(("openai", "anthropic")), rng.random() < 0.5
+                hang_up = stream and rng.random() < HANG_UP_RATE
+                outcome = one_request(oa, an, dialect, stream, hang_up)
                 with lock:
                     outcomes.append(outcome)
 
@@ -265,8 +270,14 @@ def drive(url: str, plan: ChaosPlan) -> list[Outcome]:
     return outcomes
 
 
-def one_request(oa: openai.OpenAI, an: anthropic.Anthropic, dialect: str, stream: bool) -> Outcome:
-    outcome = Outcome(uuid.uuid4().hex[:16], dialect, stream)
+#: Streamed requests whose client hangs up after the first piece of the answer.
+HANG_UP_RATE = 0.03
+
+
+def one_request(
+    oa: openai.OpenAI, an: anthropic.Anthropic, dialect: str, stream: bool, hang_up: bool = False
+) -> Outcome:
+    outcome = Outcome(uuid.uuid4().hex[:16], dialect, stream, hang_up=hang_up)
     prompt = f"Answer with your token. nonce={outcome.nonce}"
     started = time.monotonic()
     try:
@@ -303,11 +314,15 @@ def _openai(client: openai.OpenAI, prompt: str, outcome: Outcome) -> None:
         model="m", messages=messages, stream=True
     )
     _note_headers(outcome, raw_stream.http_response.status_code, raw_stream.headers)
-    for chunk in raw_stream.parse():
+    chunks = raw_stream.parse()
+    for chunk in chunks:
         for choice in chunk.choices:
             outcome.text += choice.delta.content or ""
             if choice.finish_reason is not None:
                 outcome.complete = choice.finish_reason == "stop"
+        if outcome.hang_up and outcome.text and not outcome.complete:
+            chunks.close()  # the client hangs up mid-answer
+            return
 
 
 def _anthropic(client: anthropic.Anthropic, prompt: str, outcome: Outcome) -> None:
@@ -324,9 +339,13 @@ def _anthropic(client: anthropic.Anthropic, prompt: str, outcome: Outcome) -> No
     )
     _note_headers(outcome, raw_stream.http_response.status_code, raw_stream.headers)
     stop_reason = None
-    for event in raw_stream.parse():
+    events = raw_stream.parse()
+    for event in events:
         if event.type == "content_block_delta" and event.delta.type == "text_delta":
             outcome.text += event.delta.text
+            if outcome.hang_up:
+                events.close()  # the client hangs up mid-answer
+                return
         elif event.type == "message_delta":
             stop_reason = event.delta.stop_reason
         elif event.type == "message_stop":
@@ -353,6 +372,11 @@ def check_ledger(outcomes: list[Outcome], rows: list[dict[str, Any]]) -> list[st
         row = by_id.get(outcome.request_id or "")
         if row is None:
             problems.append(f"no ledger row for {outcome.request_id} ({outcome.verdict})")
+        elif outcome.verdict == "hung_up":
+            # Recorded as gone, or as served when the answer was whole before the hang-up
+            # reached the gateway; never as failed.
+            if row["outcome"] not in ("client_gone", "ok"):
+                problems.append(f"{outcome.request_id}: hung up, ledger says {row['outcome']}")
         elif outcome.status is not None and row["status"] != outcome.status:
             problems.append(
                 f"{outcome.request_id}: client saw {outcome.status}, ledger says {row['status']}"
@@ -361,7 +385,8 @@ def check_ledger(outcomes: list[Outcome], rows: list[dict[str, Any]]) -> list[st
             problems.append(
                 f"{outcome.request_id}: complete answer, ledger outcome {row['outcome']}"
             )
-    ok_rows = sum(1 for row in rows if row["outcome"] == "ok")
+    hung_up = {o.request_id for o in outcomes if o.verdict == "hung_up"}
+    ok_rows = sum(1 for row in rows if row["outcome"] == "ok" and row["id"] not in hung_up)
     ok_seen = sum(1 for o in outcomes if o.verdict == "ok")
     if ok_rows != ok_seen:
         problems.append(f"ledger has {ok_rows} ok requests, clients got {ok_seen} complete answers")

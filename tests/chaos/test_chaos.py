@@ -44,6 +44,14 @@ def test_the_run_covered_every_fault_and_both_dialects_streamed_or_not(report: R
     assert any(a.continuation for a in report.arrivals), "no stream was continued"
 
 
+def test_clients_that_hang_up_are_recorded_as_gone(report: Report) -> None:
+    hung_up = {o.request_id for o in report.outcomes if o.verdict == "hung_up"}
+    assert hung_up, "no client hung up"
+    gone = {row["id"] for row in report.ledger_rows if row["outcome"] == "client_gone"}
+    assert gone <= hung_up  # only a client that hung up is ever recorded as gone
+    assert gone, "no hang-up reached the gateway before the answer was whole"
+
+
 def test_with_a_healthy_path_no_client_request_fails(report: Report) -> None:
     assert [o for o in report.outcomes if o.verdict == "failed"] == []
 
