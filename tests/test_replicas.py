@@ -7,6 +7,7 @@ Every load here is bounded in count and time, and stays on 127.0.0.1.
 
 from __future__ import annotations
 
+import http.client
 import subprocess
 import sys
 import threading
@@ -260,7 +261,7 @@ def load(
             replica = group[(n + offset) % len(group)]
             try:
                 reply = ask(replica, {**MESSAGE, "model": "m"})
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:  # a killed replica cuts answers
                 if replica is not kill:
                     failures.append(f"{replica.url}: {exc}")
                 continue
