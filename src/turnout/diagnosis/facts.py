@@ -35,6 +35,8 @@ _CODE_KEYS = frozenset(
         "param",
     }
 )
+#: Keys whose numeric values are a wait in seconds.
+_RETRY_KEYS = frozenset({"retry_after", "retryafter", "retry_after_seconds"})
 #: How much of a body the phrase rules read; error bodies that matter are far shorter.
 _TEXT_LIMIT = 16_384
 _MAX_DEPTH = 6
@@ -91,6 +93,9 @@ def _walk(
                     found["retry_delay"] = value
             elif isinstance(value, bool):
                 continue
+            elif isinstance(value, int | float) and lowered in _RETRY_KEYS:
+                # A number of seconds (Cloudflare's JSON error pages say "retry_after": 120).
+                found.setdefault("retry_delay", f"{value}s")
             elif isinstance(value, int) and lowered in _CODE_KEYS:
                 codes.add(str(value))
             else:

@@ -21,6 +21,7 @@ _STATUS_PATTERNS = tuple(
         r"\bError code: ([1-5]\d\d)\b",
         r"\bAPI Error: ([1-5]\d\d)\b",
         r"\bAPI Error \(([1-5]\d\d)\b",
+        r"\[([1-5]\d\d)\] ",
         r"\bstatus(?:[ _]?code)?[\"']?\s*[=:]\s*\"?([1-5]\d\d)\b",
         r"\bstatus code ([1-5]\d\d)\b",
         r"\b([1-5]\d\d) (?:Bad Request|Unauthorized|Payment Required|Forbidden|Not Found|"
