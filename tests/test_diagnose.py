@@ -281,3 +281,20 @@ def test_an_overload_is_transient_in_every_framing(fields: dict[str, object]) ->
 )
 def test_sdk_exception_names_stand_for_their_status(log: str, status: int | None) -> None:
     assert diagnose(log=log).status == status
+
+
+def test_a_request_larger_than_its_whole_allowance_is_quota_not_a_wait() -> None:
+    # https://github.com/OpenHands/OpenHands/pull/4167: nothing used, one request too big.
+    too_big = (
+        "Rate limit reached for model `llama-3.2-90b-text-preview` in organization "
+        "`org_01hw3vhh15fzp94dj7n1w3nfm9` on tokens per minute (TPM): Limit 7000, Used 0, "
+        "Requested 7895. Please try again in 7.671428571s."
+    )
+    # A Groq daily window nearly used up: the same wording, but this request fits the limit.
+    fits = (
+        "Rate limit reached for model `llama-3.3-70b-versatile` in organization "
+        "`org_01kjh7p9n8f1qs6nz2bz77vy6b` service tier `on_demand` on tokens per day (TPD): "
+        "Limit 100000, Used 97050, Requested 3619. Please try again in 9m38.016s."
+    )
+    assert diagnose(status=429, body=too_big).category is Category.QUOTA
+    assert diagnose(status=429, body=fits).category is Category.RATE_LIMIT

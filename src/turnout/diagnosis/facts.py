@@ -57,6 +57,9 @@ class ErrorFacts:
     is_html: bool = False
     provider: str | None = None
     is_local: bool = False
+    #: The error states a limit, what was used and what was requested, and the request alone
+    #: is larger than the limit ("Limit 7000, Used 0, Requested 7895"): waiting cannot help.
+    over_limit: bool = False
 
 
 def parse_body(body: str) -> Any:
@@ -103,6 +106,14 @@ def _walk(
     elif isinstance(node, list):
         for item in node[:16]:
             _walk(item, depth + 1, messages, codes, found)
+
+
+_LIMIT_USED_REQUESTED = re.compile(r"limit:? (\d+), used:? (\d+), requested:? (\d+)")
+
+
+def _request_over_limit(text: str) -> bool:
+    match = _LIMIT_USED_REQUESTED.search(text)
+    return match is not None and int(match.group(3)) > int(match.group(1))
 
 
 # Exception names as SDKs print them: "An error occurred (ThrottlingException) when calling ...".
@@ -162,4 +173,5 @@ def gather(
         message=message,
         retry_delay=found.get("retry_delay"),
         is_html=is_html,
+        over_limit=_request_over_limit(text),
     )

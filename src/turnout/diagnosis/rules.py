@@ -20,7 +20,19 @@ from turnout.diagnosis.literals import required_literals
 from turnout.diagnosis.taxonomy import CODES, Category
 
 _KNOWN_KEYS = frozenset(
-    {"id", "code", "providers", "status", "codes", "phrases", "regex", "html", "local", "headers"}
+    {
+        "id",
+        "code",
+        "providers",
+        "status",
+        "codes",
+        "phrases",
+        "regex",
+        "html",
+        "local",
+        "headers",
+        "over_limit",
+    }
 )
 
 
@@ -65,6 +77,7 @@ class Rule:
     html: bool | None = None
     local: bool | None = None
     headers: tuple[str, ...] | None = None
+    over_limit: bool | None = None
     #: Substrings one of which must occur for `regex` to match (derived, see literals.py).
     literals: tuple[str, ...] | None = None
 
@@ -85,6 +98,8 @@ class Rule:
         if self.html is not None and facts.is_html != self.html:
             return False
         if self.local is not None and facts.is_local != self.local:
+            return False
+        if self.over_limit is not None and facts.over_limit != self.over_limit:
             return False
         if self.codes is not None and self.codes.isdisjoint(facts.codes):
             return False
@@ -136,6 +151,7 @@ def _rule_from_table(table: dict[str, Any]) -> Rule:
         html=table.get("html"),
         local=table.get("local"),
         headers=lowered("headers"),
+        over_limit=table.get("over_limit"),
     )
 
 
