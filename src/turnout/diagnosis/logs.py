@@ -13,23 +13,39 @@ from dataclasses import dataclass
 from typing import Any
 
 from turnout.diagnosis.facts import parse_body
+from turnout.diagnosis.literals import required_literals
 
-_STATUS_PATTERNS = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"\bHTTP[ /](?:1\.[01] |2 )?([1-5]\d\d)\b",
-        r"\bError code: ([1-5]\d\d)\b",
-        r"\bAPI Error: ([1-5]\d\d)\b",
-        r"\bAPI Error \(([1-5]\d\d)\b",
-        r"\[([1-5]\d\d)\] ",
-        r"\bstatus(?:[ _]?code)?[\"']?\s*[=:]\s*\"?([1-5]\d\d)\b",
-        r"\bstatus code ([1-5]\d\d)\b",
-        r"\b([1-5]\d\d) (?:Bad Request|Unauthorized|Payment Required|Forbidden|Not Found|"
-        r"Method Not Allowed|Request Timeout|Payload Too Large|Request Entity Too Large|"
-        r"Too Many Requests|Internal Server Error|Bad Gateway|Service Unavailable|"
-        r"Gateway Time-?out)\b",
-        r"^Error: ([1-5]\d\d) ",
-        r"\bstatus ([1-5]\d\d)\b",
+#: A pattern with the lower-cased literals one of which it needs (None: always try it). Most
+#: logs hold none of a pattern's literals, and a substring test is far cheaper than a search.
+Guarded = tuple[tuple[str, ...] | None, re.Pattern[str]]
+
+
+def _guarded(patterns: tuple[re.Pattern[str], ...]) -> tuple[Guarded, ...]:
+    guarded = []
+    for pattern in patterns:
+        literals = required_literals(pattern.pattern)
+        guarded.append((tuple(lit.lower() for lit in literals) if literals else None, pattern))
+    return tuple(guarded)
+
+
+_STATUS_PATTERNS = _guarded(
+    tuple(
+        re.compile(p, re.IGNORECASE)
+        for p in (
+            r"\bHTTP[ /](?:1\.[01] |2 )?([1-5]\d\d)\b",
+            r"\bError code: ([1-5]\d\d)\b",
+            r"\bAPI Error: ([1-5]\d\d)\b",
+            r"\bAPI Error \(([1-5]\d\d)\b",
+            r"\[([1-5]\d\d)\] ",
+            r"\bstatus(?:[ _]?code)?[\"']?\s*[=:]\s*\"?([1-5]\d\d)\b",
+            r"\bstatus code ([1-5]\d\d)\b",
+            r"\b([1-5]\d\d) (?:Bad Request|Unauthorized|Payment Required|Forbidden|Not Found|"
+            r"Method Not Allowed|Request Timeout|Payload Too Large|Request Entity Too Large|"
+            r"Too Many Requests|Internal Server Error|Bad Gateway|Service Unavailable|"
+            r"Gateway Time-?out)\b",
+            r"^Error: ([1-5]\d\d) ",
+            r"\bstatus ([1-5]\d\d)\b",
+        )
     )
 )
 #: The SDKs' exception classes stand for one status each (the OpenAI and Anthropic SDKs and
@@ -50,31 +66,37 @@ _EXCEPTION_NAME = re.compile(
     r"\b(BadRequestError|InvalidRequestError|AuthenticationError|PermissionDeniedError|NotFoundError|ConflictError|"
     r"UnprocessableEntityError|RateLimitError|InternalServerError|ServiceUnavailableError)\b"
 )
-_PROVIDER_PATTERNS = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"Provider:\s*([\w.@/-]+)",
-        r"\bprovider[\"']?\s*[=:]\s*[\"']?([\w.-]+)",
+_PROVIDER_PATTERNS = _guarded(
+    tuple(
+        re.compile(p, re.IGNORECASE)
+        for p in (
+            r"Provider:\s*([\w.@/-]+)",
+            r"\bprovider[\"']?\s*[=:]\s*[\"']?([\w.-]+)",
+        )
     )
 )
-_MODEL_PATTERNS = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"\bModel:\s*([\w.:/@-]+)",
-        r"\bmodel[\"']?\s*[=:]\s*[\"'`]?([\w.:/@-]+)",
-        r"\bmodel[ `\"']+([\w.:/@-]+)[`\"']? (?:not found|does not exist)",
+_MODEL_PATTERNS = _guarded(
+    tuple(
+        re.compile(p, re.IGNORECASE)
+        for p in (
+            r"\bModel:\s*([\w.:/@-]+)",
+            r"\bmodel[\"']?\s*[=:]\s*[\"'`]?([\w.:/@-]+)",
+            r"\bmodel[ `\"']+([\w.:/@-]+)[`\"']? (?:not found|does not exist)",
+        )
     )
 )
-_ENDPOINT_PATTERNS = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"Endpoint:\s*(\S+)",
-        r"\bbase_url\s*[=:]\s*[\"']?(https?://[^\s\"']+)",
-        r"\b(https?://[^\s\"'<>)\]},]+)",
-        r"HTTP(?:S)?ConnectionPool\(host='([^']+)', port=(\d+)\)",
-        r"Cannot connect to host ([\w.-]+:\d+)",
-        r"connect ECONNREFUSED ([\d.:a-f\[\]]+:\d+)",
-        r"Failed to connect to ([\w.-]+) port (\d+)",
+_ENDPOINT_PATTERNS = _guarded(
+    tuple(
+        re.compile(p, re.IGNORECASE)
+        for p in (
+            r"Endpoint:\s*(\S+)",
+            r"\bbase_url\s*[=:]\s*[\"']?(https?://[^\s\"']+)",
+            r"\b(https?://[^\s\"'<>)\]},]+)",
+            r"HTTP(?:S)?ConnectionPool\(host='([^']+)', port=(\d+)\)",
+            r"Cannot connect to host ([\w.-]+:\d+)",
+            r"connect ECONNREFUSED ([\d.:a-f\[\]]+:\d+)",
+            r"Failed to connect to ([\w.-]+) port (\d+)",
+        )
     )
 )
 
@@ -89,8 +111,10 @@ class LogReading:
     endpoint: str | None
 
 
-def _first(patterns: tuple[re.Pattern[str], ...], text: str) -> str | None:
-    for pattern in patterns:
+def _first(patterns: tuple[Guarded, ...], text: str, lowered: str) -> str | None:
+    for literals, pattern in patterns:
+        if literals is not None and not any(lit in lowered for lit in literals):
+            continue
         match = pattern.search(text)
         if match and match.lastindex:
             groups = [g for g in match.groups() if g]
@@ -148,7 +172,8 @@ def _balanced_end(text: str, start: int) -> int | None:
 def read_log(log: str) -> LogReading:
     """Pull the facts a diagnosis needs out of a pasted log."""
     body, parsed = _embedded_object(log)
-    status_text = _first(_STATUS_PATTERNS, log)
+    lowered = log.lower()
+    status_text = _first(_STATUS_PATTERNS, log, lowered)
     status = int(status_text) if status_text else None
     if status is None:
         named = _EXCEPTION_NAME.search(log)
@@ -157,7 +182,7 @@ def read_log(log: str) -> LogReading:
         status=status,
         body=body,
         parsed=parsed,
-        provider=_first(_PROVIDER_PATTERNS, log),
-        model=_first(_MODEL_PATTERNS, log),
-        endpoint=_first(_ENDPOINT_PATTERNS, log),
+        provider=_first(_PROVIDER_PATTERNS, log, lowered),
+        model=_first(_MODEL_PATTERNS, log, lowered),
+        endpoint=_first(_ENDPOINT_PATTERNS, log, lowered),
     )
