@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from turnout.config.model import GatewayConfig
 from turnout.diagnosis import Diagnosis
 from turnout.ledger.keys import GatewayKey
@@ -57,5 +59,6 @@ def paths_for(config: GatewayConfig, key: GatewayKey | None) -> set[str] | None:
 
 
 def without_endpoint(diagnosis: Diagnosis) -> Diagnosis:
-    """The same diagnosis explained without a base URL or the provider's own message."""
-    return retold(diagnosis, diagnosis.model)
+    """The same diagnosis explained without a base URL (the provider's words about this
+    request stay)."""
+    return dataclasses.replace(retold(diagnosis, diagnosis.model), message=diagnosis.message)

@@ -346,8 +346,13 @@ class RouteChain:
     @staticmethod
     def _decisive(attempts: list[Attempt], model: str) -> Diagnosis:
         """The diagnosis the client's error is built on: a failure that waiting can cure if
-        there is one (so clients may retry), else the preferred path's."""
-        diagnosed = [a.diagnosis for a in attempts if a.diagnosis is not None]
+        there is one (so clients may retry), else the preferred path's; this request's own
+        failures before those remembered from earlier requests."""
+        own = [a.diagnosis for a in attempts if a.diagnosis is not None and a.outcome != "skipped"]
+        remembered = [
+            a.diagnosis for a in attempts if a.diagnosis is not None and a.outcome == "skipped"
+        ]
+        diagnosed = own + remembered
         retryable = [d for d in diagnosed if d.retryable]
         if retryable:
             return retryable[0]
