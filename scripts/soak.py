@@ -1,6 +1,7 @@
 """Soak: a long bounded run through `turnout serve`; resident memory and open descriptors.
 
     python scripts/soak.py [--seconds 600] [--warmup 20] [--threads 8]
+                           [--model-names 10000] [--dashboard]
 
 Prints one line with requests, RSS (VmRSS) and the count of /proc/PID/fd after the warm-up
 and at the end (both read with the gateway idle), plus a sample every five seconds. Exits 1 if
@@ -26,8 +27,19 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--warmup", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--model-names", type=int, default=0, help="invented model names for a pattern route"
+    )
+    parser.add_argument("--dashboard", action="store_true", help="keep a dashboard open")
     args = parser.parse_args()
-    report = run_soak(SoakPlan(seconds=args.seconds, warmup_s=args.warmup, threads=args.threads))
+    plan = SoakPlan(
+        seconds=args.seconds,
+        warmup_s=args.warmup,
+        threads=args.threads,
+        model_names=args.model_names,
+        dashboard=args.dashboard,
+    )
+    report = run_soak(plan)
     for sample in report.samples:
         print(f"  t={sample.at_s:6.1f} s  RSS {sample.rss_kb / 1024:6.1f} MB  fds {sample.fds}")
     print(f"  statuses: {dict(sorted(report.statuses.items()))}")

@@ -9,6 +9,10 @@ whatever they leak shows), `healthy` never fails. Plain HTTP clients (a new conn
 request, so accept and close are exercised too) send both dialects, streamed or not. After the
 warm-up and again at the end the load is paused until the gateway is idle, then VmRSS and the
 count of /proc/PID/fd are read, so in-flight connections do not count as growth.
+
+With `model_names`, half the requests ask a pattern route (`*: [healthy/*]`) for one of that
+many invented model names, each name once before any repeats; with `dashboard`, one client
+keeps `/dashboard/events` open and reads it throughout: memory must stay flat all the same.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class SoakPlan:
     seed: int = 3
     fault_scale: float = 0.33
     max_requests: int = 1_000_000  # a bound of its own, besides the time
+    model_names: int = 0  # invented model names sent to a pattern route (0: none)
+    dashboard: bool = False  # keep a dashboard event stream open throughout
 
 
 @dataclass(frozen=True)
@@ -107,11 +113,14 @@ def run_soak(plan: SoakPlan) -> SoakReport:
         config_path = Path(scratch) / "turnout.yaml"
         config_path.write_text(yaml.safe_dump(_config(farm, Path(scratch)), sort_keys=False))
         with GatewayProcess(config_path, env=KEY_ENV) as gateway:
+            watcher = _DashboardWatcher(gateway.url) if plan.dashboard else None
             _load(gateway.url, plan, plan.warmup_s, Tally())
             start = _idle_reading(gateway, 0.0)
             tally = Tally()
             samples = _load(gateway.url, plan, plan.seconds, tally, gateway)
             end = _idle_reading(gateway, plan.seconds)
+            if watcher is not None:
+                watcher.stop()
             # Farm arrivals are kept in memory; they are not what is measured, but bound them.
             for upstream in farm.upstreams.values():
                 upstream.arrivals.clear()
@@ -147,8 +156,32 @@ def _config(farm: ChaosFarm, scratch: Path) -> dict[str, object]:
                 "api_key": "${SOAK_UPSTREAM_KEY}",
             },
         },
-        "routes": {"m": ["flaky/model-a", "healthy/model-b"]},
+        "routes": {"m": ["flaky/model-a", "healthy/model-b"], "*": ["healthy/*"]},
     }
+
+
+class _DashboardWatcher:
+    """One open dashboard: reads `/dashboard/events` on a thread until stopped."""
+
+    def __init__(self, url: str) -> None:
+        port = int(url.rsplit(":", 1)[1])
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.connection.request("GET", "/dashboard/events")
+        self.response = self.connection.getresponse()
+        self.events = 0
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            while self.response.readline():
+                self.events += 1
+        except (OSError, http.client.HTTPException, ValueError):
+            return
+
+    def stop(self) -> None:
+        self.connection.close()
+        self.thread.join(10)
 
 
 class Tally:
@@ -178,7 +211,7 @@ def _load(
     def worker(index: int) -> None:
         rng = random.Random(f"{plan.seed}:{index}")
         while time.monotonic() < deadline and tally.requests < plan.max_requests:
-            tally.add(_one(port, rng))
+            tally.add(_one(port, rng, _model(plan, tally, rng)))
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(plan.threads)]
     for thread in threads:
@@ -197,10 +230,17 @@ def _load(
     return samples
 
 
-def _one(port: int, rng: random.Random) -> int | None:
+def _model(plan: SoakPlan, tally: Tally, rng: random.Random) -> str:
+    """The route `m`, or (with `model_names`) half the time an invented name."""
+    if plan.model_names and rng.random() < 0.5:
+        return f"invented-{tally.requests % plan.model_names}"
+    return "m"
+
+
+def _one(port: int, rng: random.Random, model: str = "m") -> int | None:
     anthropic = rng.random() < 0.5
     body = {
-        "model": "m",
+        "model": model,
         "max_tokens": 50,
         "stream": rng.random() < 0.5,
         "messages": [{"role": "user", "content": f"soak nonce={uuid.uuid4().hex[:16]}"}],
