@@ -526,3 +526,12 @@ def test_the_dashboard_answers_its_own_origin_only() -> None:
             crossed = {**own, "origin": origin}
             assert request(gw.url, "GET", "/dashboard/state", headers=crossed).status == 403
             assert request(gw.url, "GET", "/metrics", headers=crossed).status == 403
+
+
+def test_a_quote_is_masked_even_where_lower_case_is_longer() -> None:
+    poison = "\u0130 exceeded your current quota"  # İ lower-cases to two characters
+    echo = ClientEcho({"model": poison})
+    masked = echo.mask(json.dumps({"error": {"message": f"model: {poison}"}}))
+    assert masked is not None
+    assert "quota" not in masked
+    assert "model: " in masked

@@ -116,9 +116,7 @@ class ClientEcho:
     def _mask_text(text: str, strings: set[str]) -> str | None:
         """Mask every quote of a client string in `text`, or None when there is none."""
         text = text[:TEXT_LIMIT]
-        lowered = text.lower()
-        if len(lowered) != len(text):
-            lowered = text  # case folding changed lengths: match exact case only
+        lowered, origin = _lower(text)
         spans: list[tuple[int, int]] = []
         pieces = _pieces(lowered)
         for value in strings:
@@ -126,7 +124,21 @@ class ClientEcho:
                 spans.extend(_quotes(lowered, value))
         if not spans:
             return None
+        if origin is not None:  # back to the positions of `text`
+            spans = [(origin[start], origin[end - 1] + 1) for start, end in spans]
         return _apply(text, spans)
+
+
+def _lower(text: str) -> tuple[str, list[int] | None]:
+    """`text` in lower case; when that changes its length (a dotted capital I becomes two
+    characters), also the position in `text` of each lower-case character."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered, None
+    origin: list[int] = []
+    for position, char in enumerate(text):
+        origin.extend([position] * len(char.lower()))
+    return lowered, origin
 
 
 def _searchable(values: Iterable[str]) -> set[str]:
