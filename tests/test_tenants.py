@@ -535,3 +535,11 @@ def test_a_quote_is_masked_even_where_lower_case_is_longer() -> None:
     assert masked is not None
     assert "quota" not in masked
     assert "model: " in masked
+
+
+def test_a_quote_is_masked_when_the_provider_evens_out_its_whitespace() -> None:
+    poison = "exceeded\tyour   current\nquota"  # the rules read whitespace as one space
+    echo = ClientEcho({"model": "m", poison: 1})
+    masked = echo.mask('{"error": {"message": "Unknown name exceeded your current quota"}}')
+    assert masked is not None
+    assert "quota" not in masked

@@ -181,14 +181,19 @@ def _gather(data: Any, limit: int) -> tuple[set[str], bool]:
 
 
 def _variants(value: str) -> list[str]:
-    """The string as a provider may write it: as is, and escaped inside a JSON string."""
-    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
-        return [value] if value else []  # JSON writes it as it is
-    out = [value] if value else []
-    for escaped in (orjson.dumps(value).decode()[1:-1], json.dumps(value)[1:-1]):
-        if escaped not in out:
-            out.append(escaped)
-    return out
+    """The string as a provider may write it: as is, escaped inside a JSON string, or with
+    its runs of whitespace made one space (as the rules read text)."""
+    if (
+        value.isascii()
+        and value.isprintable()
+        and '"' not in value
+        and "\\" not in value
+        and "  " not in value
+    ):
+        return [value] if value else []  # every form is the same
+    forms = {value, orjson.dumps(value).decode()[1:-1], json.dumps(value)[1:-1]}
+    forms.add(" ".join(value.split()))
+    return [form for form in forms if form]
 
 
 def _quotes(text: str, value: str) -> Iterable[tuple[int, int]]:
