@@ -1,6 +1,7 @@
 """What 10,000 invented model names on a pattern route leave behind: metric series, path marks,
-dashboard rows, memory and the time to build one dashboard snapshot, with turnout's bounds and
-with them lifted. Each name is recorded and gated as the relay does for a model the provider
+dashboard rows, memory, the time to build one dashboard snapshot and the longest the event loop
+stalls meanwhile, with turnout's bounds and with them lifted (and the snapshot built on the
+loop, as it was). Each name is recorded and gated as the relay does for a model the provider
 does not know.
 
     .venv/bin/python scripts/bench_client_names.py [--names 10000]
@@ -11,12 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import time
 import tracemalloc
 from typing import Any
 
 from turnout.config import load_config_text
 from turnout.diagnosis import diagnose
+from turnout.edge.dashboard import AdminViews
 from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.runtime.gateway import Gateway, Shared
 from turnout.state import memory
@@ -50,11 +53,12 @@ async def run(names: int, bounded: bool) -> dict[str, Any]:
         await gateway.health.failed(f"p/made-up-{i}", not_found, 600, gated=True)
     exposition = gateway.shared.telemetry.exposition({}, {}, {})
     marks = await gateway.health.snapshot()
+    used, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     started = time.perf_counter()
     snapshot = snapshot_of(gateway, marks, now)
     build_ms = (time.perf_counter() - started) * 1000
-    used, _ = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    stall_ms = await _longest_stall(gateway, bounded)
     series = [line for line in exposition.decode().splitlines() if line.startswith("turnout_")]
     rows = sum(len(route["paths"]) for route in snapshot["routes"])
     return {
@@ -64,7 +68,31 @@ async def run(names: int, bounded: bool) -> dict[str, Any]:
         "traffic rows": len(snapshot["traffic"]["paths"]),
         "memory MB": used / 1e6,
         "snapshot ms": build_ms,
+        "loop stall ms": stall_ms,
     }
+
+
+async def _longest_stall(gateway: Gateway, bounded: bool) -> float:
+    """The longest gap between 1 ms ticks of the event loop while a dashboard snapshot is
+    built: on a thread (as shipped) or on the loop itself (bounds lifted, as it was)."""
+    ticks: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.01)
+    if bounded:
+        await AdminViews(lambda: gateway).snapshot()
+    else:
+        snapshot_of(gateway, await gateway.health.snapshot(), time.time())
+    await asyncio.sleep(0.01)
+    done.set()
+    await task
+    return max(b - a for a, b in itertools.pairwise(ticks)) * 1000
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,9 @@ from turnout.edge.asgi import (
 )
 from turnout.errors import ClientRequestError
 from turnout.ledger.keys import KeyStore
+from turnout.ledger.record import RequestRecord
 from turnout.runtime.gateway import Gateway
+from turnout.state import Gate
 from turnout.telemetry.metrics import CONTENT_TYPE, Telemetry
 from turnout.telemetry.snapshot import path_states, snapshot_of, usage_tables
 
@@ -154,8 +156,12 @@ class AdminViews:
                     return body
                 if age < SNAPSHOT_TTL_S:
                     await self._sleep(SNAPSHOT_TTL_S - age)
-            built, recorded = self._clock(), gateway.shared.telemetry.recorded
-            state = snapshot_of(gateway, await gateway.health.snapshot(), time.time())
+            telemetry = gateway.shared.telemetry
+            gates = await gateway.health.store.gates()
+            built, recorded = self._clock(), telemetry.recorded
+            # Copied here, built on a thread: the event loop keeps relaying meanwhile.
+            records, counts = list(telemetry.recent), dict(telemetry.counts.requests)
+            state = await asyncio.to_thread(_build, gateway, gates, records, counts)
             state["usage"] = await self._usage_tables(gateway)
             state["version"] = __version__
             body = orjson.dumps(state)
@@ -210,6 +216,16 @@ class AdminViews:
         if ledger is not None:
             keys = await asyncio.to_thread(KeyStore(ledger.store.db).all)
             gateway.shared.telemetry.key_names.update({key.id: key.name for key in keys})
+
+
+def _build(
+    gateway: Gateway,
+    gates: Mapping[str, Gate],
+    records: list[RequestRecord],
+    counts: dict[tuple[str, str, str], int],
+) -> dict[str, Any]:
+    """The snapshot from copies of what the event loop writes (run on a thread)."""
+    return snapshot_of(gateway, gateway.health.marks_of(gates), time.time(), records, counts)
 
 
 def _budgets_left(

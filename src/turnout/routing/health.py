@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -82,7 +82,11 @@ class PathHealth:
             await self.store.release_probe(path)
 
     async def snapshot(self) -> dict[str, PathMark]:
-        return {path: self._mark(gate) for path, gate in (await self.store.gates()).items()}
+        return self.marks_of(await self.store.gates())
+
+    def marks_of(self, gates: Mapping[str, Gate]) -> dict[str, PathMark]:
+        """The store's gates as marks (decoding each reason: a thread may do it)."""
+        return {path: self._mark(gate) for path, gate in gates.items()}
 
     def seconds_left(self, mark: PathMark) -> float:
         return max(0.0, mark.until - self._clock())

@@ -43,6 +43,10 @@ class PathLabels:
             return path
         return f"{path.split('/', 1)[0]}/{OTHER_MODELS}"
 
+    def shown(self, path: str) -> str:
+        """The label a path already counted is shown under (taking no free label)."""
+        return path if self.own(path) else f"{path.split('/', 1)[0]}/{OTHER_MODELS}"
+
     def own(self, path: str) -> bool:
         """Whether the path is shown under its own name (without taking a free label)."""
         return path in self._configured or path in self._dynamic

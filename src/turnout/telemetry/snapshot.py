@@ -47,12 +47,15 @@ class PathView:
     scope: str = "path"  # "credential": the mark is on the path's provider, all its models
 
 
-def route_paths(gateway: Gateway, marks: Marks) -> dict[str, list[str]]:
+def route_paths(
+    gateway: Gateway, marks: Marks, records: Iterable[RequestRecord] | None = None
+) -> dict[str, list[str]]:
     """Each route's paths in order; a pattern target (`relay/*`) stands for the concrete
     paths seen or marked that match it, or for itself when none has been."""
     telemetry = gateway.shared.telemetry
     # Only paths shown under their own name: one row per name a client invents would not do.
-    known = {p for p in set(marks) | _paths_seen(telemetry.recent) if telemetry.labels.own(p)}
+    seen = _paths_seen(telemetry.recent if records is None else records)
+    known = {p for p in set(marks) | seen if telemetry.labels.own(p)}
     routes: dict[str, list[str]] = {}
     for name, route in gateway.config.routes.items():
         paths: list[str] = []
@@ -89,28 +92,38 @@ def _paths_seen(records: Iterable[RequestRecord]) -> set[str]:
     return {attempt.path for record in records for attempt in record.attempts}
 
 
-def snapshot_of(gateway: Gateway, marks: Marks, now: float) -> dict[str, Any]:
-    """Everything on the page but the ledger's usage tables."""
+def snapshot_of(
+    gateway: Gateway,
+    marks: Marks,
+    now: float,
+    records: Sequence[RequestRecord] | None = None,
+    counts: Mapping[tuple[str, str, str], int] | None = None,
+) -> dict[str, Any]:
+    """Everything on the page but the ledger's usage tables. Given copies of the recent
+    `records` and the request `counts`, it reads nothing the event loop writes, so it may
+    run on a thread of its own."""
     telemetry = gateway.shared.telemetry
-    records = list(telemetry.recent)
-    counts = telemetry.counts.requests
+    records = list(telemetry.recent) if records is None else records
+    counts = dict(telemetry.counts.requests) if counts is None else counts
     return {
         "generated": now,
         "totals": {
             "requests": sum(counts.values()),
             "failed": sum(n for (_, _, category), n in counts.items() if category != "ok"),
         },
-        "routes": _routes(gateway, marks),
+        "routes": _routes(gateway, marks, records),
         "traffic": _traffic(records, now, telemetry.labels),
         "failures": _failures(records),
         "latency": _latency([r for r in records if r.ts >= now - WINDOW_S]),
     }
 
 
-def _routes(gateway: Gateway, marks: Marks) -> list[dict[str, Any]]:
+def _routes(
+    gateway: Gateway, marks: Marks, records: Sequence[RequestRecord]
+) -> list[dict[str, Any]]:
     return [
         {"name": name, "paths": [_path_entry(gateway, _view(path, marks)) for path in paths]}
-        for name, paths in route_paths(gateway, marks).items()
+        for name, paths in route_paths(gateway, marks, records).items()
     ]
 
 
@@ -161,7 +174,8 @@ def _traffic(records: Sequence[RequestRecord], now: float, labels: PathLabels) -
             if attempt.outcome == "skipped":
                 continue
             series = paths.setdefault(
-                labels(attempt.path), {"requests": [0] * SERIES_STEPS, "errors": [0] * SERIES_STEPS}
+                labels.shown(attempt.path),
+                {"requests": [0] * SERIES_STEPS, "errors": [0] * SERIES_STEPS},
             )
             series["requests"][step] += 1
             series["errors"][step] += attempt.outcome != "ok"
