@@ -49,8 +49,12 @@ class Settings:
     gate_s: float = 30.0  # a gated path's skip when no reset time is known; then one probe
     connect_timeout_s: float = 10.0
     headers_timeout_s: float = 60.0  # from sending the request to the response headers
-    first_event_timeout_s: float = 60.0  # from the headers to the first content event
-    read_timeout_s: float = 120.0  # silence allowed between events or bytes of a response
+    #: Ceiling of the wait from sending a stream's request to its first content event; the
+    #: deadline itself follows the request and the path (routing/deadlines.py).
+    first_event_timeout_s: float = 300.0
+    first_event_floor_s: float = 2.0  # the least a path's learned first-event deadline may be
+    read_timeout_s: float = 120.0  # silence allowed between events or bytes (a ceiling)
+    idle_floor_s: float = 5.0  # the least a path's learned idle deadline may be
     response_timeout_s: float = 600.0  # a whole (non-streamed) response, sent to last byte
     max_response_bytes: int = 32 * 1024 * 1024  # a whole response, after decompression
     max_stream_bytes: int = 64 * 1024 * 1024  # everything one stream sends, decompressed

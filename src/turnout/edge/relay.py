@@ -33,6 +33,7 @@ from turnout.ledger.usage import UsageMeter, usage_of_body
 from turnout.providers.base import Provider, UpstreamCall
 from turnout.routing.chain import Attempt, Failed, Served
 from turnout.routing.continuation import ClientStream
+from turnout.routing.deadlines import ask_of
 from turnout.routing.echo import ClientEcho
 from turnout.routing.resolve import resolve_route, target_model
 from turnout.routing.resume import continue_stream
@@ -199,6 +200,7 @@ async def _serve(
         request.model,
         ClientEcho(request.data),
         tally.attempts,
+        ask_of(request.data, len(request.body)),
     )
     if isinstance(outcome, Served):
         tally.served = outcome

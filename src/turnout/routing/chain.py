@@ -33,6 +33,7 @@ from turnout.errors import (
 )
 from turnout.providers.base import Provider, UpstreamCall, UpstreamResponse
 from turnout.redaction import mask_shapes
+from turnout.routing.deadlines import Ask, Pace
 from turnout.routing.echo import ClientEcho
 from turnout.routing.health import Admission, PathHealth, PathMark, retold
 from turnout.routing.resolve import target_model
@@ -109,12 +110,16 @@ class RouteChain:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         closed: Callable[[Target], Diagnosis | None] = lambda target: None,
+        pace: Pace | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._config = config
         self._providers = providers
         self._health = health
         self._sleep = sleep
         self._closed = closed  # why a path takes no traffic now (its budget is spent)
+        self.pace = pace or Pace()  # what each path has shown of its speed
+        self._clock = clock
 
     async def run(
         self,
@@ -124,11 +129,15 @@ class RouteChain:
         requested_model: str,
         echo: ClientEcho | None = None,
         attempts: list[Attempt] | None = None,
+        ask: Ask | None = None,
     ) -> Served | Failed:
         """Serve `call` on the first path that can. `echo` is what the client wrote: a failure
         quoting it is read without it. `attempts`, when given, is filled as the walk goes, so
-        a caller whose request is cancelled midway still knows its trail."""
+        a caller whose request is cancelled midway still knows its trail. `ask` is what the
+        request asks of a model (prompt size, reasoning), which sets a stream's first-event
+        deadline; by default it is read off the body's size."""
         attempts = [] if attempts is None else attempts
+        ask = ask or Ask(len(call.body) // 4)
         elapsed = 0.0
         cooling: list[tuple[Target, PathMark]] = []
         targets = [Target(t.provider, target_model(t, requested_model)) for t in route.targets]
@@ -151,7 +160,7 @@ class RouteChain:
                     cooling.append((target, mark))
                 continue
             outcome = await self._try_target(
-                route, target, provider, call, body_for, attempts, echo
+                route, target, provider, call, body_for, attempts, echo, ask
             )
             elapsed += outcome[1]
             if isinstance(outcome[0], Served | Failed):
@@ -181,6 +190,7 @@ class RouteChain:
         body_for: BodyFor,
         attempts: list[Attempt],
         echo: ClientEcho | None = None,
+        ask: Ask | None = None,
     ) -> tuple[Served | Failed | Diagnosis | None, float]:
         """Try one target with its retries. Returns what happened and the seconds spent.
 
@@ -189,7 +199,9 @@ class RouteChain:
         hung up), an error of the gateway's own. Otherwise it would hold the path shut for
         the lease's whole term."""
         try:
-            return await self._try_admitted(route, target, provider, call, body_for, attempts, echo)
+            return await self._try_admitted(
+                route, target, provider, call, body_for, attempts, echo, ask or Ask()
+            )
         except BaseException:
             await asyncio.shield(self._release(target))
             raise
@@ -203,6 +215,7 @@ class RouteChain:
         body_for: BodyFor,
         attempts: list[Attempt],
         echo: ClientEcho | None,
+        ask: Ask,
     ) -> tuple[Served | Failed | Diagnosis | None, float]:
         settings = self._config.settings_for(route, self._config.providers[target.provider])
         body = body_for(target, provider)
@@ -225,7 +238,7 @@ class RouteChain:
         for attempt_no in range(settings.retries + 1):
             started = time.perf_counter()
             try:
-                served = await self._open(target, provider, target_call)
+                served = await self._open(target, provider, target_call, ask)
             except UpstreamError as exc:
                 spent += time.perf_counter() - started
                 diagnosis, trusted = read_failure(exc, provider.config, target.model, echo)
@@ -259,34 +272,57 @@ class RouteChain:
             await self._release(target)
         return diagnosis, spent
 
-    async def _open(self, target: Target, provider: Provider, call: UpstreamCall) -> Served:
+    async def _open(
+        self, target: Target, provider: Provider, call: UpstreamCall, ask: Ask
+    ) -> Served:
+        if call.stream:
+            return await self._open_stream(target, provider, call, ask)
         response = await provider.open(call)
         served = Served(target, provider, response, [])
-        if not call.stream:
-            # Read it whole here: a body cut short or not JSON can still fail over.
-            served.body = await response.read()
-            data = _json_object(served.body)
-            if data is None:
-                raise UpstreamHTTPError(
-                    "unreadable response",
-                    status=502,
-                    body="Bad Gateway: the upstream's 200 response was not a JSON object",
-                )
-            served.data = data
-            return served
-        # Read until the first content event: an error or a cut before it can still fail over.
-        served.splitter = EventSplitter(call.settings.max_event_bytes, response.redact)
-        deadline = call.settings.first_event_timeout_s
+        # Read it whole here: a body cut short or not JSON can still fail over.
+        served.body = await response.read()
+        data = _json_object(served.body)
+        if data is None:
+            raise UpstreamHTTPError(
+                "unreadable response",
+                status=502,
+                body="Bad Gateway: the upstream's 200 response was not a JSON object",
+            )
+        served.data = data
+        return served
+
+    async def _open_stream(
+        self, target: Target, provider: Provider, call: UpstreamCall, ask: Ask
+    ) -> Served:
+        """Send, then read until the first content event, under the deadline this request
+        and path call for: an error or a cut before it can still fail over."""
+        deadline = self.pace.first_event_deadline(target.path, ask, call.settings)
+        started = self._clock()
+        served: Served | None = None
         try:
             async with asyncio.timeout(deadline):
+                served = Served(target, provider, await provider.open(call), [])
+                served.splitter = EventSplitter(
+                    call.settings.max_event_bytes, served.response.redact
+                )
                 await self._read_head(served)
         except TimeoutError as exc:
-            await response.close()
-            detail = f"read timeout: no content event within {deadline:g}s of the headers"
+            if served is not None:
+                await served.response.close()
+            detail = (
+                f"read timeout: no content event within {deadline:.1f}s of the request "
+                f"(the first-event deadline for this request on {target.path})"
+            )
             raise DeadlineMissed(detail, log=detail) from exc
         except BaseException:
-            await response.close()
+            if served is not None:
+                await served.response.close()
             raise
+        self.pace.first_event(target.path, self._clock() - started, ask)
+        response = served.response
+        idle = self.pace.idle_deadline(target.path, call.settings)
+        watched = self.pace.watch(target.path, response.chunks, idle, self._clock)
+        response.chunks, response.close = watched, watched.closer(response.close)
         return served
 
     @staticmethod

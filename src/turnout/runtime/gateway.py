@@ -17,6 +17,7 @@ from turnout.providers import Provider, build_provider
 from turnout.providers.transport import HttpTransport
 from turnout.redaction import SecretMask
 from turnout.routing.chain import RouteChain
+from turnout.routing.deadlines import Pace
 from turnout.routing.health import PathHealth
 from turnout.runtime.shutdown import StreamDrain
 from turnout.state import MemoryState, StateStore, open_state
@@ -40,6 +41,8 @@ class Shared:
     streams: StreamDrain = field(default_factory=StreamDrain)  # ended properly at shutdown
     #: How the chain waits between tries (backoff, Retry-After); tests pass a fake clock's.
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    #: What each path has shown of its speed (first-event waits, gaps between chunks).
+    pace: Pace = field(default_factory=Pace)
 
     @classmethod
     def over(cls, state_url: str | None, ledger: Ledger | None = None) -> Shared:
@@ -102,7 +105,9 @@ class Gateway:
                 provider=provider,
             )
 
-        chain = RouteChain(config, providers, shared.health, sleep=shared.sleep, closed=closed)
+        chain = RouteChain(
+            config, providers, shared.health, sleep=shared.sleep, closed=closed, pace=shared.pace
+        )
         return cls(config, providers, chain, transport, shared)
 
     async def aclose(self) -> None:
