@@ -18,14 +18,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.clients import Clients
-from tests.fakes import Cut, Reply, RunningUpstream
+from tests.fakes import Cut, Fail, Reply, RunningUpstream
 from tests.gateway import RunningGateway, running_gateway
 from turnout.routing.continuation import ClientStream
 
 
 @contextmanager
 def cut_and_spare(
-    primary_kind: str, spare_kind: str, tmp: Path, cooldown_s: float = 15.0, **spare: Any
+    primary_kind: str,
+    spare_kind: str,
+    tmp: Path,
+    cooldown_s: float = 15.0,
+    route: list[str] | None = None,
+    top: dict[str, Any] | None = None,
+    retries: int = 0,
+    **spare: Any,
 ) -> Iterator[tuple[RunningGateway, RunningUpstream, RunningUpstream]]:
     with ExitStack() as stack:
         primary = stack.enter_context(RunningUpstream())
@@ -36,12 +43,13 @@ def cut_and_spare(
 
         config = {
             "ledger": str(tmp / "ledger.sqlite3"),
-            "defaults": {"retries": 0, "cooldown_s": cooldown_s},
+            "defaults": {"retries": retries, "cooldown_s": cooldown_s, "backoff_s": 0.01},
             "providers": {
                 "primary": provider(primary_kind, primary),
                 "spare": provider(spare_kind, backup, **spare),
             },
-            "routes": {"m": ["primary/model-a", "spare/model-b"]},
+            "routes": {"m": route or ["primary/model-a", "spare/model-b"]},
+            **(top or {}),
         }
         gw = stack.enter_context(running_gateway(yaml.safe_dump(config, sort_keys=False)))
         yield gw, primary, backup
@@ -89,18 +97,121 @@ def test_an_openai_client_is_continued_by_an_anthropic_path(
         }
 
 
-def test_without_a_path_that_accepts_a_prefill_the_stream_ends_with_an_error(
+#: What OpenAI's API answers a field it does not know (here vLLM's continue_final_message).
+UNKNOWN_FIELD = Fail(
+    400,
+    '{"error":{"message":"Unrecognized request argument supplied: continue_final_message",'
+    '"type":"invalid_request_error","param":null,"code":null}}',
+)
+#: What Anthropic's newer models answer a final assistant message.
+NO_PREFILL = Fail(
+    400,
+    '{"type":"error","error":{"type":"invalid_request_error","message":"This model does not '
+    'support assistant message prefill. The conversation must end with a user message."}}',
+)
+
+
+def test_without_a_path_that_continues_the_stream_ends_with_an_error_learned_once(
     tmp_path: Path, clients: Clients
 ) -> None:
-    with cut_and_spare("openai", "openai", tmp_path) as (gw, primary, spare):
-        primary.script(Cut(after_events=3, text="one two three four"))
+    with cut_and_spare("openai", "openai", tmp_path, cooldown_s=0) as (gw, primary, spare):
+        spare.script(UNKNOWN_FIELD)
+        for _ in range(2):
+            primary.script(Cut(after_events=3, text="one two three four"))
+            stream = clients.openai(gw.url).chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "count"}], stream=True
+            )
+            with pytest.raises(openai.APIError, match="incomplete") as raised:
+                for _ in stream:
+                    pass
+            assert "Unrecognized" not in str(raised.value)  # the refusal is never the error
+        # Tried once with the prefill, then known not to continue: not asked again.
+        assert len(spare.requests) == 1
+        assert spare.requests[0].json["continue_final_message"] is True
+        assert spare.requests[0].json["messages"][-1] == {"role": "assistant", "content": "one two"}
+
+
+def test_a_fallback_that_rejects_prefill_leaves_the_path_that_broke_to_continue(
+    tmp_path: Path, clients: Clients
+) -> None:
+    route = ["spare/model-b", "primary/model-a"]
+    with cut_and_spare(
+        "anthropic", "anthropic", tmp_path, cooldown_s=0, route=route, retries=1
+    ) as (gw, primary, spare):
+        # The spare fails both its tries, so the primary serves; it breaks after "alpha beta".
+        spare.script(Fail(529, "overloaded"), Fail(529, "overloaded"), NO_PREFILL)
+        primary.script(
+            Cut(after_events=5, text="alpha beta gamma delta"), Reply(text=" gamma delta")
+        )
+        with clients.anthropic(gw.url).messages.stream(
+            model="m", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            text = "".join(stream.text_stream)
+        assert text == "alpha beta gamma delta"
+        assert spare.requests[-1].json["messages"][-1]["content"] == "alpha beta"
+        assert primary.requests[-1].json["messages"][-1]["content"] == "alpha beta"
+        assert not gw.gateway.prefill.continues("spare/model-b")
+        assert gw.gateway.prefill.continues("primary/model-a")
+
+
+def test_a_continued_row_carries_both_attempts_tokens_and_the_estimated_cost(
+    tmp_path: Path, clients: Clients
+) -> None:
+    prices = {"model-a": {"input": 3.0, "output": 15.0}, "model-b": {"input": 1.0, "output": 5.0}}
+    with cut_and_spare("anthropic", "anthropic", tmp_path, top={"prices": prices}) as (
+        gw,
+        primary,
+        spare,
+    ):
+        primary.script(Cut(after_events=5, text="alpha beta gamma delta"))  # reports 10 in
+        spare.script(Reply(text=" gamma delta", usage=(40, 7)))
+        with clients.anthropic(gw.url).messages.stream(
+            model="m", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            assert "".join(stream.text_stream) == "alpha beta gamma delta"
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        conn.row_factory = sqlite3.Row
+        [row] = conn.execute("SELECT * FROM requests").fetchall()
+        trail = conn.execute("SELECT path, outcome FROM attempts ORDER BY seq").fetchall()
+    # The broken stream: 10 in as reported, "alpha beta" out estimated at 4 chars a token (3);
+    # the continuation: 40 in (the prompt sent again) and 7 out, as reported.
+    assert (row["tokens_in"], row["tokens_out"]) == (50, 10)
+    expected = (10 * 3.0 + 3 * 15.0 + 40 * 1.0 + 7 * 5.0) / 1_000_000
+    assert row["cost_usd"] == pytest.approx(expected)
+    notes = json.loads(row["notes"])
+    assert "estimated tokens: primary/model-a output" in notes
+    # Served, then continued: the path that broke had no retry left (retries: 0).
+    assert [tuple(step) for step in trail] == [
+        ("primary/model-a", "ok"),
+        ("primary/model-a", "skipped"),
+        ("spare/model-b", "ok"),
+    ]
+
+
+def test_a_broken_stream_that_nobody_continues_still_costs_what_it_used(
+    tmp_path: Path, clients: Clients
+) -> None:
+    prices = {"model-a": {"input": 3.0, "output": 15.0}}
+    with cut_and_spare("openai", "openai", tmp_path, top={"prices": prices}, prefill="none") as (
+        gw,
+        primary,
+        _,
+    ):
+        primary.script(Cut(after_events=3, text="one two three four"), UNKNOWN_FIELD)
         stream = clients.openai(gw.url).chat.completions.create(
             model="m", messages=[{"role": "user", "content": "count"}], stream=True
         )
         with pytest.raises(openai.APIError, match="incomplete"):
             for _ in stream:
                 pass
-        assert spare.requests == []
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        [(tokens_in, tokens_out, cost, notes)] = conn.execute(
+            "SELECT tokens_in, tokens_out, cost_usd, notes FROM requests"
+        ).fetchall()
+    assert tokens_in > 0
+    assert tokens_out == 2  # "one two": never reported, estimated
+    assert cost == pytest.approx((tokens_in * 3.0 + 2 * 15.0) / 1_000_000)
+    assert "estimated tokens: primary/model-a input+output" in json.loads(notes)
 
 
 def test_a_deepseek_style_path_continues_with_a_prefix_message(

@@ -72,8 +72,17 @@ def test_no_first_content_event_in_time_fails_over(clients: Clients) -> None:
 
 def test_a_malformed_event_ends_the_stream_as_broken_not_as_whole(clients: Clients) -> None:
     # A piece of the answer could not be read: skipping it would pass the rest off as whole.
-    with pair() as (gw, primary, _):
+    # No retry left on the primary, and a backup that does not take a prefill: nobody can
+    # continue the answer, so it ends as broken.
+    with pair(retries=0) as (gw, primary, backup):
         primary.script(Malformed("sse"))
+        backup.script(
+            Fail(
+                400,
+                '{"error":{"message":"Unrecognized request argument supplied: '
+                'continue_final_message","type":"invalid_request_error"}}',
+            )
+        )
         with pytest.raises(openai.APIError, match="stream event that is not JSON"):
             stream_text(clients, gw.url)
 

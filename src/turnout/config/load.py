@@ -297,7 +297,7 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
     return ProviderConfig(name=name, kind=kind, **parts)
 
 
-PREFILL_STYLES = ("anthropic", "deepseek", "vllm", "none")
+PREFILL_STYLES = ("auto", "anthropic", "deepseek", "vllm", "none")
 
 
 def _prefill(raw: Any, at: At) -> str | None:

@@ -82,7 +82,7 @@ class ProviderConfig:
     script: tuple[dict[str, Any], ...] = ()  # mock replies, in order, repeating the last
     budget: tuple[float, str] | None = None  # dollars per day, week or month on this path
     #: How this path continues a final assistant message (anthropic, deepseek, vllm, none);
-    #: None: by kind (Anthropic paths continue; mock and OpenAI-compatible ones do not).
+    #: None or "auto": known by kind and host, learned from answers (routing/prefill.py).
     prefill: str | None = None
 
 

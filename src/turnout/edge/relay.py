@@ -36,7 +36,7 @@ from turnout.routing.continuation import ClientStream
 from turnout.routing.deadlines import ask_of
 from turnout.routing.echo import ClientEcho
 from turnout.routing.resolve import resolve_route, target_model
-from turnout.routing.resume import continue_stream
+from turnout.routing.resume import Broken, recover
 from turnout.runtime.gateway import Gateway
 from turnout.runtime.shutdown import SHUTDOWN
 from turnout.telemetry.accounting import CLIENT_GONE, Tally, close, trail
@@ -282,22 +282,23 @@ async def _relay_stream(
             raise
         await _end_for_shutdown(gateway, exchange, tally, served, send)
         return
+    attempts = served.attempts
     if failure is not None:
-        settings = gateway.config.settings_for(route, served.provider.config)
-        await gateway.health.failed(served.target.path, failure, settings.cooldown_s, gated=False)
-    if failure is not None and client.continuable:
-        continued_on = await continue_stream(
-            gateway, route, exchange.request.model, exchange.request.data, client, send,
-            exchange.provider_headers, served.target.path,
+        request = exchange.request
+        broken = Broken(
+            route, request.model, request.data, len(request.body), exchange.provider_headers,
+            served.target,
         )  # fmt: skip
-        if continued_on is not None:
-            tally.notes.append(f"continued on {continued_on} after {failure.code}")
+        continued = await recover(gateway, broken, failure, client, tally.meter.usage, send)
+        tally.legs, attempts = continued.legs, served.attempts + continued.attempts
+        if continued.path is not None:
+            tally.notes.append(f"continued on {continued.path} after {failure.code}")
             failure = None
     if failure is not None:
         await send_chunk(send, stream_error(exchange.dialect, failure, served.target.path))
     await close(
         gateway, tally, status=200, outcome=failure.code if failure else "ok",
-        category=failure.category.value if failure else None, attempts=served.attempts,
+        category=failure.category.value if failure else None, attempts=attempts,
         served=served, upstream_dialect=upstream, upstream_s=served.upstream_s,
     )  # fmt: skip
     await end_stream(send)

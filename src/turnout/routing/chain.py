@@ -95,6 +95,16 @@ class Failed:
     upstream_s: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    """A walk that continues a broken stream: `broken` already had its first try (the stream
+    that broke), so it gets only its remaining retries; `declines` tells a path refusing the
+    continuation itself (skipped quietly, never the client's error) from a failure."""
+
+    broken: Target
+    declines: Callable[[Target, UpstreamError], bool]
+
+
 #: Builds the body for a target: the caller's body with the target's model, or a translation.
 BodyFor = Callable[[Target, Provider], bytes | None]
 
@@ -130,12 +140,14 @@ class RouteChain:
         echo: ClientEcho | None = None,
         attempts: list[Attempt] | None = None,
         ask: Ask | None = None,
+        resumption: Resumption | None = None,
     ) -> Served | Failed:
         """Serve `call` on the first path that can. `echo` is what the client wrote: a failure
         quoting it is read without it. `attempts`, when given, is filled as the walk goes, so
         a caller whose request is cancelled midway still knows its trail. `ask` is what the
         request asks of a model (prompt size, reasoning), which sets a stream's first-event
-        deadline; by default it is read off the body's size."""
+        deadline; by default it is read off the body's size. `resumption` makes this walk a
+        continuation (admission, budgets and retries as for any request)."""
         attempts = [] if attempts is None else attempts
         ask = ask or Ask(len(call.body) // 4)
         elapsed = 0.0
@@ -160,7 +172,7 @@ class RouteChain:
                     cooling.append((target, mark))
                 continue
             outcome = await self._try_target(
-                route, target, provider, call, body_for, attempts, echo, ask
+                route, target, provider, call, body_for, attempts, echo, ask, resumption
             )
             elapsed += outcome[1]
             if isinstance(outcome[0], Served | Failed):
@@ -191,6 +203,7 @@ class RouteChain:
         attempts: list[Attempt],
         echo: ClientEcho | None = None,
         ask: Ask | None = None,
+        resumption: Resumption | None = None,
     ) -> tuple[Served | Failed | Diagnosis | None, float]:
         """Try one target with its retries. Returns what happened and the seconds spent.
 
@@ -200,7 +213,7 @@ class RouteChain:
         the lease's whole term."""
         try:
             return await self._try_admitted(
-                route, target, provider, call, body_for, attempts, echo, ask or Ask()
+                route, target, provider, call, body_for, attempts, echo, ask or Ask(), resumption
             )
         except BaseException:
             await asyncio.shield(self._release(target))
@@ -216,12 +229,17 @@ class RouteChain:
         attempts: list[Attempt],
         echo: ClientEcho | None,
         ask: Ask,
+        resumption: Resumption | None,
     ) -> tuple[Served | Failed | Diagnosis | None, float]:
         settings = self._config.settings_for(route, self._config.providers[target.provider])
         body = body_for(target, provider)
         if body is None:
             attempts.append(Attempt(target, "skipped", note="cannot honour this request"))
             await self._release(target)
+            return None, 0.0
+        first = 1 if resumption is not None and resumption.broken == target else 0
+        if first > settings.retries:
+            attempts.append(Attempt(target, "skipped", note="its retries are spent"))
             return None, 0.0
         target_call = UpstreamCall(
             operation=call.operation,
@@ -241,6 +259,10 @@ class RouteChain:
                 served = await self._open(target, provider, target_call, ask)
             except UpstreamError as exc:
                 spent += time.perf_counter() - started
+                if resumption is not None and resumption.declines(target, exc):
+                    await self._release(target)
+                    attempts.append(Attempt(target, "skipped", note="declined to continue"))
+                    return None, spent
                 diagnosis, trusted = read_failure(exc, provider.config, target.model, echo)
                 attempts.append(Attempt(target, diagnosis.category.value, diagnosis))
                 if (
@@ -356,6 +378,10 @@ class RouteChain:
             if diagnosis.retry_after_s > settings.retry_after_max_s:
                 return None  # waiting that long is worse than another path
             return float(diagnosis.retry_after_s)
+        return RouteChain._backoff(settings, attempt_no)
+
+    @staticmethod
+    def _backoff(settings: Settings, attempt_no: int) -> float:
         backoff = min(settings.backoff_max_s, settings.backoff_s * (2.0**attempt_no))
         return backoff * random.uniform(0.5, 1.0)
 

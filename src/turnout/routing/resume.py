@@ -1,106 +1,222 @@
-"""Continue a broken stream on a path that accepts a prefill (see continuation.py)."""
+"""Continue a broken stream (see continuation.py) through the route chain, under its rules.
+
+The continuation is one more walk of the route: admission, probe leases, path budgets,
+retries and cooldowns apply as to any request, and every path is a candidate, the one that
+broke included (its retries count the broken stream as its first try). A path that declines
+the prefill is skipped and, when it said so in words, remembered (routing/prefill.py). Each
+continuation's tokens are kept as a `Leg` for the ledger, estimated where the upstream never
+said.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
-from turnout.config.model import ProviderConfig, RouteConfig, Target
-from turnout.dialects.sse import EventSplitter
+from turnout.config.model import RouteConfig, Target
+from turnout.diagnosis import Diagnosis
+from turnout.dialects.sse import Event
 from turnout.edge.asgi import Send, send_chunk
 from turnout.errors import UpstreamError
+from turnout.ledger.usage import Usage, UsageMeter
 from turnout.providers.base import Provider, UpstreamCall
+from turnout.routing.chain import Attempt, Failed, Resumption, Served
 from turnout.routing.continuation import (
     ClientStream,
     ContinuationWriter,
     RemainderReader,
     prefill_request,
 )
-from turnout.routing.resolve import target_model
+from turnout.routing.deadlines import Ask
+from turnout.routing.prefill import auto_style
 from turnout.runtime.gateway import Gateway
+from turnout.telemetry.accounting import Leg
 
 log = logging.getLogger("turnout.relay")
 
-#: Prefill styles by provider kind, when the config does not say (a mock does not continue).
-DEFAULT_PREFILL = {"anthropic": "anthropic", "mock": "none", "openai": "none"}
+#: Continuations one answer may take (a remainder that breaks again is continued again).
+MAX_CONTINUATIONS = 3
+#: A remainder that starts by writing the answer's first characters again restarted it:
+#: the path ignored the prefill. Checked on this many characters (when the text has them),
+#: on paths whose support is only guessed (`auto` on an OpenAI-compatible server).
+RESTART_PROBE = 24
+_MIN_PROBE = RESTART_PROBE
 
 
-def prefill_style(provider: ProviderConfig) -> str:
-    return provider.prefill or DEFAULT_PREFILL.get(provider.kind, "none")
+@dataclass(slots=True)
+class Continued:
+    """How continuing went: the path that finished the answer (None: nobody did)."""
+
+    path: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    legs: list[Leg] = field(default_factory=list)
 
 
-def _can_continue(style: str, data: dict[str, object]) -> bool:
-    # Anthropic refuses a prefill when extended thinking is on.
-    thinking = "thinking" in data or "reasoning_effort" in data
-    return style != "none" and not (style == "anthropic" and thinking)
+@dataclass(frozen=True, slots=True)
+class Broken:
+    """The request being continued and the stream that broke."""
+
+    route: RouteConfig
+    model: str  # the name the client asked for
+    data: dict[str, object]
+    body_bytes: int
+    headers: dict[str, str]
+    target: Target
+
+
+async def recover(
+    gateway: Gateway,
+    broken: Broken,
+    failure: Diagnosis,
+    client: ClientStream,
+    metered: Usage,
+    send: Send,
+) -> Continued:
+    """After a stream broke mid-answer: continue it if the client's answer allows, count
+    what the broken stream used, and cool the broken path down unless it continued."""
+    written = client.so_far
+    first = Leg(broken.target, metered)
+    estimate(first, broken.body_bytes // 4, written, final=False)
+    done = Continued()
+    if client.continuable:
+        done = await continue_stream(gateway, broken, client, send)
+    done.legs.insert(0, first)
+    if done.path != broken.target.path:
+        provider = gateway.providers[broken.target.provider].config
+        settings = gateway.config.settings_for(broken.route, provider)
+        await gateway.health.failed(broken.target.path, failure, settings.cooldown_s, gated=False)
+    return done
 
 
 async def continue_stream(
-    gateway: Gateway,
-    route: RouteConfig,
-    request_model: str,
-    request_data: dict[str, object],
-    client: ClientStream,
-    send: Send,
-    client_headers: dict[str, str],
-    broken: str,
-) -> str | None:
-    """Stream the rest of the answer from the first path that can continue it (not the one
-    that just broke); the path that did, or None (the caller then ends with an error event)."""
-    for pattern in route.targets:
-        target = Target(pattern.provider, target_model(pattern, request_model))
-        if target.path == broken:
-            continue
-        provider = gateway.providers[target.provider]
-        style = prefill_style(provider.config)
-        health = gateway.health
-        if not _can_continue(style, request_data) or await health.is_out(target.provider):
-            continue
-        if await health.is_out(target.path):
-            continue
-        settings = gateway.config.settings_for(route, provider.config)
-        body = prefill_request(
-            client.dialect, dict(request_data), target.model, style, client.so_far
-        )
-        dialect = "anthropic" if style == "anthropic" else "openai"
-        call = UpstreamCall("chat", dialect, body, target.model, True, settings, client_headers)
-        if await _stream_remainder(provider, call, target, client, send):
-            return target.path
-    return None
+    gateway: Gateway, broken: Broken, client: ClientStream, send: Send
+) -> Continued:
+    """Stream the rest of the answer from the first path that continues it."""
+    done = Continued()
+    target = broken.target
+    for _ in range(MAX_CONTINUATIONS):
+        if not client.continuable:
+            break
+        served = await _walk(gateway, broken, target, client, done)
+        if served is None:
+            break
+        prompt_tokens = (broken.body_bytes + len(client.so_far)) // 4
+        finished = await _stream_remainder(gateway, served, client, send, done, prompt_tokens)
+        if finished:
+            gateway.prefill.accepted(served.target.path)
+            done.path = served.target.path
+            break
+        target = served.target  # it broke too: the next walk counts this try as its first
+    return done
+
+
+async def _walk(
+    gateway: Gateway, broken: Broken, target: Target, client: ClientStream, done: Continued
+) -> Served | None:
+    so_far = client.so_far
+
+    def body_for(candidate: Target, provider: Provider) -> bytes | None:
+        style = gateway.prefill.style(provider.config, candidate.path, broken.data)
+        if style == "none":
+            return None
+        return prefill_request(client.dialect, dict(broken.data), candidate.model, style, so_far)
+
+    def declines(candidate: Target, exc: UpstreamError) -> bool:
+        provider = gateway.providers[candidate.provider].config
+        declined = gateway.prefill.declines(provider, candidate.path, exc)
+        if declined:
+            log.info("%s declined to continue: %s", candidate.path, exc)
+        return declined
+
+    call = UpstreamCall(
+        "chat", client.dialect, b"", broken.model, True, gateway.config.defaults, broken.headers
+    )
+    ask = Ask((broken.body_bytes + len(so_far)) // 4)
+    outcome = await gateway.chain.run(
+        broken.route, call, body_for, broken.model, ask=ask,
+        resumption=Resumption(target, declines),
+    )  # fmt: skip
+    done.attempts.extend(outcome.attempts)
+    if isinstance(outcome, Failed):
+        return None
+    return outcome
 
 
 async def _stream_remainder(
-    provider: Provider, call: UpstreamCall, target: Target, client: ClientStream, send: Send
+    gateway: Gateway,
+    served: Served,
+    client: ClientStream,
+    send: Send,
+    done: Continued,
+    prompt_tokens: int,
 ) -> bool:
     """True when the remainder arrived whole and the answer was closed."""
-    stripped = len(client.so_far) - len(client.so_far.rstrip())  # whitespace the prefill lost
-    reader, writer = RemainderReader(call.dialect), ContinuationWriter(client, target.model)
+    dialect = served.provider.dialect if served.provider.dialect != "any" else client.dialect
+    so_far = client.so_far
+    stripped = len(so_far) - len(so_far.rstrip())  # whitespace the prefill left out
+    probe = so_far.lstrip()[:RESTART_PROBE]
+    provider = gateway.providers[served.target.provider].config
+    guessed = provider.prefill in (None, "auto") and auto_style(provider) == "vllm"
+    pending = "" if guessed and len(probe) >= _MIN_PROBE else None  # held back until checked
+    reader, writer = RemainderReader(dialect), ContinuationWriter(client, served.target.model)
+    meter = UsageMeter(dialect)
+    leg = Leg(served.target, meter.usage)
+    done.legs.append(leg)
+    written = ""
     try:
-        response = await provider.open(call)
-    except UpstreamError as exc:
-        log.info("continuation on %s refused: %s", target.path, exc)
-        return False
-    splitter = EventSplitter(call.settings.max_event_bytes, response.redact)
-    try:
-        async for chunk in response.chunks:
-            for event in splitter.feed(chunk):
-                text = reader.read(event)
-                if reader.strayed:
+        async for event in _events(served):
+            meter.observe(event)
+            text = reader.read(event)
+            if reader.strayed:
+                return False
+            if stripped and text:
+                text, stripped = text[min(stripped, len(text) - len(text.lstrip())) :], 0
+            if pending is not None:
+                pending += text
+                if len(pending.lstrip()) < len(probe) and not reader.finished:
+                    continue
+                if pending.lstrip().startswith(probe):
+                    gateway.prefill.refuse(provider, served.target.path)
+                    log.info("%s restarted the answer: it does not continue", served.target.path)
                     return False
-                if stripped and text:
-                    text, stripped = text[min(stripped, len(text) - len(text.lstrip())) :], 0
-                if text:
-                    out = writer.text(text)
-                    client.sent(out)
-                    await send_chunk(send, out)
+                text, pending = pending, None
+            if text:
+                written += text
+                out = writer.text(text)
+                client.sent(out)
+                await send_chunk(send, out)
             if reader.finished:
                 break
     except (UpstreamError, ValueError) as exc:
-        log.info("continuation on %s broke too: %s", target.path, exc)
+        log.info("continuation on %s broke too: %s", served.target.path, exc)
         return False
     finally:
-        await response.close()
+        await served.response.close()
+        estimate(leg, prompt_tokens, written, reader.finished)
     if not (reader.finished or reader.stop_reason):
         return False
     for out in writer.finish(reader.stop_reason, reader.output_tokens):
         await send_chunk(send, out)
     return True
+
+
+async def _events(served: Served) -> AsyncIterator[Event]:
+    for event in served.head:
+        yield event
+    assert served.splitter is not None
+    async for chunk in served.response.chunks:
+        for event in served.splitter.feed(chunk):
+            yield event
+
+
+def estimate(leg: Leg, prompt_tokens: int, written: str, final: bool) -> None:
+    """Fill in the counts the upstream never said (a resent prompt's input; the output of a
+    stream that broke, which only ever reported a placeholder), at about 4 characters a
+    token, and say which are estimates. `final`: the stream ended with its own counts."""
+    if leg.usage.tokens_in == 0 and leg.usage.tokens_cached == 0:
+        leg.usage.tokens_in = max(1, prompt_tokens)
+        leg.estimated.append("input")
+    if not final or leg.usage.tokens_out == 0:
+        leg.usage.tokens_out = max(leg.usage.tokens_out, -(-len(written) // 4))
+        leg.estimated.append("output")

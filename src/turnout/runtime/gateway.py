@@ -19,6 +19,7 @@ from turnout.redaction import SecretMask
 from turnout.routing.chain import RouteChain
 from turnout.routing.deadlines import Pace
 from turnout.routing.health import PathHealth
+from turnout.routing.prefill import PrefillStyles
 from turnout.runtime.shutdown import StreamDrain
 from turnout.state import MemoryState, StateStore, open_state
 from turnout.telemetry.bus import RecordBus
@@ -43,6 +44,8 @@ class Shared:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     #: What each path has shown of its speed (first-event waits, gaps between chunks).
     pace: Pace = field(default_factory=Pace)
+    #: Which paths continue a final assistant message, as learned from their answers.
+    prefill: PrefillStyles = field(default_factory=PrefillStyles)
 
     @classmethod
     def over(cls, state_url: str | None, ledger: Ledger | None = None) -> Shared:
@@ -68,6 +71,10 @@ class Gateway:
     @property
     def health(self) -> PathHealth:
         return self.shared.health
+
+    @property
+    def prefill(self) -> PrefillStyles:
+        return self.shared.prefill
 
     @property
     def ledger(self) -> Ledger | None:

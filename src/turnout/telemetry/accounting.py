@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from turnout.access.limits import Spend
 from turnout.catalog.prices import price_of
+from turnout.config.model import Target
 from turnout.dialects.sse import Event
 from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.ledger.usage import Usage, UsageMeter
@@ -26,6 +27,16 @@ BILLED_OUTCOMES = frozenset({"ok", CLIENT_GONE})
 
 def trail(attempts: list[Attempt]) -> str:
     return " -> ".join(a.label() for a in attempts)
+
+
+@dataclass(slots=True)
+class Leg:
+    """One upstream attempt that wrote part of a streamed answer (the stream that broke, each
+    continuation), with its tokens; `estimated` names the counts the upstream never said."""
+
+    target: Target
+    usage: Usage
+    estimated: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -48,6 +59,7 @@ class Tally:
     hold: str = ""  # the reservation's token in the state store ("" for none)
     attempts: list[Attempt] = field(default_factory=list)  # filled by the chain as it walks
     served: Served | None = None  # the path whose answer is being relayed
+    legs: list[Leg] = field(default_factory=list)  # a broken stream's attempts, when it broke
     closed: bool = False
 
     def observe(self, event: Event) -> None:
@@ -86,10 +98,10 @@ async def close(
     now = time.perf_counter()
     usage = usage or (tally.meter.usage if tally.meter else Usage())
     cost = 0.0
-    if served is not None and outcome in BILLED_OUTCOMES:
-        price = price_of(served.target.model, gateway.config.prices)
-        if price is not None:
-            cost = price.cost(usage.tokens_in, usage.tokens_out, usage.tokens_cached)
+    if tally.legs:
+        usage, cost = _legs_total(gateway, tally)
+    elif served is not None and outcome in BILLED_OUTCOMES:
+        cost = _cost(gateway, served.target, usage)
     record = RequestRecord(
         id=tally.request_id,
         ts=tally.arrived,
@@ -135,17 +147,48 @@ async def close(
     return record
 
 
+def _cost(gateway: Gateway, target: Target, usage: Usage) -> float:
+    price = price_of(target.model, gateway.config.prices)
+    if price is None:
+        return 0.0
+    return price.cost(usage.tokens_in, usage.tokens_out, usage.tokens_cached)
+
+
+def _legs_total(gateway: Gateway, tally: Tally) -> tuple[Usage, float]:
+    """Every leg's tokens and cost, a broken one's included; estimates are noted."""
+    total = Usage()
+    for leg in tally.legs:
+        total.tokens_in += leg.usage.tokens_in
+        total.tokens_out += leg.usage.tokens_out
+        total.tokens_cached += leg.usage.tokens_cached
+    guessed = [
+        f"{leg.target.path} {'+'.join(leg.estimated)}" for leg in tally.legs if leg.estimated
+    ]
+    if guessed:
+        tally.notes.append(f"estimated tokens: {', '.join(guessed)}")
+    return total, sum(_cost(gateway, leg.target, leg.usage) for leg in tally.legs)
+
+
 async def _settle(gateway: Gateway, tally: Tally, record: RequestRecord) -> None:
-    """Replace the reservation with what the request cost, on every budget it touches."""
+    """Replace the reservation with what the request cost, on every budget it touches:
+    the key's for the whole request, each path's for its own legs."""
     tally.closed = True
     key = gateway.shared.keyring.find(tally.key_id) if tally.key_id else None
+    now = time.time()
     spend = Spend(
         key_id=tally.key_id,
         token=tally.hold,
         held=tally.reserved,
         cost=record.cost_usd,
         tokens=record.tokens_in + record.tokens_cached + record.tokens_out,
-        provider=record.provider,
+        provider=None if tally.legs else record.provider,
         tpm_limited=key is not None and key.tpm is not None,
     )
-    await gateway.shared.budgets.settle(spend, time.time())
+    await gateway.shared.budgets.settle(spend, now)
+    per_provider: dict[str, float] = {}
+    for leg in tally.legs:
+        cost = _cost(gateway, leg.target, leg.usage)
+        per_provider[leg.target.provider] = per_provider.get(leg.target.provider, 0.0) + cost
+    for provider, cost in per_provider.items():
+        path_spend = Spend(None, "", 0.0, round(cost, 8), 0, provider, False)
+        await gateway.shared.budgets.settle(path_spend, now)

@@ -1,0 +1,99 @@
+"""Which paths continue a final assistant message: known by kind and host, learned from answers.
+
+`prefill: auto` (the default) tries a continuation where one may work: Anthropic paths
+(a final assistant message is continued), DeepSeek (`prefix: true`, on its /beta base URL) and
+other OpenAI-compatible servers with vLLM's `continue_final_message` (llama.cpp's server takes
+it too, and continues a final assistant message by default). Hosts known to refuse are not
+asked. A path that answers with the provider's 4xx about the final assistant message is
+remembered as not continuing (per path, that is provider and model, in bounded memory), and
+the refusal never reaches the client. An explicit `prefill:` always wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+
+from turnout.config.model import ProviderConfig
+from turnout.diagnosis.origin import provider_from_url
+from turnout.errors import UpstreamError, UpstreamHTTPError
+
+#: Styles by provider kind under `auto`; OpenAI-compatible paths are then read by host.
+KIND_STYLES = {"anthropic": "anthropic", "mock": "none"}
+#: Provider families (by host) and their style under `auto`; other hosts are tried as vLLM.
+HOST_STYLES = {
+    "deepseek": "deepseek",
+    "openai": "none",
+    "azure": "none",
+    "gemini": "none",
+    "vertex": "none",
+    "bedrock": "none",
+}
+#: What providers say when they refuse a final assistant message (lower case): Anthropic's
+#: newer models, llama.cpp, vLLM, and OpenAI-style servers that do not know the fields.
+REFUSAL = re.compile(
+    r"prefill|continue_final_message|add_generation_prompt|final assistant|"
+    r"must end with a user message|last message must|\bprefix\b"
+)
+#: Refusals that concern thinking on this request, not the path: skipped, not remembered.
+_THIS_REQUEST_ONLY = re.compile(r"thinking|reasoning")
+#: Statuses a refusal of the request (not of the path's health) comes with.
+_REFUSAL_STATUSES = frozenset({400, 422})
+PATHS = 1024
+
+
+def auto_style(provider: ProviderConfig) -> str:
+    if provider.kind in KIND_STYLES:
+        return KIND_STYLES[provider.kind]
+    family = provider_from_url(provider.base_url) if provider.base_url else None
+    return HOST_STYLES.get(family or "", "vllm")
+
+
+def thinking_on(data: dict[str, object]) -> bool:
+    thinking = data.get("thinking")
+    enabled = isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled")
+    return enabled or data.get("reasoning_effort") not in (None, "none")
+
+
+class PrefillStyles:
+    """How each path continues an answer: its setting, else what was learned, else a guess."""
+
+    def __init__(self, paths: int = PATHS) -> None:
+        self._refused: OrderedDict[str, None] = OrderedDict()
+        self._limit = paths
+
+    def style(self, provider: ProviderConfig, path: str, data: dict[str, object]) -> str:
+        """The style to continue `data` on `path` with, or "none"."""
+        declared = provider.prefill not in (None, "auto")
+        style = str(provider.prefill) if declared else auto_style(provider)
+        if not declared and path in self._refused:
+            return "none"
+        if style == "anthropic" and thinking_on(data):
+            return "none"  # Anthropic refuses a prefill when extended thinking is on
+        return style
+
+    def declines(self, provider: ProviderConfig, path: str, exc: UpstreamError) -> bool:
+        """Whether a failed continuation is the path declining it (skip the path, quietly);
+        a refusal of the final assistant message is remembered unless declared."""
+        if not isinstance(exc, UpstreamHTTPError) or exc.status not in _REFUSAL_STATUSES:
+            return False
+        text = exc.body.lower()
+        remember = REFUSAL.search(text) is not None and not _THIS_REQUEST_ONLY.search(text)
+        if remember:
+            self.refuse(provider, path)
+        return True  # the same request worked without the prefill: the prefill is the cause
+
+    def refuse(self, provider: ProviderConfig, path: str) -> None:
+        """Remember that `path` does not continue (unless its setting says it does)."""
+        if provider.prefill in (None, "auto"):
+            self._refused[path] = None
+            self._refused.move_to_end(path)
+            if len(self._refused) > self._limit:
+                self._refused.popitem(last=False)
+
+    def accepted(self, path: str) -> None:
+        """`path` continued an answer: whatever was remembered against it no longer holds."""
+        self._refused.pop(path, None)
+
+    def continues(self, path: str) -> bool:
+        return path not in self._refused
