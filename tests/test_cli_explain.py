@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from tests.gateway import request, running_gateway
 
 EXTRA_USAGE = (
     '{"type":"error","error":{"type":"invalid_request_error",'
@@ -129,3 +132,66 @@ def test_bad_input_is_one_clear_line_and_exit_2(args: tuple[str, ...], message: 
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+INVALID_KEY = (
+    '{"error":{"message":"Incorrect API key provided","type":"invalid_request_error",'
+    '"code":"invalid_api_key"}}'
+)
+
+
+@pytest.fixture(scope="module")
+def no_path_replies() -> dict[str, tuple[int, str]]:
+    """What a real gateway answers, in each dialect, when every path of the route fails."""
+    config = {
+        "ledger": "off",
+        "providers": {
+            "claude-sub": {"kind": "mock", "script": [{"status": 400, "body": EXTRA_USAGE}]},
+            "relay": {"kind": "mock", "script": [{"status": 401, "body": INVALID_KEY}]},
+        },
+        "routes": {"*": ["claude-sub/*", "relay/*"]},
+    }
+    body = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    with running_gateway(yaml.safe_dump(config)) as gw:
+        replies = {
+            dialect: request(gw.url, "POST", path, body)
+            for dialect, path in (("openai", "/v1/chat/completions"), ("anthropic", "/v1/messages"))
+        }
+    return {dialect: (reply.status, reply.body.decode()) for dialect, reply in replies.items()}
+
+
+@pytest.mark.parametrize("dialect", ["openai", "anthropic"])
+def test_the_gateways_own_no_path_error_gets_its_own_answer(
+    no_path_replies: dict[str, tuple[int, str]], dialect: str
+) -> None:
+    status, body = no_path_replies[dialect]
+    result = turnout("explain", "--json", "--lang", "en", "--status", str(status), body)
+    assert result.returncode == 0, result.stderr
+    d = json.loads(result.stdout)
+    assert (d["category"], d["code"], d["rule"]) == (
+        "quota",
+        "subscription_usage_gate",
+        "turnout.no_path",
+    )
+    assert d["title"] == "turnout had no working path for claude-sonnet-4-6"
+    assert "comes from the turnout gateway, not from a provider" in d["explanation"]
+    for path in ("claude-sub/claude-sonnet-4-6", "relay/claude-sonnet-4-6"):
+        assert path in d["explanation"]
+    assert "Enable or buy extra usage at claude.ai/settings/usage" in d["actions"]
+    assert d["wont_help"][0].startswith("Retrying the request against the gateway")
+    assert (d["provider"], d["endpoint"]) == (None, None)
+
+
+def test_a_pasted_log_line_does_not_make_the_gateway_the_provider(
+    no_path_replies: dict[str, tuple[int, str]],
+) -> None:
+    status, body = no_path_replies["anthropic"]
+    log = f"Error: {status} calling http://127.0.0.1:8787/v1/messages: {body}"
+    d = json.loads(turnout("explain", "--json", "--lang", "zh", log).stdout)
+    assert d["rule"] == "turnout.no_path"
+    assert (d["provider"], d["endpoint"]) == (None, None)
+    assert d["title"] == "turnout 没有可用的路径来处理 claude-sonnet-4-6"

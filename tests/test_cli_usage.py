@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.gateway import request, running_gateway
 from tests.test_ledger import postgres_url  # noqa: F401  (the fixture, for the PostgreSQL run)
+from turnout.config import load_config
 from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.ledger.store import LedgerStore, migrate, open_database
 
@@ -311,3 +313,21 @@ def test_bad_since_is_one_line_and_a_hint(tmp_path: Path) -> None:
     assert "bad --since 'yesterday'" in done.stderr
     assert "hint: write it as 30m, 12h, 7d, 4w" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_model_with_no_route_is_explained_as_the_gateways_not_a_providers(
+    tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    config = write_config(tmp_path, str(ledger))
+    with running_gateway(load_config(config)) as gw:
+        body = {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}
+        assert request(gw.url, "POST", "/v1/chat/completions", body).status == 404
+    [failure] = usage_json(config, "--errors", "--lang", "en")["errors"]
+    assert (failure["status"], failure["category"], failure["code"]) == (
+        404,
+        "model_not_found",
+        "gateway_no_route",
+    )
+    assert failure["title"] == "The gateway has no route for this model name"
+    assert "model names the gateway lists" in usage(config, "--errors", "--lang", "en").stdout

@@ -7,8 +7,14 @@ from datetime import datetime
 from functools import cache
 
 from turnout.diagnosis.facts import gather, parse_body
+from turnout.diagnosis.gateway_reply import NoPathReply, read_no_path_reply
 from turnout.diagnosis.logs import read_log
-from turnout.diagnosis.messages import advice_for, normalize_language, path_sentence
+from turnout.diagnosis.messages import (
+    advice_for,
+    gateway_texts,
+    normalize_language,
+    path_sentence,
+)
 from turnout.diagnosis.model import Diagnosis
 from turnout.diagnosis.origin import (
     is_local_target,
@@ -22,6 +28,7 @@ from turnout.diagnosis.taxonomy import CODES, NO_FAILOVER, RETRYABLE, Category
 
 #: Categories where a wait time is worth reporting (quota: when the plan says when it resets).
 _TIMED = RETRYABLE | {Category.QUOTA}
+_KNOWN_CODES = frozenset(CODES)
 
 
 @cache
@@ -120,6 +127,9 @@ def diagnose(
         endpoint = endpoint or reading.endpoint
     if parsed is None:
         parsed = parse_body(body)
+    reply = read_no_path_reply(parsed, _KNOWN_CODES)
+    if reply is not None:
+        return _no_path(reply, lang, status, lowered_headers, now)
     family = (
         normalize_provider(provider)
         or provider_from_url(endpoint)
@@ -144,4 +154,45 @@ def diagnose(
         endpoint=endpoint,
         message=facts.message,
         named=provider,
+    )
+
+
+def _no_path(
+    reply: NoPathReply,
+    lang: str | None,
+    status: int | None,
+    headers: Mapping[str, str],
+    now: datetime | None,
+) -> Diagnosis:
+    """The gateway's own all-paths-failed reply: the deciding path's reason and advice, the
+    list of paths, and no provider or endpoint (the address it came from is the gateway's)."""
+    language = normalize_language(lang)
+    texts = gateway_texts("no_path", language)
+    category = CODES[reply.code]
+    advice = advice_for(reply.code, category, language)
+    paths = texts["path_separator"].join(
+        texts["path"].format(
+            path=p.path, outcome=f"{p.outcome} ({p.code})" if p.code else p.outcome
+        )
+        for p in reply.paths
+    )
+    retry_after = retry_after_seconds(headers, "", None, now) if category in _TIMED else None
+    return Diagnosis(
+        category=category,
+        code=reply.code,
+        retryable=category in RETRYABLE,
+        failover=category not in NO_FAILOVER,
+        retry_after_s=round(retry_after, 3) if retry_after is not None else None,
+        title=texts["title"].format(model=reply.model),
+        explanation=texts["explanation"].format(
+            model=reply.model,
+            paths=paths + texts["paths_ending"] if paths else "",
+            reason=f"{category.value}/{reply.code}, {advice.title}",
+        ),
+        actions=(*advice.actions, texts["extra_action"]),
+        wont_help=(texts["extra_wont_help"], *advice.wont_help),
+        rule="turnout.no_path",
+        status=status,
+        model=reply.model,
+        lang=language,
     )

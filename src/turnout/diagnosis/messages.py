@@ -61,6 +61,12 @@ def advice_for(code: str, category: Category, lang: str) -> Advice:
     )
 
 
+def gateway_texts(name: str, lang: str) -> dict[str, str]:
+    """The texts for one of the gateway's own replies read back (`[gateway.NAME.LANG]`)."""
+    entry: dict[str, str] = _table()["gateway"][name][lang]
+    return entry
+
+
 _PATH_LABELS = {
     "en": ("Failed path", "provider", "model", "endpoint"),
     "zh": ("出错的路径", "服务商", "模型", "地址"),

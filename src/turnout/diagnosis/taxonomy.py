@@ -101,6 +101,7 @@ CODES: dict[str, Category] = {
     "gateway_loop": _C.ENDPOINT_NOT_FOUND,
     # model_not_found
     "model_not_found": _C.MODEL_NOT_FOUND,
+    "gateway_no_route": _C.MODEL_NOT_FOUND,
     "relay_no_channel": _C.MODEL_NOT_FOUND,
     "model_deprecated": _C.MODEL_NOT_FOUND,
     # context_length

@@ -359,7 +359,10 @@ class TurnoutApp:
         entry = model_entry(request.gateway, name, request.key)
         if "paths" not in entry:
             raise ClientRequestError(
-                404, f"turnout has no route for model {name!r}", kind="model_not_found"
+                404,
+                f"turnout has no route for model {name!r}",
+                kind="model_not_found",
+                code="gateway_no_route",
             )
         await send_response(request.send, 200, orjson.dumps(entry))
 

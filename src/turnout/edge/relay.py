@@ -103,6 +103,7 @@ def _route_for(gateway: Gateway, exchange: Exchange) -> RouteConfig:
             404,
             f"turnout has no route for model {model!r}; configured models: {names}",
             kind="model_not_found",
+            code="gateway_no_route",
         )
     return route
 
