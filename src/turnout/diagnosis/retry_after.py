@@ -20,6 +20,8 @@ _DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*(?:ms|h|m|s)\s*)+$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 _TEXT_DELAYS = (
+    # a Retry-After header pasted with the log as a mapping: "'retry-after': '60'"
+    re.compile(r"[\"']retry-after[\"']\s*:\s*[\"'](\d+(?:\.\d+)?)[\"']"),
     # "try again in 9m38s", "Please try again in 7.66s", "your quota will reset after 8h44m7s"
     re.compile(
         r"(?:try again|retry|retrying|resets?) (?:in|after) "
