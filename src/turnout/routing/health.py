@@ -26,12 +26,18 @@ __all__ = ["Admission", "PathHealth", "PathMark"]
 
 @dataclass(slots=True)
 class PathMark:
-    """Why a path is out of service, and until when (on this process's monotonic clock)."""
+    """Why a path is out of service, and until when (on this process's monotonic clock).
+    The diagnosis is decoded when first asked for: a listing of thousands of marks that
+    only needs their states decodes none."""
 
     gated: bool  # True: a non-transient reason (quota, auth, ...); False: a cooldown
     until: float
-    diagnosis: Diagnosis
+    reason: str  # the diagnosis as the store keeps it
     probing: bool = False  # a probe is in flight
+
+    @property
+    def diagnosis(self) -> Diagnosis:
+        return _diagnosis(self.reason)
 
 
 class PathHealth:
@@ -67,8 +73,9 @@ class PathHealth:
         self, path: str, diagnosis: Diagnosis, seconds: float, *, gated: bool
     ) -> PathMark:
         self._note(path)
-        await self.store.mark(path, gated, _reason(diagnosis), seconds)
-        return PathMark(gated=gated, until=self._clock() + seconds, diagnosis=diagnosis)
+        reason = _reason(diagnosis)
+        await self.store.mark(path, gated, reason, seconds)
+        return PathMark(gated=gated, until=self._clock() + seconds, reason=reason)
 
     def _note(self, *paths: str) -> None:
         for path in paths:
@@ -93,7 +100,7 @@ class PathHealth:
 
     def _mark(self, gate: Gate) -> PathMark:
         until = self._clock() + gate.seconds_left
-        return PathMark(gate.gated, until, _diagnosis(gate.reason), gate.probing)
+        return PathMark(gate.gated, until, gate.reason, gate.probing)
 
 
 def retold(diagnosis: Diagnosis, model: str | None) -> Diagnosis:
