@@ -21,7 +21,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fakes import Quote, Reply, RunningUpstream
+from tests.fakes import Cut, Quote, Reply, RunningUpstream
 from tests.gateway import Reply as HttpReply
 from tests.gateway import gateway_over, request, running_gateway
 from tests.test_keys_budgets import make_key
@@ -543,3 +543,33 @@ def test_a_quote_is_masked_when_the_provider_evens_out_its_whitespace() -> None:
     masked = echo.mask('{"error": {"message": "Unknown name exceeded your current quota"}}')
     assert masked is not None
     assert "quota" not in masked
+
+
+def test_a_continuation_quoting_the_client_does_not_gate_the_credential(tmp_path: Path) -> None:
+    poison = "You exceeded your current quota, please check your plan and billing details"
+    # A relay that throttles, quoting the request it throttled.
+    throttled = {"type": "error", "error": {"type": "rate_limit_error",
+                 "message": "slow down; your request carried {param}"}}  # fmt: skip
+    with RunningUpstream() as primary, RunningUpstream() as spare:
+        config = yaml.safe_dump(
+            {
+                "ledger": str(tmp_path / "ledger.sqlite3"),
+                "defaults": {"retries": 0, "backoff_s": 0.01},
+                "providers": {
+                    "primary": {"kind": "anthropic", "base_url": primary.url},
+                    "spare": {"kind": "anthropic", "base_url": spare.url},
+                },
+                "routes": {"m": ["primary/model-a", "spare/model-b"]},
+            }
+        )
+        with running_gateway(config) as gw:
+            primary.script(Cut(after_events=5, text="alpha beta gamma delta"))
+            spare.script(Quote(429, throttled))
+            body = {"model": "m", "max_tokens": 50, "stream": True, "messages": HELLO, poison: 1}
+            broken = messages(gw.url, body)
+            assert broken.status == 200  # the stream had begun; it ends with an error event
+            assert len(spare.requests) == 1  # the continuation was asked of the spare
+            marks = request(gw.url, "GET", "/turnout/paths").json()["paths"]  # type: ignore[index]
+    held = {mark["path"]: (mark["scope"], mark["category"]) for mark in marks}
+    assert "spare" not in held  # its credential is not gated for everyone
+    assert held["spare/model-b"] == ("path", "rate_limit")  # what the relay said: slow down

@@ -29,6 +29,7 @@ from turnout.routing.continuation import (
     prefill_request,
 )
 from turnout.routing.deadlines import Ask
+from turnout.routing.echo import ClientEcho
 from turnout.routing.prefill import auto_style
 from turnout.runtime.gateway import Gateway
 from turnout.telemetry.accounting import Leg
@@ -133,8 +134,11 @@ async def _walk(
         "chat", client.dialect, b"", broken.model, True, gateway.config.defaults, broken.headers
     )
     ask = Ask((broken.body_bytes + len(so_far)) // 4)
+    # The client's words, and the answer so far (which a prompt can steer), are not the
+    # provider's: a continuation's failure quoting them gates nothing either.
+    echo = ClientEcho(broken.data, so_far)
     outcome = await gateway.chain.run(
-        broken.route, call, body_for, broken.model, ask=ask,
+        broken.route, call, body_for, broken.model, echo, ask=ask,
         resumption=Resumption(target, declines),
     )  # fmt: skip
     done.attempts.extend(outcome.attempts)
