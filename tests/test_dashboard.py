@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -22,13 +23,15 @@ from tests.clients import Clients
 from tests.fakes import Fail, Reply, RunningUpstream
 from tests.gateway import RunningGateway, request, running_gateway
 from tests.serving import GatewayProcess
-from tests.waiting import wait_until
+from tests.waiting import READY_WITHIN_S, wait_until
 from turnout.config import load_config_text
 from turnout.diagnosis.messages import advice_for
 from turnout.diagnosis.taxonomy import Category
 from turnout.edge.app import Request
 from turnout.edge.dashboard import _admit, _cookie_token
 from turnout.errors import ClientRequestError
+from turnout.ledger.record import RequestRecord
+from turnout.ledger.store import LedgerStore, migrate, open_database
 from turnout.runtime.gateway import Gateway
 
 ADMIN_KEY = "admin-planted-7a1e44c0"
@@ -241,7 +244,7 @@ def browser() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def wait_for(driver: Any, check: Any, seconds: float = 10) -> Any:
+def wait_for(driver: Any, check: Any, seconds: float = READY_WITHIN_S) -> Any:
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, seconds, poll_frequency=0.1).until(check)
@@ -278,8 +281,10 @@ def test_the_page_shows_a_gated_path_switches_language_and_updates_live(
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#traffic svg rect.err"))
         assert english in text_of(browser, "#failures")
         assert text_of(browser, "#total-requests") == "1"
-        # The settled snapshot brings the ledger's usage tables.
-        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#usage-day tr"))
+        assert text_of(browser, "#totals-since").startswith("since ")  # this run's counters
+        # The settled snapshot brings the ledger's usage tables, once the request is stored.
+        stored = "from the ledger (with the gateway's earlier runs): 1 requests, 0 failed"
+        wait_for(browser, lambda d: stored in d.find_element(By.ID, "usage-hint").text)
         browser.save_screenshot(str(ARTIFACTS / "dashboard-desktop.png"))
         browser.execute_script("window.scrollTo(0, document.body.scrollHeight);")
         browser.save_screenshot(str(ARTIFACTS / "dashboard-desktop-bottom.png"))
@@ -355,3 +360,80 @@ def test_stopping_the_server_ends_open_event_streams_at_once() -> None:
     finally:
         connection.close()
         gateway.stop()
+
+
+def test_the_counters_say_since_when_and_the_ledger_tables_cover_earlier_runs_too(
+    tmp_path: Path,
+) -> None:
+    """The headline counters cover this run; the usage tables cover days of the ledger, an
+    earlier run's requests too. Each says which, so the two never read as the same number."""
+    ledger = tmp_path / "ledger.sqlite3"
+    db = open_database(str(ledger))
+    migrate(db)
+    earlier = RequestRecord(
+        id="earlier-run", ts=time.time() - 3600, model="m", route="m", client_dialect="openai",
+        stream=False, status=200, outcome="ok", path="p/x", provider="p",
+    )  # fmt: skip
+    LedgerStore(db).store([earlier], "test", 0)
+    db.close()
+    config = {"ledger": str(ledger), "providers": {"p": {"kind": "mock"}}, "routes": {"m": ["p/x"]}}
+    before = time.time()
+    with running_gateway(yaml.safe_dump(config)) as gw:
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        assert request(gw.url, "POST", "/v1/chat/completions", body).status == 200
+
+        def state() -> dict[str, Any]:
+            reply = request(gw.url, "GET", "/dashboard/state")
+            assert reply.status == 200
+            result: dict[str, Any] = reply.json()  # type: ignore[assignment]
+            return result
+
+        wait_until(lambda: state()["usage"]["totals"]["requests"] == 2, what="the ledger stored")
+        totals = state()["totals"]
+    assert totals["requests"] == 1
+    assert before <= totals["since"] <= time.time()
+
+
+def test_the_ledger_tables_catch_up_with_the_counters_without_another_request(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """However late the ledger stores a request, the page gets a snapshot whose tables
+    include it: the counters and the tables end up agreeing with no further traffic."""
+    release = threading.Event()
+    store = LedgerStore.store
+
+    def held_store(self: LedgerStore, records: list[RequestRecord], *args: Any) -> None:
+        if records:
+            release.wait(READY_WITHIN_S)  # stored only once the page has seen the counters
+        store(self, records, *args)
+
+    monkeypatch.setattr(LedgerStore, "store", held_store)
+    config = {
+        "ledger": str(tmp_path / "ledger.sqlite3"),
+        "providers": {"p": {"kind": "mock"}},
+        "routes": {"m": ["p/x"]},
+    }
+    with running_gateway(yaml.safe_dump(config)) as gw:
+        host, port = gw.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=READY_WITHIN_S)
+        try:
+            connection.request("GET", "/dashboard/events")
+            events = connection.getresponse()
+            body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            assert request(gw.url, "POST", "/v1/chat/completions", body).status == 200
+            name, snapshot = read_event(events)
+            while snapshot["totals"]["requests"] == 0:
+                name, snapshot = read_event(events)
+            assert snapshot["usage"]["totals"]["requests"] == 0  # not stored yet
+            name, snapshot = read_event(events)  # the snapshot once things went quiet
+            assert (name, snapshot["usage"]["totals"]["requests"]) == ("snapshot", 0)
+            release.set()  # the ledger stores it only now, after the page has settled
+            name, snapshot = read_event(events)
+            assert name == "snapshot", "a heartbeat came, and no snapshot with the stored tables"
+            while snapshot["usage"]["totals"]["requests"] == 0:
+                name, snapshot = read_event(events)
+                assert name == "snapshot"
+            assert snapshot["usage"]["totals"]["requests"] == snapshot["totals"]["requests"] == 1
+        finally:
+            release.set()
+            connection.close()

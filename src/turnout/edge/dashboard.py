@@ -98,9 +98,11 @@ class AdminViews:
     ) -> None:
         self._current = current
         self._clock, self._sleep = clock, sleep
-        self._usage: tuple[float, dict[str, Any]] = (0.0, {})
-        #: The last snapshot: when it was built, for which gateway, after how many records.
-        self._snapshot: tuple[float, Gateway, int, bytes] | None = None
+        #: The usage tables, when they were read, and how many ledger stores they include.
+        self._usage: tuple[float, int, dict[str, Any]] = (0.0, -1, {})
+        #: The last snapshot: when it was built, for which gateway, after how many records
+        #: and ledger stores.
+        self._snapshot: tuple[float, Gateway, tuple[int, int], bytes] | None = None
         self._building: asyncio.Lock | None = None
 
     @property
@@ -147,7 +149,8 @@ class AdminViews:
             self._building = asyncio.Lock()
         async with self._building:  # callers arriving together wait for one build
             gateway = self._current()
-            recorded = gateway.shared.telemetry.recorded
+            telemetry = gateway.shared.telemetry
+            recorded = (telemetry.recorded, telemetry.ledger_stores)
             cached = self._snapshot
             if cached is not None and cached[1] is gateway:
                 built, _, seen, body = cached
@@ -156,9 +159,8 @@ class AdminViews:
                     return body
                 if age < SNAPSHOT_TTL_S:
                     await self._sleep(SNAPSHOT_TTL_S - age)
-            telemetry = gateway.shared.telemetry
             gates = await gateway.health.store.gates()
-            built, recorded = self._clock(), telemetry.recorded
+            built, recorded = self._clock(), (telemetry.recorded, telemetry.ledger_stores)
             # Copied here, built on a thread: the event loop keeps relaying meanwhile.
             records, counts = list(telemetry.recent), dict(telemetry.counts.requests)
             state = await asyncio.to_thread(_build, gateway, gates, records, counts)
@@ -198,15 +200,17 @@ class AdminViews:
             await asyncio.sleep(max(0.0, sent + DEBOUNCE_S - loop.time()))
 
     async def _usage_tables(self, gateway: Gateway) -> dict[str, Any]:
-        read_at, tables = self._usage
-        now = time.time()
-        if now - read_at >= USAGE_TTL_S:
+        """Read again once this gateway's ledger stored records (so the tables agree with
+        the counters), or after USAGE_TTL_S (other replicas write the same ledger)."""
+        read_at, stores, tables = self._usage
+        now, stored = time.time(), gateway.shared.telemetry.ledger_stores
+        if stored != stores or now - read_at >= USAGE_TTL_S:
             ledger = gateway.ledger
             if ledger is None:
                 tables = {"ledger": False}
             else:
                 tables = await asyncio.to_thread(usage_tables, ledger.store.db, now)
-            self._usage = (now, tables)
+            self._usage = (now, stored, tables)
         return tables
 
     @staticmethod

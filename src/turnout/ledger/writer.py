@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import orjson
 
@@ -31,6 +32,8 @@ class LedgerWriter:
         self._store = store
         self._journal_id = journal_id
         self._offset = 0
+        #: Called on the loop after a flush stored records (the dashboard re-reads its tables).
+        self.on_stored: list[Callable[[], None]] = []
         # The database away is no loss: the journal keeps everything until it returns.
         self._loop = Every(FLUSH_S, self._flush_step, expected=(LedgerError,), what="ledger store")
 
@@ -65,6 +68,9 @@ class LedgerWriter:
             await asyncio.to_thread(self._store.store, records, self._journal_id, end)
             self._offset = end
             stored += len(records)
+        if stored:
+            for callback in self.on_stored:
+                callback()
         # No await between the size check and the truncation: appends run on this loop too.
         if self._offset >= ROTATE_BYTES and self._offset == self._journal.size():
             self._journal.truncate()

@@ -57,6 +57,7 @@ class Shared:
         self.records.subscribe(self.telemetry.observe)
         if self.ledger is not None:
             self.records.subscribe(self.ledger.record)
+            self.ledger.writer.on_stored.append(self.telemetry.ledger_stored)
 
 
 @dataclass

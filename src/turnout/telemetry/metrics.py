@@ -16,6 +16,7 @@ Exposed (all prefixed `turnout_`): `requests_total{route,path,category}`,
 from __future__ import annotations
 
 import asyncio
+import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -186,6 +187,8 @@ class Telemetry:
         self._listeners: set[asyncio.Event] = set()
         self.recorded = 0  # records observed: a snapshot knows what it has seen
         self.closed = False  # the server is stopping: streams that follow this should end
+        self.started = time.time()  # the counts cover since then (shown: a wall clock)
+        self.ledger_stores = 0  # flushes of the ledger that stored records, seen so far
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_CountsCollector(self.counts, self.key_names))
         self.path_state = Gauge(
@@ -209,6 +212,12 @@ class Telemetry:
         self.counts.add(record)
         self.recent.append(record)
         self.recorded += 1
+        for listener in self._listeners:
+            listener.set()
+
+    def ledger_stored(self) -> None:
+        """The ledger stored records: what its tables show changed, so wake the streams."""
+        self.ledger_stores += 1
         for listener in self._listeners:
             listener.set()
 

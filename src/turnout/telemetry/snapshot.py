@@ -107,9 +107,11 @@ def snapshot_of(
     counts = dict(telemetry.counts.requests) if counts is None else counts
     return {
         "generated": now,
+        # Since this run started; the ledger's usage tables cover days and earlier runs.
         "totals": {
             "requests": sum(counts.values()),
             "failed": sum(n for (_, _, category), n in counts.items() if category != "ok"),
+            "since": telemetry.started,
         },
         "routes": _routes(gateway, marks, records),
         "traffic": _traffic(records, now, telemetry.labels),

@@ -6,7 +6,8 @@
   const I18N = {
     en: {
       other: "中文", connecting: "connecting…", live: "live", offline: "reconnecting…",
-      requests: "requests since start", failed: "failed", pathsOut: "paths out of service",
+      requests: "requests since start", failed: "failed since start",
+      since: "since {time}", pathsOut: "paths out of service",
       overheadP50: "turnout overhead p50", routes: "Routes and paths",
       traffic: "Attempts per path, last 30 minutes", trafficHint: "per minute; red: failed attempts",
       latency: "Latency", failures: "Latest failures", usage: "Tokens and cost",
@@ -16,7 +17,7 @@
       credential: "every model of this provider", noFailures: "No failures. All good.",
       noTraffic: "No traffic yet.", noRows: "Nothing recorded yet.",
       ledgerOff: "The ledger is off: no usage history.",
-      usageHint: "last {days} days, from the ledger",
+      usageHint: "last {days} days, from the ledger (with the gateway's earlier runs): {n} requests, {f} failed",
       latencyHint: "requests in the last {min} minutes: {n}",
       total: "total latency", overhead: "turnout's own overhead", upstream: "upstream",
       group: "", reqs: "requests", fails: "failed", tin: "tokens in", tout: "tokens out",
@@ -25,7 +26,8 @@
     },
     zh: {
       other: "English", connecting: "连接中…", live: "实时", offline: "正在重新连接…",
-      requests: "启动以来的请求", failed: "失败", pathsOut: "停用中的路径",
+      requests: "启动以来的请求", failed: "启动以来的失败",
+      since: "自 {time} 起", pathsOut: "停用中的路径",
       overheadP50: "turnout 自身开销 p50", routes: "路由与路径",
       traffic: "各路径的尝试次数(最近 30 分钟)", trafficHint: "每分钟;红色为失败的尝试",
       latency: "延迟", failures: "最近的失败", usage: "用量与费用",
@@ -35,7 +37,7 @@
       credential: "该服务商的所有模型", noFailures: "没有失败,一切正常。",
       noTraffic: "还没有流量。", noRows: "还没有记录。",
       ledgerOff: "账本已关闭:没有用量历史。",
-      usageHint: "最近 {days} 天,来自账本",
+      usageHint: "最近 {days} 天,来自账本(含网关之前的运行):{n} 个请求,{f} 个失败",
       latencyHint: "最近 {min} 分钟内的 {n} 个请求",
       total: "总延迟", overhead: "turnout 自身开销", upstream: "上游",
       group: "", reqs: "请求", fails: "失败", tin: "输入 token", tout: "输出 token",
@@ -114,6 +116,8 @@
     const out = state.routes.flatMap((r) => r.paths).filter((p) => p.state !== "ok");
     $("total-requests").textContent = number(state.totals.requests);
     $("total-failed").textContent = number(state.totals.failed);
+    // The counters cover this run only; the ledger's tables below cover days, earlier runs too.
+    $("totals-since").textContent = state.totals.since ? t("since", { time: clock(state.totals.since) }) : "";
     $("paths-out").textContent = number(new Set(out.map((p) => p.path)).size);
     $("overhead-p50").textContent = ms(state.latency.overhead_ms.p50);
     if (state.version) $("version").textContent = "v" + state.version;
@@ -226,7 +230,10 @@
       for (const id of ["usage-day", "usage-key", "usage-path"]) $(id).replaceChildren();
       return;
     }
-    $("usage-hint").textContent = t("usageHint", { days: usage.days });
+    const totals = usage.totals || {};
+    $("usage-hint").textContent = t("usageHint", {
+      days: usage.days, n: number(totals.requests), f: number(totals.failed),
+    });
     usageTable("usage-day", usage.by_day);
     usageTable("usage-key", usage.by_key);
     usageTable("usage-path", usage.by_path);
