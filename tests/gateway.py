@@ -140,22 +140,31 @@ def gateway_over(
     defaults: dict[str, Any] | None = None,
     routes: dict[str, list[str]] | None = None,
     clock: FakeClock | None = None,
+    per_path: Sequence[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[RunningGateway, list[RunningUpstream]]]:
     """A gateway over one fake upstream per kind: the one helper for "a gateway over fake
     upstreams". Route `route` goes over them in order; path i is provider `names[i]` (p0,
     p1, ... by default) sending `models[i]` (by default the name the client asked for).
+
     `defaults` are the config's retry and timeout settings (quick backoff unless given);
-    `routes` replaces the route table; `clock` is passed to `running_gateway`."""
+    `routes` replaces the route table; `per_path[i]` adds to provider i's entry (its own
+    `api_key`, a `budget`, `prefill`...); `extra` adds top-level sections (`ledger`,
+    `server`); `env` adds variables (every path's key is `${KEY}` unless replaced);
+    `clock` is passed to `running_gateway`."""
     with ExitStack() as stack:
         upstreams = [stack.enter_context(RunningUpstream()) for _ in kinds]
         names = names or [f"p{i}" for i in range(len(kinds))]
+        additions = per_path or [{} for _ in kinds]
         providers = {
             name: {
                 "kind": kind,
                 "base_url": up.url + ("/v1" if kind == "openai" else ""),
                 "api_key": "${KEY}",
+                **added,
             }
-            for name, kind, up in zip(names, kinds, upstreams, strict=True)
+            for name, kind, up, added in zip(names, kinds, upstreams, additions, strict=True)
         }
         sent = models or ["*"] * len(kinds)
         config = {
@@ -163,7 +172,9 @@ def gateway_over(
             "providers": providers,
             "routes": routes
             or {route: [f"{name}/{model}" for name, model in zip(names, sent, strict=True)]},
+            **(extra or {}),
         }
         text = yaml.safe_dump(config, sort_keys=False)
-        gw = stack.enter_context(running_gateway(text, env={"KEY": PATH_KEY}, clock=clock))
+        variables = {"KEY": PATH_KEY, **(env or {})}
+        gw = stack.enter_context(running_gateway(text, env=variables, clock=clock))
         yield gw, upstreams

@@ -6,20 +6,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.clients import Clients
 from tests.fakes import Cut, Fail, Reply, RunningUpstream
-from tests.gateway import RunningGateway, running_gateway
+from tests.gateway import RunningGateway, gateway_over
 from turnout.routing.continuation import ClientStream
 
 
@@ -34,24 +33,14 @@ def cut_and_spare(
     retries: int = 0,
     **spare: Any,
 ) -> Iterator[tuple[RunningGateway, RunningUpstream, RunningUpstream]]:
-    with ExitStack() as stack:
-        primary = stack.enter_context(RunningUpstream())
-        backup = stack.enter_context(RunningUpstream())
-
-        def provider(kind: str, up: RunningUpstream, **extra: Any) -> dict[str, Any]:
-            return {"kind": kind, "base_url": up.url + ("/v1" if kind == "openai" else ""), **extra}
-
-        config = {
-            "ledger": str(tmp / "ledger.sqlite3"),
-            "defaults": {"retries": retries, "cooldown_s": cooldown_s, "backoff_s": 0.01},
-            "providers": {
-                "primary": provider(primary_kind, primary),
-                "spare": provider(spare_kind, backup, **spare),
-            },
-            "routes": {"m": route or ["primary/model-a", "spare/model-b"]},
-            **(top or {}),
-        }
-        gw = stack.enter_context(running_gateway(yaml.safe_dump(config, sort_keys=False)))
+    """Route `m` (or `route`): a primary whose stream a test cuts, then a spare (`spare`:
+    its settings); `top` adds top-level sections."""
+    with gateway_over(
+        primary_kind, spare_kind, names=["primary", "spare"],
+        defaults={"retries": retries, "cooldown_s": cooldown_s},
+        routes={"m": route or ["primary/model-a", "spare/model-b"]},
+        per_path=[{}, spare], extra={"ledger": str(tmp / "ledger.sqlite3"), **(top or {})},
+    ) as (gw, [primary, backup]):  # fmt: skip
         yield gw, primary, backup
 
 

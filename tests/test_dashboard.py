@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import yaml
 
 from tests.clients import Clients
 from tests.fakes import Fail, Reply, RunningUpstream
-from tests.gateway import RunningGateway, request, running_gateway
+from tests.gateway import RunningGateway, gateway_over, request, running_gateway
 from tests.serving import GatewayProcess
 from tests.waiting import READY_WITHIN_S, wait_until
 from turnout.config import load_config_text
@@ -113,24 +113,14 @@ def test_without_an_admin_key_loopback_may_look_even_once_gateway_keys_exist() -
 
 @contextmanager
 def failover_gateway() -> Iterator[tuple[RunningGateway, RunningUpstream, RunningUpstream]]:
-    with ExitStack() as stack:
-        primary = stack.enter_context(RunningUpstream())
-        backup = stack.enter_context(RunningUpstream())
-        config = {
-            "defaults": {"backoff_s": 0.01, "backoff_max_s": 0.02, "gate_s": 600},
-            "providers": {
-                "primary": {
-                    "kind": "openai",
-                    "base_url": primary.url + "/v1",
-                    "api_key": "${P_KEY}",
-                },
-                "backup": {"kind": "openai", "base_url": backup.url + "/v1", "api_key": "${B_KEY}"},
-            },
-            "routes": {"m": ["primary/gpt-4o", "backup/gpt-4o-mini"]},
-            "server": {"keys": ["${GW}"], "admin_key": "${ADMIN}"},
-        }
-        env = {**ENV, "GW": GATEWAY_KEY, "ADMIN": ADMIN_KEY}
-        gateway = stack.enter_context(running_gateway(yaml.safe_dump(config), env=env))
+    """Route `m`: a primary that answers quota, then a backup; keys for clients and admin."""
+    with gateway_over(
+        "openai", "openai", route="m", names=["primary", "backup"],
+        models=["gpt-4o", "gpt-4o-mini"], defaults={"gate_s": 600},
+        per_path=[{"api_key": "${P_KEY}"}, {"api_key": "${B_KEY}"}],
+        extra={"server": {"keys": ["${GW}"], "admin_key": "${ADMIN}"}},
+        env={**ENV, "GW": GATEWAY_KEY, "ADMIN": ADMIN_KEY},
+    ) as (gateway, [primary, backup]):  # fmt: skip
         primary.script(Fail(429, QUOTA))
         backup.script(Reply(text="from backup"))
         yield gateway, primary, backup

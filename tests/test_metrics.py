@@ -9,7 +9,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.clients import Clients
 from tests.fakes import Fail, Reply, RunningUpstream
-from tests.gateway import RunningGateway, request, running_gateway
+from tests.gateway import RunningGateway, gateway_over, request, running_gateway
 from turnout.ledger.keys import KeyStore
 from turnout.ledger.ledger import Ledger
 from turnout.ledger.record import AttemptRecord, RequestRecord
@@ -62,33 +62,18 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
     migrate(db)
     _, secret = KeyStore(db).create("ci-bot", budget_usd=10.0, budget_period="day")
     db.close()
-    with ExitStack() as stack:
-        primary, backup, strict = (stack.enter_context(RunningUpstream()) for _ in range(3))
-        config = {
-            "ledger": str(ledger),
-            "defaults": {"backoff_s": 0.01, "backoff_max_s": 0.02, "read_timeout_s": 2},
-            "providers": {
-                "primary": {
-                    "kind": "openai",
-                    "base_url": primary.url + "/v1",
-                    "api_key": "${PRIMARY_KEY}",
-                },
-                "backup": {
-                    "kind": "openai",
-                    "base_url": backup.url + "/v1",
-                    "api_key": "${BACKUP_KEY}",
-                    "budget": {"usd": 5, "period": "day"},
-                },
-                "strict": {
-                    "kind": "openai",
-                    "base_url": strict.url + "/v1",
-                    "api_key": "${BACKUP_KEY}",
-                },
-            },
-            "routes": {"m": ["primary/gpt-4o", "backup/gpt-4o-mini"], "strict": ["strict/gpt-4o"]},
-            "server": {"admin_key": "${ADMIN_KEY}"},
-        }
-        gateway = stack.enter_context(running_gateway(yaml.safe_dump(config), env=ENV))
+    with gateway_over(
+        "openai", "openai", "openai",
+        names=["primary", "backup", "strict"], defaults={"read_timeout_s": 2},
+        routes={"m": ["primary/gpt-4o", "backup/gpt-4o-mini"], "strict": ["strict/gpt-4o"]},
+        per_path=[
+            {"api_key": "${PRIMARY_KEY}"},
+            {"api_key": "${BACKUP_KEY}", "budget": {"usd": 5, "period": "day"}},
+            {"api_key": "${BACKUP_KEY}"},
+        ],
+        extra={"ledger": str(ledger), "server": {"admin_key": "${ADMIN_KEY}"}},
+        env=ENV,
+    ) as (gateway, [primary, backup, strict]):  # fmt: skip
         yield Scene(gateway, primary, backup, strict, ledger, secret)
 
 

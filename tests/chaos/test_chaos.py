@@ -8,18 +8,16 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from typing import Any
+from contextlib import contextmanager
 
 import pytest
-import yaml
 
 from tests.chaos.load import ChaosPlan, Report, run_chaos
 from tests.chaos.upstream import FAULTS, ChaosFarm, Mix, answer_text, end_marker
 from tests.clients import Clients
-from tests.fakes import Cut, Reply, RunningUpstream, Stall
+from tests.fakes import Cut, Reply, Stall
 from tests.fakes.steps import Step
-from tests.gateway import RunningGateway, running_gateway
+from tests.gateway import RunningGateway, gateway_over
 
 CI_REQUESTS = 600
 CI_SECONDS = 150.0
@@ -127,23 +125,13 @@ def test_the_chaos_upstream_answers_a_prefill_with_the_remainder() -> None:
 
 @contextmanager
 def primary_then_spare(kind: str, step: Step) -> Iterator[RunningGateway]:
-    with ExitStack() as stack:
-        primary = stack.enter_context(RunningUpstream())
-        spare = stack.enter_context(RunningUpstream())
+    with gateway_over(
+        kind, "anthropic", route="m", names=["primary", "spare"], models=["model-a", "model-b"],
+        defaults={"retries": 0, "cooldown_s": 0, "read_timeout_s": 0.5},
+    ) as (gateway, [primary, spare]):  # fmt: skip
         primary.script(step)
         spare.script(Reply(text="the whole answer"))
-        config: dict[str, Any] = {
-            "defaults": {"retries": 0, "cooldown_s": 0, "read_timeout_s": 0.5},
-            "providers": {
-                "primary": {
-                    "kind": kind,
-                    "base_url": primary.url + ("/v1" if kind == "openai" else ""),
-                },
-                "spare": {"kind": "anthropic", "base_url": spare.url},
-            },
-            "routes": {"m": ["primary/model-a", "spare/model-b"]},
-        }
-        yield stack.enter_context(running_gateway(yaml.safe_dump(config)))
+        yield gateway
 
 
 #: The event after which nothing but structure has reached the client: Anthropic's
