@@ -150,3 +150,20 @@ def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
         )
     assert result.returncode == 2
     assert f"port {port} on 127.0.0.1 is in use" in result.stderr
+
+
+def test_an_unset_key_on_a_backup_path_is_a_note_not_a_mistake(tmp_path: Path) -> None:
+    path = tmp_path / "turnout.yaml"
+    path.write_text(
+        f"providers:\n{GOOD_PROVIDER}"
+        "  spare:\n    kind: anthropic\n    base_url: https://api.anthropic.com\n"
+        "    api_key: ${TURNOUT_TEST_UNSET_KEY}\n"
+        "routes:\n  m: [relay/x, spare/x]\n"
+    )
+    result = check(path, "--no-port", env={"TURNOUT_TEST_UNSET_KEY": ""})
+    assert result.returncode == 0, result.stdout
+    assert "ok (1 providers, 1 routes)" in result.stdout
+    assert (
+        f"note: {path}:8: providers.spare.api_key: environment variable TURNOUT_TEST_UNSET_KEY "
+        "is not set; until it is set, the paths over spare are skipped"
+    ) in result.stdout
