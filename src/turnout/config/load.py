@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -34,7 +34,9 @@ from turnout.config.model import (
 )
 from turnout.errors import TurnoutError
 
-PROVIDER_KINDS = frozenset({"anthropic", "openai", "mock"})
+if TYPE_CHECKING:
+    from turnout.providers.kind import Kind
+
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TOP_LEVEL = frozenset(
     {"providers", "routes", "defaults", "server", "aliases", "tasks", "ledger", "prices", "state"}
@@ -239,20 +241,38 @@ class UnsetVariable(ConfigError):
     """A `${NAME}` whose variable is not set: a mistake of this machine's environment."""
 
 
+def _kinds() -> Mapping[str, Kind]:
+    """The kinds table; imported here, when a config is read, as the kinds import this module."""
+    from turnout.providers.registry import KINDS
+
+    return KINDS
+
+
 def _kind(table: Mapping[str, Any], at: At) -> str:
     kind = table.get("kind")
-    if kind not in PROVIDER_KINDS:
+    if kind not in _kinds():
         raise ConfigError(
             f"{label((*at, 'kind'))} is {kind!r}",
-            f"use one of: {', '.join(sorted(PROVIDER_KINDS))}",
+            f"use one of: {', '.join(sorted(_kinds()))}",
             at=(*at, "kind"),
         )
     return str(kind)
 
 
-def _base_url(table: Mapping[str, Any], kind: str | None, env: Mapping[str, str], at: At) -> str:
+def _base_url(
+    table: Mapping[str, Any],
+    kind: str | None,
+    options: Mapping[str, Any] | None,
+    env: Mapping[str, str],
+    at: At,
+) -> str:
     url_at = (*at, "base_url")
     base_url = expand_env(str(table.get("base_url") or ""), env, url_at).rstrip("/")
+    row = _kinds().get(kind or "")
+    if not base_url and row is not None and row.default_base_url is not None:
+        if options is None:
+            return ""  # the options' own mistakes are reported
+        base_url = row.default_base_url(options)
     if kind not in (None, "mock"):
         check_base_url(base_url, kind, url_at)
     return base_url
@@ -279,10 +299,14 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
     at: At = ("providers", name)
     table = _mapping(raw, at)
     found = _Collector()
-    found.attempt(lambda: _check_keys(table, _PROVIDER_KEYS, at))
     kind = found.attempt(lambda: _kind(table, at))
+    row = _kinds().get(kind or "")
+    own = row.keys if row is not None else frozenset()
+    found.attempt(lambda: _check_keys(table, _PROVIDER_KEYS | own, at))
+    options = found.attempt(lambda: row.options(table, env, at) if row is not None else {})
     parts: dict[str, Any] = {
-        "base_url": found.attempt(lambda: _base_url(table, kind, env, at)),
+        "options": options,
+        "base_url": found.attempt(lambda: _base_url(table, kind, options, env, at)),
         "api_key": found.attempt(lambda: _api_key(table.get("api_key"), env, (*at, "api_key"))),
         "headers": found.attempt(lambda: _headers(table, env, at)),
         "settings": found.attempt(lambda: _settings(table, at)),

@@ -73,7 +73,7 @@ _CREDENTIAL_HEADER = re.compile(r"(?i)key|token|auth|secret|cookie|signature|pas
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
     name: str
-    kind: str  # "anthropic" | "openai" | "mock"
+    kind: str  # a row of turnout.providers.registry.KINDS
     base_url: str
     api_key: Secret | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -84,6 +84,8 @@ class ProviderConfig:
     #: How this path continues a final assistant message (anthropic, deepseek, vllm, none);
     #: None or "auto": known by kind and host, learned from answers (routing/prefill.py).
     prefill: str | None = None
+    #: The kind's own options, as its row checked them (region, deployments, api_version...).
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

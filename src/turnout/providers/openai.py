@@ -5,34 +5,35 @@ from __future__ import annotations
 from turnout.config.model import ProviderConfig
 from turnout.errors import UpstreamHTTPError
 from turnout.providers.base import UpstreamCall, UpstreamResponse
+from turnout.providers.seam import Auth, HttpProvider, StaticHeaders
 from turnout.providers.transport import HttpTransport
 
 
-class OpenAIProvider:
+def not_offered(call: UpstreamCall, what: str) -> UpstreamHTTPError:
+    """An operation the wire has no endpoint for, as such an endpoint would answer."""
+    return UpstreamHTTPError(
+        f"{call.operation} is not offered by {what}",
+        status=404,
+        body='{"error":{"message":"Invalid URL: endpoint not offered"}}',
+    )
+
+
+class OpenAIProvider(HttpProvider):
     dialect = "openai"
 
-    def __init__(self, config: ProviderConfig, transport: HttpTransport) -> None:
-        self.config = config
-        self._transport = transport
+    def __init__(
+        self, config: ProviderConfig, transport: HttpTransport, auth: Auth | None = None
+    ) -> None:
+        if auth is None:
+            key = config.api_key.value if config.api_key else ""
+            auth = StaticHeaders({"authorization": f"Bearer {key}"} if key else {})
+        super().__init__(config, transport, auth)
         self._url = f"{config.base_url}/chat/completions"
-        headers = {"content-type": "application/json", **config.headers}
-        if config.api_key:
-            headers["authorization"] = f"Bearer {config.api_key.value}"
-        self._headers = headers
+
+    def url_for(self, call: UpstreamCall) -> str:
+        return self._url
 
     async def open(self, call: UpstreamCall) -> UpstreamResponse:
         if call.operation != "chat":
-            raise UpstreamHTTPError(
-                f"{call.operation} is not offered by OpenAI-compatible providers",
-                status=404,
-                body='{"error":{"message":"Invalid URL: endpoint not offered"}}',
-            )
-        headers = self._headers
-        if call.stream:
-            headers = {**headers, "accept": "text/event-stream"}
-        return await self._transport.post(
-            self._url, call.body, headers, call.settings, stream=call.stream
-        )
-
-    async def aclose(self) -> None:
-        """The shared transport is closed by its owner."""
+            raise not_offered(call, "OpenAI-compatible providers")
+        return await super().open(call)

@@ -1,22 +1,23 @@
-"""Provider kinds, as a table: the config's `kind:` names one of these."""
+"""Provider kinds, as a table: the config's `kind:` names one row (see kind.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from turnout.config.model import ProviderConfig
 from turnout.providers.anthropic import AnthropicProvider
+from turnout.providers.azure import AZURE
 from turnout.providers.base import Provider
+from turnout.providers.kind import Kind
 from turnout.providers.mock import MockProvider
 from turnout.providers.openai import OpenAIProvider
 from turnout.providers.transport import HttpTransport
 
-KINDS: dict[str, Callable[[ProviderConfig, HttpTransport], Provider]] = {
-    "anthropic": AnthropicProvider,
-    "openai": OpenAIProvider,
-    "mock": lambda config, _transport: MockProvider(config),
+KINDS: dict[str, Kind] = {
+    "anthropic": Kind(AnthropicProvider, family="anthropic", prefill="anthropic"),
+    "openai": Kind(OpenAIProvider),
+    "mock": Kind(lambda config, _transport: MockProvider(config), prefill="none"),
+    "azure": AZURE,
 }
 
 
 def build_provider(config: ProviderConfig, transport: HttpTransport) -> Provider:
-    return KINDS[config.kind](config, transport)
+    return KINDS[config.kind].build(config, transport)

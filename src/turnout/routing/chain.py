@@ -32,6 +32,7 @@ from turnout.errors import (
     UpstreamHTTPError,
 )
 from turnout.providers.base import Provider, UpstreamCall, UpstreamResponse
+from turnout.providers.registry import KINDS
 from turnout.redaction import mask_shapes
 from turnout.routing.deadlines import Ask, Pace
 from turnout.routing.echo import ClientEcho
@@ -467,9 +468,8 @@ def diagnose_upstream_error(
 ) -> Diagnosis:
     """What one failed call means, read with what the path tells (host, kind, model);
     `body` instead of the one the provider sent (masked of the client's quotes)."""
-    family = provider_from_url(provider.base_url) or (
-        provider.kind if provider.kind == "anthropic" else None
-    )
+    row = KINDS.get(provider.kind)
+    family = provider_from_url(provider.base_url) or (row.family if row is not None else None)
     return diagnose(
         status=exc.status,
         body=exc.body if body is None else body,

@@ -17,9 +17,8 @@ from collections import OrderedDict
 from turnout.config.model import ProviderConfig
 from turnout.diagnosis.origin import provider_from_url
 from turnout.errors import UpstreamError, UpstreamHTTPError
+from turnout.providers.registry import KINDS
 
-#: Styles by provider kind under `auto`; OpenAI-compatible paths are then read by host.
-KIND_STYLES = {"anthropic": "anthropic", "mock": "none"}
 #: Provider families (by host) and their style under `auto`; other hosts are tried as vLLM.
 HOST_STYLES = {
     "deepseek": "deepseek",
@@ -43,8 +42,9 @@ PATHS = 1024
 
 
 def auto_style(provider: ProviderConfig) -> str:
-    if provider.kind in KIND_STYLES:
-        return KIND_STYLES[provider.kind]
+    row = KINDS.get(provider.kind)  # a kind may say; OpenAI-compatible paths are read by host
+    if row is not None and row.prefill is not None:
+        return row.prefill
     family = provider_from_url(provider.base_url) if provider.base_url else None
     return HOST_STYLES.get(family or "", "vllm")
 

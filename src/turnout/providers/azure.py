@@ -1,0 +1,135 @@
+"""Azure OpenAI: the OpenAI Chat wire behind deployments, with Azure's URL and key rules.
+
+Classic API: `POST {endpoint}/openai/deployments/{deployment}/chat/completions?api-version=V`,
+the deployment in the path (the body's model is ignored). The v1 API (`api_version: v1`):
+`POST {endpoint}/openai/v1/chat/completions` with the deployment name as the body's model.
+The key goes in an `api-key` header; an Entra ID token (`auth: bearer`) as a bearer token.
+A model is sent to the deployment the `deployments:` map names, else to one of its own name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from turnout.config.load import At, ConfigError, expand_env, label
+from turnout.config.model import ProviderConfig
+from turnout.providers.base import UpstreamCall
+from turnout.providers.kind import Kind
+from turnout.providers.openai import OpenAIProvider
+from turnout.providers.seam import StaticHeaders
+from turnout.providers.transport import HttpTransport
+
+#: The latest generally available version of the classic data-plane API.
+DEFAULT_API_VERSION = "2024-10-21"
+_VERSION = re.compile(r"^(v1|\d{4}-\d{2}-\d{2}(-preview)?)$")
+_AUTH_STYLES = ("api-key", "bearer")
+_RESOURCE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def azure_options(table: Mapping[str, Any], env: Mapping[str, str], at: At) -> dict[str, Any]:
+    version = str(table.get("api_version", DEFAULT_API_VERSION))
+    if not _VERSION.match(version):
+        raise ConfigError(
+            f"{label((*at, 'api_version'))} is {version!r}",
+            f"a dated version such as {DEFAULT_API_VERSION} (or 2025-04-01-preview), "
+            "or v1 for the v1 API",
+            at=(*at, "api_version"),
+        )
+    deployments = table.get("deployments") or {}
+    if not isinstance(deployments, dict) or not all(
+        isinstance(v, str) and v for v in deployments.values()
+    ):
+        raise ConfigError(
+            f"{label((*at, 'deployments'))} must map model names to deployment names",
+            "for example deployments: {gpt-4o: my-gpt-4o}",
+            at=(*at, "deployments"),
+        )
+    auth = table.get("auth", "api-key")
+    if auth not in _AUTH_STYLES:
+        raise ConfigError(
+            f"{label((*at, 'auth'))} is {auth!r}",
+            "api-key (the resource's key) or bearer (an Entra ID token in api_key)",
+            at=(*at, "auth"),
+        )
+    resource = table.get("resource")
+    if resource is not None:
+        resource = expand_env(str(resource), env, (*at, "resource"))
+        if not _RESOURCE.match(resource):
+            raise ConfigError(
+                f"{label((*at, 'resource'))} {resource!r} is not an Azure resource name",
+                "the name before .openai.azure.com, or give base_url instead",
+                at=(*at, "resource"),
+            )
+    elif not table.get("base_url"):
+        raise ConfigError(
+            f"{label(at)} needs base_url (https://NAME.openai.azure.com) or resource: NAME",
+            at=at,
+        )
+    raw_url = str(table.get("base_url") or "")
+    if "/openai" in raw_url:
+        raise ConfigError(
+            f"{label((*at, 'base_url'))} includes the API path",
+            f"give the resource endpoint only: {raw_url[: raw_url.index('/openai')]}",
+            at=(*at, "base_url"),
+        )
+    return {
+        "api_version": version,
+        "deployments": {str(k): str(v) for k, v in deployments.items()},
+        "auth": auth,
+        "resource": resource,
+    }
+
+
+def _resource_url(options: Mapping[str, Any]) -> str:
+    return f"https://{options['resource']}.openai.azure.com" if options["resource"] else ""
+
+
+class AzureProvider(OpenAIProvider):
+    """OpenAI Chat with the deployment chosen per call."""
+
+    def __init__(self, config: ProviderConfig, transport: HttpTransport) -> None:
+        key = config.api_key.value if config.api_key else ""
+        options = config.options
+        if not key:
+            auth = StaticHeaders({})
+        elif options.get("auth") == "bearer":
+            auth = StaticHeaders({"authorization": f"Bearer {key}"})
+        else:
+            auth = StaticHeaders({"api-key": key})
+        super().__init__(config, transport, auth)
+        self._version = str(options.get("api_version", DEFAULT_API_VERSION))
+        self._deployments: dict[str, str] = dict(options.get("deployments") or {})
+
+    def deployment(self, model: str) -> str:
+        return self._deployments.get(model, model)
+
+    def url_for(self, call: UpstreamCall) -> str:
+        base = f"{self.config.base_url}/openai"
+        if self._version == "v1":
+            return f"{base}/v1/chat/completions"
+        deployment = quote(self.deployment(call.model), safe="")
+        return f"{base}/deployments/{deployment}/chat/completions?api-version={self._version}"
+
+    def body_for(self, call: UpstreamCall) -> bytes:
+        """The v1 API reads the deployment from the body's model."""
+        deployment = self.deployment(call.model)
+        if self._version != "v1" or deployment == call.model:
+            return call.body
+        data = orjson.loads(call.body)
+        data["model"] = deployment
+        return orjson.dumps(data)
+
+
+AZURE = Kind(
+    AzureProvider,
+    keys=frozenset({"api_version", "deployments", "auth", "resource"}),
+    options=azure_options,
+    default_base_url=_resource_url,
+    family="azure",
+    prefill="none",
+)

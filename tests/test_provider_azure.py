@@ -1,0 +1,144 @@
+"""The azure kind against a fake Azure OpenAI on 127.0.0.1 that checks Azure's URL and key rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import anthropic
+import openai
+import pytest
+
+from tests.clients import Clients
+from tests.fakes.azure_wire import FILTERED_WORD, FakeAzure
+from tests.gateway import RunningGateway, running_gateway
+from turnout.config import ConfigError, load_config_text
+
+KEY = "azure-key-0123456789abcdef"
+
+
+@contextmanager
+def azure_gateway(extra: str = "") -> Iterator[tuple[RunningGateway, FakeAzure]]:
+    with FakeAzure(KEY, {"prod-4o": "gpt-4o-2024-11-20", "gpt-4o-mini": "gpt-4o-mini"}) as fake:
+        config = f"""
+providers:
+  az:
+    kind: azure
+    base_url: {fake.url}
+    api_key: ${{AZ_KEY}}
+    deployments: {{gpt-4o: prod-4o}}
+    {extra}
+routes:
+  m: {{targets: [az/gpt-4o]}}
+  mini: {{targets: [az/gpt-4o-mini]}}
+"""
+        with running_gateway(config, env={"AZ_KEY": KEY}) as gateway:
+            yield gateway, fake
+
+
+def test_classic_path_carries_the_mapped_deployment_version_and_key(clients: Clients) -> None:
+    with azure_gateway() as (gw, fake):
+        reply = clients.openai(gw.url).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert reply.choices[0].message.content == "hello from deployment prod-4o"
+        sent = fake.requests[-1]
+        assert sent.path == "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
+        assert sent.headers["api-key"] == KEY
+        assert "authorization" not in sent.headers
+
+
+def test_an_unmapped_model_goes_to_the_deployment_of_its_own_name(clients: Clients) -> None:
+    with azure_gateway() as (gw, fake):
+        reply = clients.openai(gw.url).chat.completions.create(
+            model="mini", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert reply.choices[0].message.content == "hello from deployment gpt-4o-mini"
+        assert fake.requests[-1].path.startswith("/openai/deployments/gpt-4o-mini/")
+
+
+def test_v1_api_puts_the_deployment_in_the_body(clients: Clients) -> None:
+    with azure_gateway("api_version: v1") as (gw, fake):
+        reply = clients.openai(gw.url).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert reply.choices[0].message.content == "hello from deployment prod-4o"
+        sent = fake.requests[-1]
+        assert sent.path == "/openai/v1/chat/completions"
+        assert sent.json["model"] == "prod-4o"
+
+
+def test_azure_stream_with_its_filter_results_chunk_reaches_both_dialects(
+    clients: Clients,
+) -> None:
+    with azure_gateway() as (gw, _fake):
+        stream = clients.openai(gw.url).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert text.strip() == "hello from deployment prod-4o"
+        with clients.anthropic(gw.url).messages.stream(
+            model="m", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+        ) as events:
+            assert events.get_final_text().strip() == "hello from deployment prod-4o"
+
+
+def test_content_filter_answer_is_diagnosed_as_content_policy(clients: Clients) -> None:
+    with azure_gateway() as (gw, _fake):
+        client = clients.openai(gw.url)
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.chat.completions.with_raw_response.create(
+                model="m", messages=[{"role": "user", "content": f"tell me {FILTERED_WORD}"}]
+            )
+        assert raised.value.status_code == 400
+        assert "content management policy" in str(raised.value)
+        trail = raised.value.response.headers["x-turnout-attempts"]
+        assert trail == "az:content_policy", trail
+        with pytest.raises(anthropic.BadRequestError):
+            clients.anthropic(gw.url).messages.create(
+                model="m", max_tokens=50, messages=[{"role": "user", "content": FILTERED_WORD}]
+            )
+
+
+def test_wrong_key_is_an_auth_failure_not_a_retry(clients: Clients) -> None:
+    with FakeAzure("another-key-0000000000", {"gpt-4o": "gpt-4o"}) as fake:
+        config = f"""
+providers:
+  az: {{kind: azure, base_url: "{fake.url}", api_key: "${{AZ_KEY}}"}}
+routes:
+  m: {{targets: [az/gpt-4o]}}
+"""
+        with running_gateway(config, env={"AZ_KEY": KEY}) as gw:
+            with pytest.raises(openai.APIStatusError) as raised:
+                clients.openai(gw.url).chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": "hi"}]
+                )
+            assert "auth" in raised.value.response.headers["x-turnout-attempts"]
+            assert len(fake.requests) == 1
+            assert KEY not in raised.value.response.text
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ("{kind: azure, api_key: '${K}'}", "needs base_url"),
+        ("{kind: azure, resource: 'My_Res', api_key: '${K}'}", "not an Azure resource name"),
+        ("{kind: azure, resource: r, api_version: latest, api_key: '${K}'}", "api_version"),
+        ("{kind: azure, resource: r, deployments: [a], api_key: '${K}'}", "deployment names"),
+        ("{kind: azure, base_url: 'https://r.openai.azure.com/openai/deployments/x'}", "API path"),
+        ("{kind: openai, base_url: 'https://x/v1', deployments: {a: b}}", "unknown key"),
+    ],
+)
+def test_azure_options_are_checked_by_the_kind(table: str, says: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config_text(f"providers: {{a: {table}}}\nroutes: {{m: [a/x]}}", "<t>", {"K": "k"})
+    assert says in str(raised.value)
+
+
+def test_resource_name_makes_the_endpoint() -> None:
+    config = load_config_text(
+        "providers: {a: {kind: azure, resource: contoso, api_key: '${K}'}}\nroutes: {m: [a/x]}",
+        "<t>",
+        {"K": "k"},
+    )
+    assert config.providers["a"].base_url == "https://contoso.openai.azure.com"
