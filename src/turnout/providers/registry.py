@@ -6,6 +6,7 @@ from turnout.config.model import ProviderConfig
 from turnout.providers.anthropic import AnthropicProvider
 from turnout.providers.azure import AZURE
 from turnout.providers.base import Provider
+from turnout.providers.bedrock import BEDROCK
 from turnout.providers.kind import Kind
 from turnout.providers.mock import MockProvider
 from turnout.providers.openai import OpenAIProvider
@@ -16,6 +17,7 @@ KINDS: dict[str, Kind] = {
     "openai": Kind(OpenAIProvider),
     "mock": Kind(lambda config, _transport: MockProvider(config), prefill="none"),
     "azure": AZURE,
+    "bedrock": BEDROCK,
 }
 
 

@@ -54,6 +54,8 @@ class HttpProvider:
     their wire differs from the caller's body, `body_for` and `headers_for`)."""
 
     dialect: str = "anthropic"
+    #: The URL is sent exactly as built (its escapes are part of a signature).
+    encoded_url: bool = False
 
     def __init__(self, config: ProviderConfig, transport: HttpTransport, auth: Auth) -> None:
         self.config = config
@@ -80,7 +82,12 @@ class HttpProvider:
         request = Outgoing("POST", self.url_for(call), self.headers_for(call), self.body_for(call))
         await self.auth.sign(request)
         response = await self._transport.post(
-            request.url, request.body, request.headers, call.settings, stream=call.stream
+            request.url,
+            request.body,
+            request.headers,
+            call.settings,
+            stream=call.stream,
+            encoded=self.encoded_url,
         )
         return self.frame(response, call) if call.stream else response
 

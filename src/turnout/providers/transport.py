@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
+from yarl import URL
 
 from turnout.config.model import Settings
 from turnout.errors import (
@@ -85,12 +86,14 @@ class HttpTransport:
         settings: Settings,
         *,
         stream: bool = False,
+        encoded: bool = False,
     ) -> UpstreamResponse:
         """Send one request. A stream's bytes are capped by `max_stream_bytes`; a whole
-        response by `max_response_bytes` and `response_timeout_s` (from now to its last byte)."""
+        response by `max_response_bytes` and `response_timeout_s` (from now to its last byte).
+        `encoded`: the URL is sent byte for byte (a signed path's escapes must stay)."""
         loop = asyncio.get_running_loop()
         deadline = None if stream else loop.time() + settings.response_timeout_s
-        response = await self._send(url, body, headers, settings, deadline)
+        response = await self._send(url, body, headers, settings, deadline, encoded)
         try:
             response_headers = {k.lower(): self.mask.values(v) for k, v in response.headers.items()}
             if 300 <= response.status < 400:
@@ -122,6 +125,7 @@ class HttpTransport:
         headers: Mapping[str, str],
         settings: Settings,
         deadline: float | None,
+        encoded: bool = False,
     ) -> aiohttp.ClientResponse:
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=settings.connect_timeout_s, sock_read=settings.read_timeout_s
@@ -133,7 +137,11 @@ class HttpTransport:
         try:
             async with asyncio.timeout(wait):
                 return await self.session().post(
-                    url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                    URL(url, encoded=True) if encoded else url,
+                    data=body,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
                 )
         except TimeoutError as exc:
             if not isinstance(exc, aiohttp.ServerTimeoutError):
