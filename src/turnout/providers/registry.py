@@ -11,6 +11,7 @@ from turnout.providers.kind import Kind
 from turnout.providers.mock import MockProvider
 from turnout.providers.openai import OpenAIProvider
 from turnout.providers.transport import HttpTransport
+from turnout.providers.vertex import VERTEX
 
 KINDS: dict[str, Kind] = {
     "anthropic": Kind(AnthropicProvider, family="anthropic", prefill="anthropic"),
@@ -18,6 +19,7 @@ KINDS: dict[str, Kind] = {
     "mock": Kind(lambda config, _transport: MockProvider(config), prefill="none"),
     "azure": AZURE,
     "bedrock": BEDROCK,
+    "vertex": VERTEX,
 }
 
 

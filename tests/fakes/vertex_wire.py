@@ -1,0 +1,124 @@
+"""Vertex AI's Claude endpoints (rawPredict, streamRawPredict) and a Google OAuth token
+endpoint, both on 127.0.0.1: the token endpoint takes a service account's signed JWT and
+issues tokens that expire on the test's clock; Vertex refuses a token that has expired."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from tests.fakes.app_server import AppServer
+from tests.fakes.bedrock_wire import claude_events
+
+TOKEN_LIFETIME_S = 3600
+PROJECT = "demo-project-42"
+#: A service account's JWT names Google's token endpoint as its audience, wherever it is sent.
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+
+
+def _jwt_claims(assertion: str) -> dict[str, Any]:
+    payload = assertion.split(".")[1]
+    return dict(orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+class FakeVertex(AppServer):
+    def __init__(self, clock: Callable[[], float], client_email: str) -> None:
+        self.clock = clock
+        self.client_email = client_email
+        self.issued: dict[str, float] = {}  # token -> when it was issued (test clock)
+        self.token_requests = 0
+        self._numbers = itertools.count(1)
+        super().__init__()
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/token", self._token)
+        app.router.add_post(
+            "/v1/projects/{project}/locations/{region}/publishers/anthropic/models/{call}",
+            self._predict,
+        )
+
+    async def _token(self, request: web.Request) -> web.Response:
+        self.token_requests += 1
+        form = await request.post()
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+        claims = _jwt_claims(str(form.get("assertion")))
+        if claims.get("iss") != self.client_email or claims.get("aud") != GOOGLE_TOKEN_AUDIENCE:
+            return web.json_response(
+                {"error": "invalid_grant", "error_description": "Invalid JWT"}, status=400
+            )
+        token = f"ya29.fake-token-{next(self._numbers)}-0123456789"
+        self.issued[token] = self.clock()
+        return web.json_response(
+            {"access_token": token, "expires_in": TOKEN_LIFETIME_S, "token_type": "Bearer"}
+        )
+
+    async def _predict(self, request: web.Request) -> web.StreamResponse:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        issued = self.issued.get(token)
+        if issued is None or self.clock() > issued + TOKEN_LIFETIME_S:
+            return web.json_response(
+                {
+                    "error": {
+                        "code": 401,
+                        "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+                        "status": "UNAUTHENTICATED",
+                    }
+                },
+                status=401,
+            )
+        model, _, method = request.match_info["call"].partition(":")
+        data = orjson.loads(await request.read())
+        if (
+            request.match_info["project"] != PROJECT
+            or "model" in data
+            or data.get("anthropic_version") != "vertex-2023-10-16"
+        ):
+            return web.json_response(
+                {
+                    "error": {
+                        "code": 400,
+                        "message": "Invalid request",
+                        "status": "INVALID_ARGUMENT",
+                    }
+                },
+                status=400,
+            )
+        text = f"hello from vertex {model}"
+        if method == "rawPredict":
+            return web.json_response(
+                {
+                    "id": "msg_vrtx_01",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": text}],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 10, "output_tokens": 5},
+                }
+            )
+        if method != "streamRawPredict" or not data.get("stream"):
+            return web.json_response(
+                {
+                    "error": {
+                        "code": 400,
+                        "message": "Invalid request",
+                        "status": "INVALID_ARGUMENT",
+                    }
+                },
+                status=400,
+            )
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for event in claude_events(text):
+            await response.write(
+                b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+            )
+        await response.write_eof()
+        return response
