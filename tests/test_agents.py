@@ -56,7 +56,9 @@ def answered(upstream: RunningUpstream, kind: str) -> list[RecordedRequest]:
     return [r for r in upstream.requests if r.path == ANSWER_PATHS[kind]]
 
 
-def run(command: Sequence[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run(
+    command: Sequence[str], cwd: Path, env: dict[str, str], *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         command,
         cwd=cwd,
@@ -67,7 +69,8 @@ def run(command: Sequence[str], cwd: Path, env: dict[str, str]) -> subprocess.Co
         timeout=TIMEOUT_S,
         check=False,
     )
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    if check:
+        assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
 
 
@@ -91,27 +94,38 @@ def isolated_env(home: Path, **extra: str) -> dict[str, str]:
 # -- Claude Code -------------------------------------------------------------------------------
 
 
+def claude_env(tmp_path: Path, gw: RunningGateway, **extra: str) -> dict[str, str]:
+    """Claude Code's environment: a fresh home, the gateway as its Anthropic base URL."""
+    return isolated_env(
+        tmp_path / "home",
+        CLAUDE_CONFIG_DIR=str(tmp_path / "home" / ".claude"),
+        ANTHROPIC_BASE_URL=gw.url,
+        DISABLE_TELEMETRY="1",
+        DISABLE_AUTOUPDATER="1",
+        DISABLE_ERROR_REPORTING="1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        **({"ANTHROPIC_API_KEY": "sk-ant-not-a-real-key"} | extra),
+    )
+
+
+def claude_run(
+    tmp_path: Path, env: dict[str, str], prompt: str, *flags: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`claude -p` in a fresh directory with `env` (see `claude_env`)."""
+    binary = installed(CLAUDE, "Claude Code")
+    work = tmp_path / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    command = [str(binary), "-p", prompt, "--no-session-persistence", "--strict-mcp-config"]
+    return run([*command, *flags], work, env, check=check)
+
+
 def claude(tmp_path: Path, gw: RunningGateway, prompt: str, *flags: str) -> dict[str, Any]:
     """`claude -p` in a fresh directory and home; the parsed `--output-format json` result.
 
     Without `--model` among the flags, Claude Code asks for its own default model.
     """
-    binary = installed(CLAUDE, "Claude Code")
-    home, work = tmp_path / "home", tmp_path / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    env = isolated_env(
-        home,
-        CLAUDE_CONFIG_DIR=str(home / ".claude"),
-        ANTHROPIC_BASE_URL=gw.url,
-        ANTHROPIC_API_KEY="sk-ant-not-a-real-key",
-        DISABLE_TELEMETRY="1",
-        DISABLE_AUTOUPDATER="1",
-        DISABLE_ERROR_REPORTING="1",
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-    )
-    command = [str(binary), "-p", prompt, "--output-format", "json"]
-    command += ["--no-session-persistence", "--strict-mcp-config", *flags]
-    result = run(command, work, env)
+    env = claude_env(tmp_path, gw)
+    result = claude_run(tmp_path, env, prompt, "--output-format", "json", *flags)
     outcome: dict[str, Any] = json.loads(result.stdout)
     assert outcome["is_error"] is False, result.stdout
     return outcome
@@ -198,7 +212,7 @@ HERMES_PROVIDER = {"openai": "custom", "anthropic": "anthropic"}
 
 
 def hermes(
-    tmp_path: Path, gw: RunningGateway, endpoint: str, prompt: str
+    tmp_path: Path, gw: RunningGateway, endpoint: str, prompt: str, *, check: bool = True
 ) -> tuple[str, dict[str, Any]]:
     """`hermes -z` (one-shot) against turnout's `endpoint` dialect: what it printed, and its
     usage report (tokens, API calls, and the provider it took, which decides its dialect)."""
@@ -222,8 +236,9 @@ def hermes(
     (hermes_home / "models_dev_cache.json").write_text('{"fake": {"id": "fake", "models": {}}}')
     env = isolated_env(home, HERMES_HOME=str(hermes_home), ANTHROPIC_API_KEY="sk-not-a-real-key")
     usage = tmp_path / "usage.json"
-    printed = run([str(binary), "-z", prompt, "--usage-file", str(usage)], work, env).stdout
-    return printed, json.loads(usage.read_text())
+    command = [str(binary), "-z", prompt, "--usage-file", str(usage)]
+    printed = run(command, work, env, check=check).stdout
+    return printed, json.loads(usage.read_text()) if usage.exists() else {}
 
 
 @pytest.mark.parametrize("endpoint", ["openai", "anthropic"])
@@ -240,3 +255,46 @@ def test_hermes_one_shot_through_each_endpoint(
         [sent] = answered(upstream, upstream_kind)
         assert sent.json["model"] == MODEL
         assert "Say hello to turnout." in json.dumps(sent.json["messages"])
+
+
+# -- Every path gated: one request, and the reason on the screen ------------------------------
+
+INSUFFICIENT_QUOTA = Fail(
+    429,
+    '{"error":{"message":"You exceeded your current quota, please check your plan and billing '
+    'details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}',
+)
+GATED_SHOWN = (
+    "Subscription extra usage used up for this client",
+    "Will not help: Restarting the agent; Logging in again",
+    "the official app may still work",
+)
+
+
+def gateway_requests(gw: RunningGateway) -> int:
+    return sum(gw.gateway.shared.telemetry.counts.requests.values())
+
+
+def test_claude_code_with_every_path_gated_asks_once_and_shows_why(tmp_path: Path) -> None:
+    with gateway_over("anthropic", "openai") as (gw, [claude_path, relay]):
+        claude_path.script(EXTRA_USAGE)
+        relay.script(INSUFFICIENT_QUOTA)
+        result = claude_run(tmp_path, claude_env(tmp_path, gw), "hi", "--model", MODEL, check=False)
+        assert result.returncode != 0
+        assert gateway_requests(gw) == 1  # a 400 would have been asked six times
+        for text in GATED_SHOWN:
+            assert text in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("endpoint", ["openai", "anthropic"])
+def test_hermes_with_every_path_gated_asks_once_and_shows_why(
+    tmp_path: Path, endpoint: str
+) -> None:
+    with gateway_over("anthropic", "openai") as (gw, [claude_path, relay]):
+        claude_path.script(EXTRA_USAGE)
+        relay.script(INSUFFICIENT_QUOTA)
+        printed, _ = hermes(tmp_path, gw, endpoint, "hi", check=False)
+        assert gateway_requests(gw) == 1  # no "Rate limited" waits and retries
+        assert "Rate limited" not in printed
+        for text in GATED_SHOWN:  # within the 300 characters Hermes shows of a message
+            assert text in printed, printed

@@ -76,7 +76,7 @@ def test_every_path_failing_gives_one_error_listing_each_path(clients: Clients) 
         with pytest.raises(openai.APIStatusError) as caught:
             ask_openai(clients.openai(gw.url))
         error = caught.value
-        assert error.status_code == 429
+        assert error.status_code == 400  # a spent quota is final: no client retries a 400
         assert error.response.headers["x-should-retry"] == "false"
         message = str(error.message)
         assert "primary/claude-sonnet-4-6: quota (subscription_usage_gate)" in message

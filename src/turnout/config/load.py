@@ -24,6 +24,7 @@ import yaml
 from turnout.catalog.prices import Price, price_from_table
 from turnout.config.model import (
     SETTING_NAMES,
+    SHARE_SETTINGS,
     GatewayConfig,
     ProviderConfig,
     RouteConfig,
@@ -181,6 +182,12 @@ def _settings(table: Mapping[str, Any], at: At) -> dict[str, Any]:
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ConfigError(f"{label(where)} must be a whole number >= {least}", at=where)
             out[name] = value
+        elif name in SHARE_SETTINGS:
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 1:
+                raise ConfigError(
+                    f"{label(where)} must be a share from 0 to below 1 (0.05 is 5%)", at=where
+                )
+            out[name] = float(value)
         else:
             out[name] = _seconds(value, name, where)
     return out
@@ -307,7 +314,8 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
     parts: dict[str, Any] = {
         "options": options,
         "base_url": found.attempt(lambda: _base_url(table, kind, options, env, at)),
-        "api_key": found.attempt(lambda: _api_key(table.get("api_key"), env, (*at, "api_key"))),
+        "api_key": None,
+        "client_credential": table.get("api_key") == CLIENT_CREDENTIAL,
         "headers": found.attempt(lambda: _headers(table, env, at)),
         "settings": found.attempt(lambda: _settings(table, at)),
         "context_windows": found.attempt(lambda: _windows(table.get("models"), (*at, "models"))),
@@ -315,10 +323,29 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         "budget": found.attempt(lambda: _budget(table.get("budget"), (*at, "budget"))),
         "prefill": found.attempt(lambda: _prefill(table.get("prefill"), (*at, "prefill"))),
     }
+    if parts["client_credential"]:
+        found.attempt(lambda: _check_client_credential(kind, at))
+    else:
+        parts["api_key"] = found.attempt(
+            lambda: _api_key(table.get("api_key"), env, (*at, "api_key"))
+        )
     if found.errors:
         raise ConfigErrors(found.errors)
     assert kind is not None
     return ProviderConfig(name=name, kind=kind, **parts)
+
+
+#: `api_key: client`: forward the credential each client sends.
+CLIENT_CREDENTIAL = "client"
+
+
+def _check_client_credential(kind: str | None, at: At) -> None:
+    if kind not in ("anthropic", "openai"):
+        raise ConfigError(
+            f"{label((*at, 'api_key'))}: only anthropic and openai providers can take the "
+            "client's own credential",
+            at=(*at, "api_key"),
+        )
 
 
 PREFILL_STYLES = ("auto", "anthropic", "deepseek", "vllm", "none")

@@ -60,12 +60,17 @@ class Settings:
     max_stream_bytes: int = 64 * 1024 * 1024  # everything one stream sends, decompressed
     max_event_bytes: int = 8 * 1024 * 1024  # one stream event (a line without its end)
     failover_on: tuple[str, ...] = ()  # extra categories that fail over (invalid_request, ...)
+    #: Headroom kept back: below this share of a window left (0.05 = 5%), the path yields to
+    #: the next one of its route and serves only when no other can. 0: used to the gate.
+    reserve: float = 0.0
 
     def merged(self, overrides: dict[str, Any]) -> Settings:
         return replace(self, **overrides)
 
 
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+#: Settings that are a share (0 to below 1), not seconds or counts.
+SHARE_SETTINGS = frozenset({"reserve"})
 #: Provider headers whose values are credentials (`api-key`, `x-goog-api-key`, `cookie`...).
 _CREDENTIAL_HEADER = re.compile(r"(?i)key|token|auth|secret|cookie|signature|password")
 
@@ -76,6 +81,9 @@ class ProviderConfig:
     kind: str  # a row of turnout.providers.registry.KINDS
     base_url: str
     api_key: Secret | None = None
+    #: `api_key: client`: the credential each client sends is forwarded to this provider as
+    #: it came (a subscription login's token included), never stored; `api_key` stays None.
+    client_credential: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # overrides of Settings
     context_windows: dict[str, int] = field(default_factory=dict)
@@ -90,14 +98,22 @@ class ProviderConfig:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One path of a route: a provider and the model name it knows."""
+    """One path of a route: a provider and the model name it knows. On a provider that takes
+    the client's own credential, `account` names that credential (a digest, never the secret),
+    so each client's gates and headroom are its own."""
 
     provider: str
     model: str
+    account: str = ""
+
+    @property
+    def scope(self) -> str:
+        """What a credential-wide gate is kept under: the provider, or one client's use of it."""
+        return f"{self.provider}@{self.account}" if self.account else self.provider
 
     @property
     def path(self) -> str:
-        return f"{self.provider}/{self.model}"
+        return f"{self.scope}/{self.model}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from turnout.errors import ClientRequestError
 _ERROR_TYPES = {
     "auth": "authentication_error",
     "permission": "permission_error",
-    "quota": "rate_limit_error",
+    "quota": "invalid_request_error",  # as Anthropic answers "out of extra usage"
     "rate_limit": "rate_limit_error",
     "overloaded": "overloaded_error",
     "model_not_found": "not_found_error",
@@ -27,6 +27,18 @@ _ERROR_TYPES = {
     "invalid_request": "invalid_request_error",
     "content_policy": "invalid_request_error",
     "payload_too_large": "request_too_large",
+}
+#: Anthropic's documented error type for each status, which wins over the category's.
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
 }
 
 
@@ -47,9 +59,9 @@ class AnthropicDialect:
         return ParsedRequest(body, data, model, data.get("stream") is True)
 
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
-        return orjson.dumps(
-            {"type": "error", "error": self._error(category, message), "turnout": extra}
-        )
+        error = self._error(category, message)
+        error["type"] = _STATUS_TYPES.get(status, error["type"])
+        return orjson.dumps({"type": "error", "error": error, "turnout": extra})
 
     def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
         payload = {"type": "error", "error": self._error(category, message), "turnout": extra}

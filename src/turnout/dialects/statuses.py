@@ -1,7 +1,13 @@
 """The status a client sees for a failure of each category, after every path was tried.
 
-Chosen so clients behave: 429 and 5xx invite SDK retries only where `x-should-retry` allows,
-a misconfigured upstream is the gateway's 502, not the client's 404.
+Chosen by what real clients do with a status, measured, not by what it names. The OpenAI and
+Anthropic SDKs and OpenCode's AI SDK retry 408, 409, 429 and 5xx (the SDKs unless
+`x-should-retry: false`); Hermes Agent reads 429 as "rate limited" and retries, and retries a
+402 whose text speaks of trying again; Claude Code retries a 400 from a gateway five more times
+but stops at a 402. So a category that no wait can cure never gets a status its client
+retries: a spent quota is a 400 (what Anthropic itself answers for "out of extra usage"), a
+402 for Claude Code. The retryable categories keep statuses that invite a retry, with
+`retry-after` when it is known.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 CLIENT_STATUS: dict[str, int] = {
     "auth": 401,
     "permission": 403,
-    "quota": 429,
+    "quota": 400,
     "rate_limit": 429,
     "overloaded": 503,
     "server_error": 502,
@@ -23,3 +29,21 @@ CLIENT_STATUS: dict[str, int] = {
     "content_policy": 400,
     "unknown": 502,
 }
+
+#: Clients that read a status otherwise, known by how their user-agent starts.
+CLIENT_OVERRIDES: tuple[tuple[str, dict[str, int]], ...] = (
+    ("claude-cli/", {"quota": 402}),  # Claude Code
+)
+
+
+def client_status(category: str, user_agent: str = "") -> int:
+    """The status for a failure of `category` told to the client whose user-agent this is."""
+    for prefix, statuses in CLIENT_OVERRIDES:
+        if user_agent.startswith(prefix) and category in statuses:
+            return statuses[category]
+    return CLIENT_STATUS[category]
+
+
+def is_final(status: int) -> bool:
+    """Whether clients read `status` as "do not retry" (a 4xx other than 408, 409 and 429)."""
+    return 400 <= status < 500 and status not in (408, 409, 429)

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from turnout import __version__, hops, periodic
+from turnout.access.credentials import client_credential, presented_gateway_key
 from turnout.access.visibility import paths_for
 from turnout.diagnosis import diagnose
 from turnout.dialects.base import Dialect
@@ -42,6 +43,7 @@ from turnout.edge.hosts import is_json, names_this_machine, same_origin
 from turnout.edge.relay import DIALECTS, Exchange, client_error, count_tokens, relay
 from turnout.errors import ClientRequestError
 from turnout.ledger.keys import GatewayKey
+from turnout.providers.base import ClientCredential
 from turnout.runtime.gateway import Gateway
 from turnout.runtime.keysync import KeySync
 from turnout.runtime.reload import ConfigReloader
@@ -66,6 +68,7 @@ class Request:
     """One HTTP request, with the dialect its path implies for errors."""
 
     __slots__ = (
+        "credential",
         "dialect",
         "finished",
         "gateway",
@@ -87,6 +90,7 @@ class Request:
         self.started = time.perf_counter()
         self.gateway = gateway  # the one in force when it arrived, even across a reload
         self.key: GatewayKey | None = None
+        self.credential: ClientCredential | None = None  # the client's own, for its providers
         self.method: str = scope["method"]
         self.path = path
         self.headers = header_map(scope)
@@ -273,19 +277,20 @@ class TurnoutApp:
 
     def _authorize(self, request: Request) -> None:
         """Once any gateway key exists (in the config or made with `turnout keys`), every
-        request needs one; it may come as `x-api-key` or `Authorization: Bearer`."""
+        request needs one; it may come as `x-turnout-key`, `x-api-key` or `Authorization:
+        Bearer`. The client's own provider credential is told apart here (see
+        `turnout.access.credentials`)."""
         static = request.gateway.config.server.keys
         keyring = request.gateway.shared.keyring
-        if (
-            request.path == "/healthz"
-            or request.path in ADMIN_PATHS
-            or (not static and not keyring)
-        ):
+        if request.path == "/healthz" or request.path in ADMIN_PATHS:
             return
-        presented = request.headers.get("x-api-key") or ""
-        bearer = request.headers.get("authorization", "")
-        if not presented and bearer.lower().startswith("bearer "):
-            presented = bearer[7:].strip()
+        if not static and not keyring:
+            request.credential = client_credential(request.headers, keys_required=False)
+            return
+        presented = presented_gateway_key(request.headers)
+        request.credential = client_credential(
+            request.headers, keys_required=True, gateway_key=presented
+        )
         request.key = keyring.match(presented) if presented else None
         supplied = presented.encode()
         if request.key is None and not any(
@@ -293,7 +298,8 @@ class TurnoutApp:
         ):
             raise ClientRequestError(
                 401,
-                "missing or invalid turnout gateway key (x-api-key or Authorization: Bearer)",
+                "missing or invalid turnout gateway key (x-turnout-key, x-api-key or "
+                "Authorization: Bearer)",
                 kind="auth",
                 code="invalid_api_key",
             )
@@ -322,7 +328,7 @@ class TurnoutApp:
         parsed = request.dialect.parse(body)
         exchange = Exchange(
             request.dialect, parsed, request.headers, request.request_id, request.started,
-            request.key,
+            request.key, request.credential,
         )  # fmt: skip
         async with HangUp(request.receive, lambda: request.finished):
             await relay(request.gateway, exchange, request.send)
@@ -345,6 +351,7 @@ class TurnoutApp:
             request.request_id,
             request.started,
             request.key,
+            credential=request.credential,
         )
         async with HangUp(request.receive, lambda: request.finished):
             await count_tokens(request.gateway, exchange, request.send)

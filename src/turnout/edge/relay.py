@@ -25,12 +25,12 @@ from turnout.dialects.base import Dialect, ParsedRequest, replace_model
 from turnout.dialects.openai import OpenAIDialect
 from turnout.dialects.sse import Event
 from turnout.edge.asgi import Send, end_stream, send_chunk, send_response, start_stream
-from turnout.edge.failures import failure_response, stream_error
+from turnout.edge.failures import client_language, failure_response, stream_error
 from turnout.edge.streaming import StreamRelay, convert_whole, stream_relay
 from turnout.errors import ClientRequestError, UpstreamError
 from turnout.ledger.keys import GatewayKey
 from turnout.ledger.usage import UsageMeter, usage_of_body
-from turnout.providers.base import Provider, UpstreamCall
+from turnout.providers.base import ClientCredential, Provider, UpstreamCall
 from turnout.routing.chain import Attempt, Failed, Served
 from turnout.routing.continuation import ClientStream
 from turnout.routing.deadlines import ask_of
@@ -67,6 +67,7 @@ class Exchange:
     request_id: str
     started: float
     key: GatewayKey | None = None
+    credential: ClientCredential | None = None  # the client's own, for `api_key: client`
 
     def tally(self) -> Tally:
         return Tally(
@@ -193,6 +194,7 @@ async def _serve(
         stream=request.stream,
         settings=gateway.config.defaults,
         client_headers=exchange.provider_headers,
+        credential=exchange.credential,
     )
     outcome = await gateway.chain.run(
         route,
@@ -394,9 +396,11 @@ async def _send_diagnosed(
 ) -> None:
     if not sees_operator_detail(exchange.key):
         decisive = without_endpoint(decisive)
+    lang = client_language(exchange.headers.get("accept-language"))
     status, body, extra_headers = failure_response(
-        exchange.dialect, exchange.request.model, decisive, attempts
-    )
+        exchange.dialect, exchange.request.model, decisive, attempts, lang,
+        exchange.headers.get("user-agent", ""),
+    )  # fmt: skip
     headers = _turnout_headers(exchange, attempts, None, upstream_s) + extra_headers
     await close(
         gateway, tally, status=status, outcome=decisive.code,
@@ -446,6 +450,9 @@ async def _count_upstream(
         provider = gateway.providers[target.provider]
         if provider.dialect not in ("anthropic", "any") or await gateway.health.is_out(target.path):
             continue
+        own = exchange.credential if provider.config.client_credential else None
+        if provider.config.client_credential and own is None:
+            continue
         model = target_model(target, request.model)
         call = UpstreamCall(
             operation="count_tokens",
@@ -455,6 +462,7 @@ async def _count_upstream(
             stream=False,
             settings=gateway.config.settings_for(route, provider.config),
             client_headers=exchange.provider_headers,
+            credential=own,
         )
         try:
             response = await provider.open(call)

@@ -41,7 +41,12 @@ class AnthropicProvider(HttpProvider):
             if name in call.client_headers:
                 headers[name] = call.client_headers[name]
         headers.setdefault("anthropic-version", API_VERSION)
-        if self._oauth:
+        oauth = self._oauth
+        if call.credential is not None:  # the client's own (set by the seam): a login's?
+            oauth = call.credential.header == "authorization" and is_oauth_token(
+                call.credential.value.removeprefix("Bearer ").strip()
+            )
+        if oauth:
             betas = [b for b in headers.get("anthropic-beta", "").split(",") if b.strip()]
             if OAUTH_BETA not in betas:
                 headers["anthropic-beta"] = ",".join([*betas, OAUTH_BETA])

@@ -15,6 +15,20 @@ from turnout.config.model import ProviderConfig, Settings
 
 
 @dataclass(frozen=True, slots=True)
+class ClientCredential:
+    """The credential a client sent (`header` is `authorization` or `x-api-key`, `value` as
+    sent), for a provider that forwards it. `digest` names it in gates, headroom and the
+    ledger; the value itself is never shown by repr, stored or logged."""
+
+    header: str
+    value: str = field(repr=False)
+    digest: str
+
+    def __str__(self) -> str:
+        return f"client credential {self.digest}"
+
+
+@dataclass(frozen=True, slots=True)
 class UpstreamCall:
     """One request to send: already in the provider's dialect, model name already set."""
 
@@ -25,6 +39,7 @@ class UpstreamCall:
     stream: bool
     settings: Settings
     client_headers: Mapping[str, str] = field(default_factory=dict)  # forwardable, lower-case
+    credential: ClientCredential | None = None  # the client's own, for `api_key: client`
 
 
 def _unchanged(data: bytes) -> bytes:

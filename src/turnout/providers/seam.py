@@ -74,6 +74,9 @@ class HttpProvider:
 
     def headers_for(self, call: UpstreamCall) -> dict[str, str]:
         headers = {"content-type": "application/json", **self.config.headers}
+        if call.credential is not None:
+            # `api_key: client`: the client's own credential, in the header it came in, as sent.
+            headers[call.credential.header] = call.credential.value
         if call.stream:
             headers["accept"] = "text/event-stream"
         return headers

@@ -13,7 +13,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -37,6 +37,7 @@ from turnout.redaction import mask_shapes
 from turnout.routing.deadlines import Ask, Pace
 from turnout.routing.echo import ClientEcho
 from turnout.routing.health import Admission, PathHealth, PathMark, retold
+from turnout.routing.resets import MAX_GATE_S, MODEL_FAMILY_WINDOWS, provider_reset
 from turnout.routing.resolve import target_model
 
 #: Categories that take a path out of service until its reset (or `gate_s`).
@@ -48,6 +49,11 @@ GATING = frozenset(
         Category.MODEL_NOT_FOUND,
         Category.ENDPOINT_NOT_FOUND,
     }
+)
+#: Why a path that takes the client's own credential was not tried.
+NO_CLIENT_CREDENTIAL = (
+    "this path uses the client's own credential and the request brought none of its own "
+    "(send the gateway key in x-turnout-key, and the provider credential as usual)"
 )
 #: Categories where the request is at fault: answer the client unless the route opts in.
 REQUEST_FAULTS = frozenset(
@@ -61,6 +67,8 @@ class Attempt:
     outcome: str  # "ok", a category, or "skipped"
     diagnosis: Diagnosis | None = None
     note: str = ""
+    resets_at: float | None = None  # when the provider said the path serves again (epoch s)
+    probe_in_s: float | None = None  # else, when the gateway will try it again
 
     def label(self) -> str:
         if self.outcome == "skipped" and self.diagnosis is not None:
@@ -123,11 +131,13 @@ class RouteChain:
         closed: Callable[[Target], Diagnosis | None] = lambda target: None,
         pace: Pace | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         self._providers = providers
         self._health = health
         self._sleep = sleep
+        self._wall = wall  # epoch seconds, for the reset times providers state
         self._closed = closed  # why a path takes no traffic now (its budget is spent)
         self.pace = pace or Pace()  # what each path has shown of its speed
         self._clock = clock
@@ -153,10 +163,13 @@ class RouteChain:
         ask = ask or Ask(len(call.body) // 4)
         elapsed = 0.0
         cooling: list[tuple[Target, PathMark]] = []
-        targets = [Target(t.provider, target_model(t, requested_model)) for t in route.targets]
+        targets = [self._target(t, call, requested_model) for t in route.targets]
         too_long_for: int | None = None  # a window the prompt did not fit in
         for target in targets:
             provider = self._providers[target.provider]
+            if provider.config.client_credential and not target.account:
+                attempts.append(Attempt(target, "skipped", note=NO_CLIENT_CREDENTIAL))
+                continue
             window = context_window(target.model, provider.config.context_windows)
             if too_long_for is not None and window is not None and window <= too_long_for:
                 attempts.append(Attempt(target, "skipped", note="context window not larger"))
@@ -167,8 +180,7 @@ class RouteChain:
                 continue
             admission, mark = await self._admit(target)
             if admission is Admission.SKIP:
-                told = retold(mark.diagnosis, target.model) if mark else None
-                attempts.append(Attempt(target, "skipped", told))
+                attempts.append(self._skipped(target, mark))
                 if mark is not None and not mark.gated:
                     cooling.append((target, mark))
                 continue
@@ -193,6 +205,24 @@ class RouteChain:
         target, mark = cooling[0]
         wait = max(1.0, math.ceil(self._health.seconds_left(mark)))
         return dataclasses.replace(retold(mark.diagnosis, target.model), retry_after_s=wait)
+
+    def _target(self, configured: Target, call: UpstreamCall, requested_model: str) -> Target:
+        """The path for this call; on a provider that takes the client's credential, the
+        client's own use of it (named by the credential's digest)."""
+        own = self._providers[configured.provider].config.client_credential
+        account = call.credential.digest if own and call.credential is not None else ""
+        return Target(configured.provider, target_model(configured, requested_model), account)
+
+    def _skipped(self, target: Target, mark: PathMark | None) -> Attempt:
+        if mark is None:
+            return Attempt(target, "skipped")
+        return Attempt(
+            target,
+            "skipped",
+            retold(mark.diagnosis, target.model),
+            resets_at=mark.reset.at if mark.reset else None,
+            probe_in_s=self._health.seconds_left(mark),
+        )
 
     async def _try_target(
         self,
@@ -250,15 +280,18 @@ class RouteChain:
             stream=call.stream,
             settings=settings,
             client_headers=call.client_headers,
+            credential=call.credential if provider.config.client_credential else None,
         )
         spent = 0.0
         diagnosis: Diagnosis | None = None
         trusted = True
+        failure: UpstreamError | None = None
         for attempt_no in range(settings.retries + 1):
             started = time.perf_counter()
             try:
                 served = await self._open(target, provider, target_call, ask)
             except UpstreamError as exc:
+                failure = exc
                 spent += time.perf_counter() - started
                 if resumption is not None and resumption.declines(target, exc):
                     await self._release(target)
@@ -280,7 +313,7 @@ class RouteChain:
                 continue
             spent += time.perf_counter() - started
             try:
-                await self._health.succeeded(target.provider)  # the credential works again
+                await self._health.succeeded(target.scope)  # the credential works again
                 await self._health.succeeded(target.path)
             except BaseException:
                 await asyncio.shield(served.response.close())  # never left open upstream
@@ -290,7 +323,10 @@ class RouteChain:
             return served, spent
         assert diagnosis is not None
         if trusted:
-            await self._remember(target, diagnosis, settings)
+            assert failure is not None
+            reset = await self._remember(target, diagnosis, settings, failure)
+            if reset is not None:
+                attempts[-1] = replace(attempts[-1], resets_at=reset)
         else:
             await self._release(target)
         return diagnosis, spent
@@ -388,23 +424,37 @@ class RouteChain:
 
     async def _admit(self, target: Target) -> tuple[Admission, PathMark | None]:
         """A gate on the path's credential (its provider) holds for all its models."""
-        return await self._health.admit(target.provider, target.path)
+        return await self._health.admit(target.scope, target.path)
 
     async def _release(self, target: Target) -> None:
         """A probe that proved nothing either way (the request itself was at fault)."""
-        await self._health.release_probe(target.provider)
+        await self._health.release_probe(target.scope)
         await self._health.release_probe(target.path)
 
-    async def _remember(self, target: Target, diagnosis: Diagnosis, settings: Settings) -> None:
+    async def _remember(
+        self, target: Target, diagnosis: Diagnosis, settings: Settings, exc: UpstreamError
+    ) -> float | None:
+        """Mark the path after its last failure; the provider's reset time, if it gave one.
+
+        A gate lasts until the provider's stated reset (at most `MAX_GATE_S`), else `gate_s`;
+        either way one probe follows. A limit on one model family gates only that model.
+        """
         if diagnosis.category in GATING:
-            seconds = diagnosis.retry_after_s or settings.gate_s
-            key = target.path if model_scoped(diagnosis) else target.provider
-            await self._health.failed(key, diagnosis, seconds, gated=True)
-        elif diagnosis.retryable:
+            now = self._wall()
+            reset = provider_reset(exc.status, exc.body, exc.headers, diagnosis, now)
+            seconds = min(MAX_GATE_S, reset.at - now) if reset is not None else settings.gate_s
+            scoped = model_scoped(diagnosis) or (
+                reset is not None and reset.window in MODEL_FAMILY_WINDOWS
+            )
+            key = target.path if scoped else target.scope
+            await self._health.failed(key, diagnosis, seconds, gated=True, reset=reset)
+            return reset.at if reset is not None else None
+        if diagnosis.retryable:
             seconds = max(settings.cooldown_s, diagnosis.retry_after_s or 0.0)
             await self._health.failed(target.path, diagnosis, seconds, gated=False)
         else:
             await self._release(target)
+        return None
 
     @staticmethod
     def _decisive(attempts: list[Attempt], model: str) -> Diagnosis:

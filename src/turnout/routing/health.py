@@ -21,23 +21,41 @@ from turnout.diagnosis import Category, Diagnosis, explain_code
 from turnout.state import Admission, Gate, MemoryState, StateStore
 from turnout.state.memory import MAX_MARKS
 
-__all__ = ["Admission", "PathHealth", "PathMark"]
+__all__ = ["Admission", "PathHealth", "PathMark", "ProviderReset"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderReset:
+    """When the provider said a gate lifts (epoch seconds), where it said so, and which of its
+    windows it is (`five_hour`, `seven_day`, ...; "" when it did not say)."""
+
+    at: float
+    source: str
+    window: str = ""
 
 
 @dataclass(slots=True)
 class PathMark:
     """Why a path is out of service, and until when (on this process's monotonic clock).
     The diagnosis is decoded when first asked for: a listing of thousands of marks that
-    only needs their states decodes none."""
+    only needs their states decodes none.
+
+    `until` is when the gateway next lets a probe through; `reset` is the provider's own word
+    on when the gate lifts, kept apart so that nobody reads the probe timer as the provider's.
+    """
 
     gated: bool  # True: a non-transient reason (quota, auth, ...); False: a cooldown
     until: float
-    reason: str  # the diagnosis as the store keeps it
+    reason: str  # the diagnosis (and the provider's reset) as the store keeps it
     probing: bool = False  # a probe is in flight
 
     @property
     def diagnosis(self) -> Diagnosis:
-        return _diagnosis(self.reason)
+        return _read_reason(self.reason)[0]
+
+    @property
+    def reset(self) -> ProviderReset | None:
+        return _read_reason(self.reason)[1]
 
 
 class PathHealth:
@@ -70,10 +88,16 @@ class PathHealth:
             await self.store.clear(path)
 
     async def failed(
-        self, path: str, diagnosis: Diagnosis, seconds: float, *, gated: bool
+        self,
+        path: str,
+        diagnosis: Diagnosis,
+        seconds: float,
+        *,
+        gated: bool,
+        reset: ProviderReset | None = None,
     ) -> PathMark:
         self._note(path)
-        reason = _reason(diagnosis)
+        reason = _reason(diagnosis, reset)
         await self.store.mark(path, gated, reason, seconds)
         return PathMark(gated=gated, until=self._clock() + seconds, reason=reason)
 
@@ -117,15 +141,24 @@ def retold(diagnosis: Diagnosis, model: str | None) -> Diagnosis:
     return dataclasses.replace(told, status=diagnosis.status, rule=diagnosis.rule)
 
 
-def _reason(diagnosis: Diagnosis) -> str:
-    return orjson.dumps(diagnosis.to_dict()).decode()
+def _reason(diagnosis: Diagnosis, reset: ProviderReset | None) -> str:
+    """The mark's reason as the stores keep it: the diagnosis, and the provider's reset in
+    epoch seconds (meaningful to every process and after a restart)."""
+    data = diagnosis.to_dict()
+    if reset is not None:
+        data["provider_reset"] = {"at": reset.at, "source": reset.source, "window": reset.window}
+    return orjson.dumps(data).decode()
 
 
 @lru_cache(maxsize=256)
-def _diagnosis(reason: str) -> Diagnosis:
+def _read_reason(reason: str) -> tuple[Diagnosis, ProviderReset | None]:
     """The diagnosis a mark was made with (cached: a gated path is read on every request)."""
     data = orjson.loads(reason)
+    found = data.pop("provider_reset", None)
     data["category"] = Category(data["category"])
     data["actions"] = tuple(data["actions"])
     data["wont_help"] = tuple(data["wont_help"])
-    return Diagnosis(**data)
+    reset = None
+    if isinstance(found, dict):
+        reset = ProviderReset(float(found["at"]), str(found["source"]), str(found["window"]))
+    return Diagnosis(**data), reset
