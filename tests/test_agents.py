@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.fakes import Fail, RecordedRequest, Reply, RunningUpstream, ToolCall
-from tests.gateway import RunningGateway, gateway_over
+from tests.gateway import RunningGateway, gateway_over, running_gateway
 
 pytestmark = pytest.mark.slow
 
@@ -298,3 +298,37 @@ def test_hermes_with_every_path_gated_asks_once_and_shows_why(
         assert "Rate limited" not in printed
         for text in GATED_SHOWN:  # within the 300 characters Hermes shows of a message
             assert text in printed, printed
+
+
+# -- The user's own login as the first path ----------------------------------------------------
+
+
+def test_claude_code_on_its_own_login_first_then_an_api_key_per_user(tmp_path: Path) -> None:
+    """Each user's Claude Code token goes to the login path as sent; one user's gate (out of
+    extra usage) moves only that user to the API-key path."""
+    alice, bob = "sk-ant-oat01-alice-0123456789abcdef", "sk-ant-oat01-bobby-0123456789abcdef"
+    with RunningUpstream() as login, RunningUpstream() as keyed:
+        login.script(EXTRA_USAGE, Reply(text="Bob on his own login."))
+        keyed.script(Reply(text="Alice on the API key."))
+        config = {
+            "defaults": {"retries": 0},
+            "providers": {
+                "login": {"kind": "anthropic", "base_url": login.url, "api_key": "client"},
+                "keyed": {"kind": "anthropic", "base_url": keyed.url, "api_key": "${KEY}"},
+            },
+            "routes": {"*": ["login/*", "keyed/*"]},
+        }
+        with running_gateway(yaml.safe_dump(config), env={"KEY": "sk-ant-api-key"}) as gw:
+            for user, token, answer in (
+                ("alice", alice, "Alice on the API key."),
+                ("bob", bob, "Bob on his own login."),
+            ):
+                env = claude_env(tmp_path / user, gw, ANTHROPIC_AUTH_TOKEN=token)
+                del env["ANTHROPIC_API_KEY"]
+                result = claude_run(
+                    tmp_path / user, env, "hi", "--model", MODEL, "--output-format", "json"
+                )
+                assert json.loads(result.stdout)["result"] == answer
+        sent = [r.headers.get("authorization") for r in answered(login, "anthropic")]
+        assert sent == [f"Bearer {alice}", f"Bearer {bob}"]
+        assert [r.headers["x-api-key"] for r in answered(keyed, "anthropic")] == ["sk-ant-api-key"]
