@@ -72,9 +72,11 @@ def test_each_users_token_reaches_the_login_path_and_only_its_own_gate_holds() -
         assert [r.headers.get("x-api-key") for r in keyed.requests] == ["sk-ant-api-path-key"] * 2
         assert all("authorization" not in r.headers for r in keyed.requests)
         paths = request(gw.url, "GET", "/turnout/paths")
-        assert ALICE not in paths.body.decode() and BOB not in paths.body.decode()
+        assert ALICE not in paths.body.decode()
+        assert BOB not in paths.body.decode()
         [gate] = paths.json()["paths"]  # type: ignore[index]
-        assert gate["path"].startswith("login@") and gate["state"] == "gated"
+        assert gate["path"].startswith("login@")
+        assert gate["state"] == "gated"
 
 
 def test_an_api_key_the_client_sends_goes_in_the_header_it_came_in() -> None:
