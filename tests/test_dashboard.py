@@ -266,7 +266,7 @@ def test_the_page_shows_a_gated_path_switches_language_and_updates_live(
         gated = '[data-path="primary/gpt-4o"][data-state="gated"]'
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, gated))
         assert english in text_of(browser, gated)
-        assert re.search(r"resets in \d+:\d\d", text_of(browser, f"{gated} .countdown"))
+        assert re.search(r"probes it again in \d+:\d\d", text_of(browser, f"{gated} .countdown"))
         assert text_of(browser, '[data-path="backup/gpt-4o-mini"] .badge') == "healthy"
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#traffic svg rect.err"))
         assert english in text_of(browser, "#failures")

@@ -557,8 +557,10 @@ def _without_unset(
 
 
 def _state(raw: Any, env: Mapping[str, str]) -> str | None:
-    if raw is None or raw == "memory":
-        return None
+    if raw is None:
+        return None  # `turnout serve` then keeps gates in a file beside the ledger
+    if raw == "memory":
+        return "memory"
     url = expand_env(raw, env, ("state",)) if isinstance(raw, str) else ""
     if url.startswith("sqlite:") and url.removeprefix("sqlite:").strip("/"):
         return url

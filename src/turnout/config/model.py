@@ -149,8 +149,9 @@ class GatewayConfig:
     _settings: dict[tuple[str, str], Settings] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    #: Where replicas share path health, rate windows and budgets: a redis:// URL, or None
-    #: for this process's memory.
+    #: Where path health, rate windows and budgets are kept: "memory", a sqlite:// file, a
+    #: redis:// URL (replicas), or None: `turnout serve` keeps them in a file beside the ledger
+    #: (so gates outlive a restart), in-process gateways (tests) in memory.
     state: str | None = None
     #: Providers left out because a variable they need is unset (their routes keep their other
     #: paths): provider name -> what is missing, each with the file and line.

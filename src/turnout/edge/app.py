@@ -48,6 +48,7 @@ from turnout.runtime.gateway import Gateway
 from turnout.runtime.keysync import KeySync
 from turnout.runtime.reload import ConfigReloader
 from turnout.telemetry.logs import REQUEST_ID
+from turnout.telemetry.snapshot import reset_fields
 
 log = logging.getLogger("turnout.server")
 
@@ -396,7 +397,8 @@ class TurnoutApp:
                 "category": mark.diagnosis.category.value,
                 "code": mark.diagnosis.code,
                 "title": mark.diagnosis.title,
-                "seconds_left": round(health.seconds_left(mark), 1),
+                "seconds_left": round(health.seconds_left(mark), 1),  # to the next probe
+                **reset_fields(mark),
             }
             for path, mark in (await health.snapshot()).items()
             if shown is None or path in shown

@@ -439,22 +439,23 @@ class RouteChain:
         A gate lasts until the provider's stated reset (at most `MAX_GATE_S`), else `gate_s`;
         either way one probe follows. A limit on one model family gates only that model.
         """
+        if diagnosis.category not in GATING and not diagnosis.retryable:
+            await self._release(target)
+            return None
+        now = self._wall()
+        reset = provider_reset(exc.status, exc.body, exc.headers, diagnosis, now)
         if diagnosis.category in GATING:
-            now = self._wall()
-            reset = provider_reset(exc.status, exc.body, exc.headers, diagnosis, now)
             seconds = min(MAX_GATE_S, reset.at - now) if reset is not None else settings.gate_s
             scoped = model_scoped(diagnosis) or (
                 reset is not None and reset.window in MODEL_FAMILY_WINDOWS
             )
             key = target.path if scoped else target.scope
             await self._health.failed(key, diagnosis, seconds, gated=True, reset=reset)
-            return reset.at if reset is not None else None
-        if diagnosis.retryable:
-            seconds = max(settings.cooldown_s, diagnosis.retry_after_s or 0.0)
-            await self._health.failed(target.path, diagnosis, seconds, gated=False)
-        else:
-            await self._release(target)
-        return None
+        else:  # transient: a cooldown, as long as the provider's stated wait if longer
+            waits = [settings.cooldown_s, diagnosis.retry_after_s or 0.0]
+            waits += [min(MAX_GATE_S, reset.at - now)] if reset is not None else []
+            await self._health.failed(target.path, diagnosis, max(waits), gated=False, reset=reset)
+        return reset.at if reset is not None else None
 
     @staticmethod
     def _decisive(attempts: list[Attempt], model: str) -> Diagnosis:

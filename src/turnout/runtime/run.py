@@ -16,7 +16,7 @@ import uvicorn
 from turnout.config.model import GatewayConfig
 from turnout.edge.app import TurnoutApp
 from turnout.edge.protocol import BoundedHttpProtocol
-from turnout.ledger.ledger import Ledger
+from turnout.ledger.ledger import Ledger, default_location
 from turnout.redaction import SecretMask
 from turnout.runtime.gateway import Gateway, Shared
 from turnout.runtime.workers import listening_socket, shared_state_config, supervise
@@ -51,6 +51,18 @@ def _raise_descriptor_limit() -> None:
     if hard == resource.RLIM_INFINITY or soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def default_state(config: GatewayConfig, port: int) -> str | None:
+    """Where gates are kept when the config does not say: a SQLite file beside the ledger, one
+    per port, so a gateway restarted on its port still knows which paths are gated (and its
+    workers share it). Memory when the ledger is off or in PostgreSQL (replicas: use Redis)."""
+    if config.state is not None:
+        return config.state
+    if config.ledger == "off" or "://" in (config.ledger or ""):
+        return None
+    ledger = Path(config.ledger or default_location()).expanduser().resolve()
+    return f"sqlite://{ledger.parent / f'state-{port}.sqlite3'}"
 
 
 def serve(
@@ -88,7 +100,7 @@ def _serve_one(
     """One gateway process until it is asked to stop; 3 (uvicorn's STARTUP_FAILURE) if it
     could not start."""
     ledger = None if config.ledger == "off" else Ledger.for_server(config.ledger, port)
-    shared = Shared.over(config.state, ledger)
+    shared = Shared.over(default_state(config, port), ledger)
     shared.mask = mask
     app = TurnoutApp(Gateway.build(config, shared), config_path)
     settings = uvicorn.Config(

@@ -24,7 +24,7 @@ from turnout.runtime.gateway import Gateway
 from turnout.telemetry.labels import PathLabels
 from turnout.telemetry.logs import redact
 
-__all__ = ["PathView", "path_states", "snapshot_of", "usage_tables"]
+__all__ = ["PathView", "path_states", "reset_fields", "snapshot_of", "usage_tables"]
 
 #: Latency percentiles are over requests that arrived this recently.
 WINDOW_S = 15 * 60
@@ -137,7 +137,8 @@ def _path_entry(gateway: Gateway, view: PathView) -> dict[str, Any]:
     diagnosis = mark.diagnosis
     entry.update(
         scope=view.scope,
-        seconds_left=round(gateway.health.seconds_left(mark), 1),
+        seconds_left=round(gateway.health.seconds_left(mark), 1),  # the gateway's probe timer
+        **reset_fields(mark),
         category=diagnosis.category.value,
         code=diagnosis.code,
         status=diagnosis.status,
@@ -145,6 +146,16 @@ def _path_entry(gateway: Gateway, view: PathView) -> dict[str, Any]:
         **_texts(diagnosis.code, diagnosis.category),
     )
     return entry
+
+
+def reset_fields(mark: PathMark) -> dict[str, Any]:
+    """The provider's own word on when a gate lifts, apart from the gateway's probe timer."""
+    reset = mark.reset
+    return {
+        "provider_reset_at": reset.at if reset else None,
+        "provider_reset_source": reset.source if reset else None,
+        "window": reset.window or None if reset else None,
+    }
 
 
 def _texts(code: str, category: Category) -> dict[str, dict[str, str]]:

@@ -13,7 +13,8 @@
       latency: "Latency", failures: "Latest failures", usage: "Tokens and cost",
       byDay: "Per day", byKey: "Per key", byPath: "Per path",
       ok: "healthy", cooling: "cooling down", gated: "gated",
-      resetsIn: "resets in", resetDue: "reset due: the next request probes it",
+      resetsIn: "turnout probes it again in", resetDue: "probe due: the next request tries it",
+      providerReset: "the provider says it resets at", noProviderReset: "the provider gave no reset time",
       credential: "every model of this provider", noFailures: "No failures. All good.",
       noTraffic: "No traffic yet.", noRows: "Nothing recorded yet.",
       ledgerOff: "The ledger is off: no usage history.",
@@ -33,7 +34,8 @@
       latency: "延迟", failures: "最近的失败", usage: "用量与费用",
       byDay: "按天", byKey: "按密钥", byPath: "按路径",
       ok: "正常", cooling: "冷却中", gated: "已暂停",
-      resetsIn: "恢复倒计时", resetDue: "已到期:下一个请求会试探它",
+      resetsIn: "turnout 将再次试探,倒计时", resetDue: "已到期:下一个请求会试探它",
+      providerReset: "服务商说重置时间为", noProviderReset: "服务商没有给出重置时间",
       credential: "该服务商的所有模型", noFailures: "没有失败,一切正常。",
       noTraffic: "还没有流量。", noRows: "还没有记录。",
       ledgerOff: "账本已关闭:没有用量历史。",
@@ -138,10 +140,15 @@
     if (path.state === "ok") return row;
     const countdown = el("div", { class: "countdown" });
     countdown.dataset.deadline = String(receivedAt + path.seconds_left * 1000);
+    // The provider's own reset and the gateway's probe timer are two different clocks.
+    const reset = path.provider_reset_at
+      ? `${t("providerReset")} ${new Date(path.provider_reset_at * 1000).toLocaleString()}`
+      : t("noProviderReset");
     row.append(el("div", { class: "reason" },
       el("div", { class: "title", text: pick(path.title) }),
       el("div", { class: "why", text: pick(path.explanation) }),
       path.scope === "credential" ? el("div", { class: "why", text: t("credential") }) : null,
+      path.state === "gated" ? el("div", { class: "provider-reset", text: reset }) : null,
       countdown));
     return row;
   }
