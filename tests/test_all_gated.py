@@ -111,7 +111,7 @@ def test_the_message_is_in_chinese_when_the_client_asks_for_it(
 
 
 def test_a_transient_failure_still_invites_a_retry_after_its_wait() -> None:
-    with gateway_over("openai") as (gw, [up]):
+    with gateway_over("openai", defaults={"retries": 0}) as (gw, [up]):
         up.script(Fail(429, '{"error":{"message":"Rate limit reached"}}', {"retry-after": "7"}))
         reply = request(gw.url, "POST", "/v1/chat/completions", {"model": "m", "messages": PROMPT})
     assert reply.status == 429
