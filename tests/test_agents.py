@@ -308,7 +308,7 @@ def test_claude_code_on_its_own_login_first_then_an_api_key_per_user(tmp_path: P
     extra usage) moves only that user to the API-key path."""
     alice, bob = "sk-ant-oat01-alice-0123456789abcdef", "sk-ant-oat01-bobby-0123456789abcdef"
     with RunningUpstream() as login, RunningUpstream() as keyed:
-        login.script(EXTRA_USAGE, Reply(text="Bob on his own login."))
+        login.script(EXTRA_USAGE, EXTRA_USAGE, Reply(text="Bob on his own login."))
         keyed.script(Reply(text="Alice on the API key."))
         config = {
             "defaults": {"retries": 0},
@@ -330,5 +330,5 @@ def test_claude_code_on_its_own_login_first_then_an_api_key_per_user(tmp_path: P
                 )
                 assert json.loads(result.stdout)["result"] == answer
         sent = [r.headers.get("authorization") for r in answered(login, "anthropic")]
-        assert sent == [f"Bearer {alice}", f"Bearer {bob}"]
+        assert sent == [f"Bearer {alice}", f"Bearer {alice}", f"Bearer {bob}"]  # with her probe
         assert [r.headers["x-api-key"] for r in answered(keyed, "anthropic")] == ["sk-ant-api-key"]

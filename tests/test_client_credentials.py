@@ -61,13 +61,14 @@ def ask(gw: RunningGateway, token: str, **headers: str) -> str:
 
 def test_each_users_token_reaches_the_login_path_and_only_its_own_gate_holds() -> None:
     with login_then_key() as (gw, login, keyed):
-        login.script(EXTRA_USAGE, Reply(text="Bob on his login."))
+        login.script(EXTRA_USAGE, EXTRA_USAGE, Reply(text="Bob on his login."))
         keyed.script(Reply(text="Alice on the API key."))
         assert ask(gw, ALICE) == "Alice on the API key."  # her login is out of extra usage
         assert ask(gw, BOB) == "Bob on his login."  # his is not gated by hers
         assert ask(gw, ALICE) == "Alice on the API key."  # remembered: no second call
         tokens = [r.headers["authorization"] for r in login.requests]
-        assert tokens == [f"Bearer {ALICE}", f"Bearer {BOB}"]
+        assert tokens == [f"Bearer {ALICE}", f"Bearer {ALICE}", f"Bearer {BOB}"]  # her probe
+        assert login.requests[1].json["max_tokens"] == 1
         assert all("oauth-2025-04-20" in r.headers["anthropic-beta"] for r in login.requests)
         assert [r.headers.get("x-api-key") for r in keyed.requests] == ["sk-ant-api-path-key"] * 2
         assert all("authorization" not in r.headers for r in keyed.requests)

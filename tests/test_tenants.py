@@ -134,10 +134,10 @@ def test_a_real_quota_error_that_quotes_the_model_still_gates() -> None:
     with gateway_over("openai") as (gw, [upstream]):
         upstream.script(Quote(429, OPENAI_QUOTA), Reply())
         first = chat(gw.url, {"model": "gpt-4o", "messages": HELLO})
-        assert first.status == 429
+        assert first.status == 400  # a spent quota: a status no client retries
         assert first.json()["error"]["code"] == "insufficient_quota"  # type: ignore[index]
         second = chat(gw.url, {"model": "gpt-4o", "messages": HELLO})
-        assert second.status == 429
+        assert second.status == 400
         assert len(upstream.requests) == 1  # the gated credential was not called again
 
 
@@ -275,7 +275,7 @@ def test_a_path_budget_skips_a_model_without_a_price(tmp_path: Path) -> None:
     with RunningUpstream() as up:
         with running_gateway(paid_config(ledger, up, "house-llm-7b", budget=budget)) as gw:
             reply = chat(gw.url, {"model": "m", "messages": HELLO})
-        assert reply.status == 429
+        assert reply.status == 400
         assert reply.headers["x-turnout-attempts"] == "paid:skipped(quota)"
         assert reply.json()["error"]["turnout"]["code"] == "spend_limit"  # type: ignore[index]
         assert up.requests == []
@@ -449,7 +449,7 @@ def test_a_key_never_sees_another_tenants_failure_or_the_base_url(tmp_path: Path
         chat(gw.url, {"model": "acme-secret-finetune", "messages": HELLO}, keyed(a))
         told = chat(gw.url, {"model": "team-b", "messages": HELLO}, keyed(b))
         paths = request(gw.url, "GET", "/turnout/paths", headers=keyed(b))
-    assert told.status == 429
+    assert told.status == 400
     assert told.json()["error"]["turnout"]["code"] == "insufficient_quota"  # type: ignore[index]
     for shown in (told.body, paths.body, json.dumps(told.headers).encode()):
         assert b"acme-secret-finetune" not in shown

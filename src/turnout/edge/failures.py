@@ -29,7 +29,7 @@ from turnout.routing.chain import Attempt
 #: The words around the advice, per language.
 _WORDS: dict[str, dict[str, str]] = {
     "en": {
-        "none": "turnout: {title}. No path can serve {model!r} now.",
+        "none": "turnout: {title}; no path could serve {model!r}.",
         "wont": "Will not help: {items}.",
         "do": "Do: {action}",
         "detail": "The provider said: {detail}",
@@ -39,7 +39,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "sep": "; ",
     },
     "zh": {
-        "none": "turnout:{title}。现在没有路径能服务模型 {model!r}。",
+        "none": "turnout:{title};没有路径能服务模型 {model!r}。",
         "wont": "没有用的做法:{items}。",
         "do": "建议:{action}",
         "detail": "服务商原话:{detail}",

@@ -39,6 +39,7 @@ from turnout.routing.echo import ClientEcho
 from turnout.routing.health import Admission, PathHealth, PathMark, retold
 from turnout.routing.resets import MAX_GATE_S, MODEL_FAMILY_WINDOWS, provider_reset
 from turnout.routing.resolve import target_model
+from turnout.routing.verify import content_refused, is_ambiguous, probe_serves
 
 #: Categories that take a path out of service until its reset (or `gate_s`).
 GATING = frozenset(
@@ -55,6 +56,8 @@ NO_CLIENT_CREDENTIAL = (
     "this path uses the client's own credential and the request brought none of its own "
     "(send the gateway key in x-turnout-key, and the provider credential as usual)"
 )
+#: The note on an attempt whose usage-gate words a served probe showed to be about content.
+PROBE_SERVED = "a one-token probe on the same path was served: the path is not gated"
 #: Categories where the request is at fault: answer the client unless the route opts in.
 REQUEST_FAULTS = frozenset(
     {Category.INVALID_REQUEST, Category.CONTENT_POLICY, Category.PAYLOAD_TOO_LARGE}
@@ -322,7 +325,13 @@ class RouteChain:
             served.attempts = list(attempts)
             return served, spent
         assert diagnosis is not None
-        if trusted:
+        ambiguous = trusted and is_ambiguous(diagnosis, provider, target_call)
+        if ambiguous and await probe_serves(provider, target_call):
+            # Not a gate: this request's content was refused. It fails over alone.
+            diagnosis = content_refused(diagnosis)
+            attempts[-1] = Attempt(target, diagnosis.category.value, diagnosis, PROBE_SERVED)
+            await self._release(target)
+        elif trusted:
             assert failure is not None
             reset = await self._remember(target, diagnosis, settings, failure)
             if reset is not None:
