@@ -1,9 +1,10 @@
 """Answers whose words can mean two things, checked at once with a one-token probe.
 
 Anthropic answers "You're out of extra usage" on a subscription login (an OAuth token) both
-when its extra usage is spent and when its filter refuses part of one request's content. Gating the path on the second would
-take a healthy path out of service, so before gating on such an answer the same path (same
-credential, same model) is sent the smallest request there is. Served: the path is fine and the
+when its extra usage is spent and when its filter refuses part of one request's content.
+Gating the path on the second would take a healthy path out of service, so before gating on
+such an answer the same path (same credential, same model) is sent the smallest request there
+is. Served: the path is fine and the
 refusal was about this request's content, which then fails over alone. Refused too: the gate
 is real. The probe is the gateway's own request, sent as itself, and costs one output token.
 """
