@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from turnout import __version__
-from turnout.cli import config, doctor, explain, init, keys, serve, usage
+from turnout.cli import config, doctor, explain, init, keys, serve, status, usage, watch
 from turnout.cli.options import add_config_option
 
 #: Subcommand name -> (module's `add_arguments`, module's `run`, one-line help).
@@ -22,6 +22,8 @@ COMMANDS: dict[
     "config": (config.add_arguments, config.run, config.HELP),
     "keys": (keys.add_arguments, keys.run, keys.HELP),
     "usage": (usage.add_arguments, usage.run, usage.HELP),
+    "status": (status.add_arguments, status.run, status.HELP),
+    "watch": (watch.add_arguments, watch.run, watch.HELP),
 }
 
 

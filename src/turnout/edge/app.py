@@ -143,6 +143,11 @@ def _looks_anthropic(path: str, headers: dict[str, str]) -> bool:
     return "/messages" in path or "anthropic-version" in headers
 
 
+def _credential_of(path: str) -> str:
+    """The provider a path or a client's use of it belongs to (`login@3f2a/m` -> `login`)."""
+    return path.split("/", 1)[0].split("@", 1)[0]
+
+
 def _normalize(raw_path: str) -> tuple[str, bool]:
     """The API path without a client prefix; and whether a prefix named Anthropic."""
     for prefix in _PREFIXES:
@@ -401,12 +406,16 @@ class TurnoutApp:
                 **reset_fields(mark),
             }
             for path, mark in (await health.snapshot()).items()
-            if shown is None or path in shown
+            if shown is None or path in shown or _credential_of(path) in shown
         ]
         state = request.gateway.shared.state.status().to_dict()
-        await send_response(
-            request.send, 200, orjson.dumps({"paths": paths, "state_backend": state})
-        )
+        headroom = {
+            path: seen
+            for path, seen in request.gateway.shared.headroom.snapshot(time.time()).items()
+            if shown is None or path in shown or _credential_of(path) in shown
+        }
+        body = {"paths": paths, "headroom": headroom, "state_backend": state}
+        await send_response(request.send, 200, orjson.dumps(body))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

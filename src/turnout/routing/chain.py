@@ -36,6 +36,7 @@ from turnout.providers.registry import KINDS
 from turnout.redaction import mask_shapes
 from turnout.routing.deadlines import Ask, Pace
 from turnout.routing.echo import ClientEcho
+from turnout.routing.headroom import HeadroomBoard
 from turnout.routing.health import Admission, PathHealth, PathMark, retold
 from turnout.routing.resets import MAX_GATE_S, MODEL_FAMILY_WINDOWS, provider_reset
 from turnout.routing.resolve import target_model
@@ -135,12 +136,14 @@ class RouteChain:
         pace: Pace | None = None,
         clock: Callable[[], float] = time.perf_counter,
         wall: Callable[[], float] = time.time,
+        headroom: HeadroomBoard | None = None,
     ) -> None:
         self._config = config
         self._providers = providers
         self._health = health
         self._sleep = sleep
         self._wall = wall  # epoch seconds, for the reset times providers state
+        self.headroom = headroom if headroom is not None else HeadroomBoard()
         self._closed = closed  # why a path takes no traffic now (its budget is spent)
         self.pace = pace or Pace()  # what each path has shown of its speed
         self._clock = clock
@@ -166,7 +169,9 @@ class RouteChain:
         ask = ask or Ask(len(call.body) // 4)
         elapsed = 0.0
         cooling: list[tuple[Target, PathMark]] = []
-        targets = [self._target(t, call, requested_model) for t in route.targets]
+        targets = self._reserve_last(
+            route, [self._target(t, call, requested_model) for t in route.targets], attempts
+        )
         too_long_for: int | None = None  # a window the prompt did not fit in
         for target in targets:
             provider = self._providers[target.provider]
@@ -196,7 +201,7 @@ class RouteChain:
                 return outcome[0]
             if isinstance(outcome[0], Diagnosis) and outcome[0].category is Category.CONTEXT_LENGTH:
                 too_long_for = window
-        if cooling and all(a.outcome == "skipped" for a in attempts):
+        if cooling and all(a.outcome in ("skipped", "deferred") for a in attempts):
             return Failed(list(attempts), self._from_cooldown(cooling), upstream_s=elapsed)
         return Failed(list(attempts), self._decisive(attempts, requested_model), upstream_s=elapsed)
 
@@ -215,6 +220,26 @@ class RouteChain:
         own = self._providers[configured.provider].config.client_credential
         account = call.credential.digest if own and call.credential is not None else ""
         return Target(configured.provider, target_model(configured, requested_model), account)
+
+    def _reserve_last(
+        self, route: RouteConfig, targets: list[Target], attempts: list[Attempt]
+    ) -> list[Target]:
+        """The targets with those below their `reserve` of headroom moved behind the others
+        (in order): they serve only when no other path can. Each move is noted."""
+        now = self._wall()
+        kept: list[Target] = []
+        low: list[Target] = []
+        for target in targets:
+            provider = self._config.providers[target.provider]
+            reserve = self._config.settings_for(route, provider).reserve
+            left = self.headroom.least_left(target.path, now) if reserve > 0 else None
+            if left is not None and left < reserve:
+                note = f"{left:.0%} of a usage window left, below its reserve of {reserve:.0%}"
+                attempts.append(Attempt(target, "deferred", note=note))
+                low.append(target)
+            else:
+                kept.append(target)
+        return kept + low if kept else targets
 
     def _skipped(self, target: Target, mark: PathMark | None) -> Attempt:
         if mark is None:
@@ -296,6 +321,7 @@ class RouteChain:
             except UpstreamError as exc:
                 failure = exc
                 spent += time.perf_counter() - started
+                self.headroom.observe(target.path, exc.headers, self._wall())
                 if resumption is not None and resumption.declines(target, exc):
                     await self._release(target)
                     attempts.append(Attempt(target, "skipped", note="declined to continue"))
@@ -315,6 +341,7 @@ class RouteChain:
                 spent += wait
                 continue
             spent += time.perf_counter() - started
+            self.headroom.observe(target.path, served.response.headers, self._wall())
             try:
                 await self._health.succeeded(target.scope)  # the credential works again
                 await self._health.succeeded(target.path)

@@ -18,6 +18,7 @@ from turnout.providers.transport import HttpTransport
 from turnout.redaction import SecretMask
 from turnout.routing.chain import RouteChain
 from turnout.routing.deadlines import Pace
+from turnout.routing.headroom import HeadroomBoard
 from turnout.routing.health import PathHealth
 from turnout.routing.prefill import PrefillStyles
 from turnout.runtime.shutdown import StreamDrain
@@ -46,6 +47,8 @@ class Shared:
     pace: Pace = field(default_factory=Pace)
     #: Which paths continue a final assistant message, as learned from their answers.
     prefill: PrefillStyles = field(default_factory=PrefillStyles)
+    #: Each path's usage windows as its last response reported them.
+    headroom: HeadroomBoard = field(default_factory=HeadroomBoard)
 
     @classmethod
     def over(cls, state_url: str | None, ledger: Ledger | None = None) -> Shared:
@@ -114,8 +117,9 @@ class Gateway:
             )
 
         chain = RouteChain(
-            config, providers, shared.health, sleep=shared.sleep, closed=closed, pace=shared.pace
-        )
+            config, providers, shared.health, sleep=shared.sleep, closed=closed, pace=shared.pace,
+            headroom=shared.headroom,
+        )  # fmt: skip
         return cls(config, providers, chain, transport, shared)
 
     async def aclose(self) -> None:

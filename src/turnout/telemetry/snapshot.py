@@ -9,6 +9,7 @@ switch without asking again.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -131,6 +132,9 @@ def _routes(
 
 def _path_entry(gateway: Gateway, view: PathView) -> dict[str, Any]:
     entry: dict[str, Any] = {"path": view.path, "state": view.state}
+    windows = gateway.shared.headroom.windows(view.path, time.time())
+    if windows:
+        entry["headroom"] = [w.to_dict() for w in windows]
     mark = view.mark
     if mark is None:
         return entry
@@ -200,7 +204,7 @@ def _failures(records: Sequence[RequestRecord]) -> list[dict[str, Any]]:
     first, each explained."""
     failures: list[dict[str, Any]] = []
     for record in reversed(records):
-        failed = [a for a in record.attempts if a.outcome not in ("ok", "skipped")]
+        failed = [a for a in record.attempts if a.outcome not in ("ok", "skipped", "deferred")]
         if not failed and record.outcome == "ok":
             continue
         served = record.path if record.outcome == "ok" else None

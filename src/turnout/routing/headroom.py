@@ -1,0 +1,154 @@
+"""Headroom: how much of each usage window a path has left, read from every response's headers.
+
+Providers report it on successes as well as failures:
+
+- Anthropic subscriptions: `anthropic-ratelimit-unified-{5h,7d,...}-utilization` (the share
+  used, 0 to 1), `-reset` and `-status` per window;
+- Anthropic API keys: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-
+  {limit,remaining,reset}`;
+- OpenAI-compatible paths: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`;
+- the ChatGPT/Codex path: `x-codex-{primary,secondary}-used-percent`, `-window-minutes`,
+  `-reset-at`.
+
+The board keeps the latest reading per path in memory (it is renewed by the next response),
+bounded in the number of paths it remembers.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from turnout.routing.resets import UNIFIED, instant, window_name
+
+__all__ = ["HeadroomBoard", "Window", "read_windows"]
+
+#: The most paths remembered (the oldest reading is dropped first).
+MAX_PATHS = 1024
+_UNIFIED = {"5h": "five_hour", "7d": "seven_day", "7d_opus": "seven_day_opus",
+            "7d_sonnet": "seven_day_sonnet", "overage": "overage"}  # fmt: skip
+_COUNTED = ("requests", "tokens", "input-tokens", "output-tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One usage window of a path: the share used (0 to 1), when it resets (epoch s)."""
+
+    name: str
+    used: float
+    resets_at: float | None = None
+    status: str = ""  # Anthropic's "allowed", "allowed_warning", "rejected"; else ""
+
+    @property
+    def left(self) -> float:
+        return max(0.0, 1.0 - self.used)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "used": round(self.used, 4),
+            "left": round(self.left, 4),
+            "resets_at": self.resets_at,
+            "status": self.status or None,
+        }
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _unified(headers: Mapping[str, str], now: float) -> list[Window]:
+    found = []
+    for prefix, name in _UNIFIED.items():
+        used = _number(headers.get(f"{UNIFIED}{prefix}-utilization"))
+        if used is None:
+            continue
+        used = used / 100.0 if used > 1.0 else used  # a percentage, if ever sent as one
+        reset = headers.get(f"{UNIFIED}{prefix}-reset")
+        status = headers.get(f"{UNIFIED}{prefix}-status", "").strip()
+        found.append(Window(name, used, instant(reset, now) if reset else None, status))
+    return found
+
+
+def _counted(headers: Mapping[str, str], now: float) -> list[Window]:
+    """Limit/remaining pairs in OpenAI's (`x-ratelimit-limit-requests`) and Anthropic's
+    (`anthropic-ratelimit-requests-limit`) spellings."""
+    found = []
+    for what in _COUNTED:
+        for limit_h, left_h, reset_h in (
+            (f"x-ratelimit-limit-{what}", f"x-ratelimit-remaining-{what}",
+             f"x-ratelimit-reset-{what}"),
+            (f"anthropic-ratelimit-{what}-limit", f"anthropic-ratelimit-{what}-remaining",
+             f"anthropic-ratelimit-{what}-reset"),
+        ):  # fmt: skip
+            limit, left = _number(headers.get(limit_h)), _number(headers.get(left_h))
+            if limit is None or left is None or limit <= 0:
+                continue
+            reset = headers.get(reset_h)
+            at = instant(reset, now) if reset else None
+            found.append(Window(what, min(1.0, max(0.0, 1.0 - left / limit)), at))
+    return found
+
+
+def _codex(headers: Mapping[str, str], now: float) -> list[Window]:
+    found = []
+    for which in ("primary", "secondary"):
+        used = _number(headers.get(f"x-codex-{which}-used-percent"))
+        if used is None:
+            continue
+        name = window_name(headers.get(f"x-codex-{which}-window-minutes")) or which
+        reset = headers.get(f"x-codex-{which}-reset-at")
+        found.append(Window(name, min(1.0, used / 100.0), instant(reset, now) if reset else None))
+    return found
+
+
+def read_windows(headers: Mapping[str, str], now: float) -> list[Window]:
+    """Every window the headers (lower-case names) report; [] when they report none."""
+    if not any(
+        name.startswith(("anthropic-ratelimit-", "x-ratelimit-", "x-codex-")) for name in headers
+    ):
+        return []
+    return [*_unified(headers, now), *_counted(headers, now), *_codex(headers, now)]
+
+
+class HeadroomBoard:
+    """The latest windows seen per path (`provider/model`, or `provider@client/model`)."""
+
+    def __init__(self, max_paths: int = MAX_PATHS) -> None:
+        self._paths: OrderedDict[str, tuple[float, tuple[Window, ...]]] = OrderedDict()
+        self._max = max_paths
+
+    def observe(self, path: str, headers: Mapping[str, str], now: float) -> None:
+        windows = read_windows(headers, now)
+        if not windows:
+            return
+        self._paths[path] = (now, tuple(windows))
+        self._paths.move_to_end(path)
+        while len(self._paths) > self._max:
+            self._paths.popitem(last=False)
+
+    def windows(self, path: str, now: float) -> tuple[Window, ...]:
+        """The path's windows, without those whose reset has passed (they are full again)."""
+        seen = self._paths.get(path)
+        if seen is None:
+            return ()
+        return tuple(w for w in seen[1] if w.resets_at is None or w.resets_at > now)
+
+    def least_left(self, path: str, now: float) -> float | None:
+        """The smallest share left in any of the path's windows; None when none is known."""
+        windows = self.windows(path, now)
+        return min(w.left for w in windows) if windows else None
+
+    def snapshot(self, now: float) -> dict[str, dict[str, object]]:
+        return {
+            path: {
+                "observed_at": seen_at,
+                "windows": [w.to_dict() for w in self.windows(path, now)],
+            }
+            for path, (seen_at, _) in self._paths.items()
+            if self.windows(path, now)
+        }
