@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import yaml
 
 from tests.fakes import Fail, FakeUpstream, Reply, RunningUpstream
@@ -228,13 +229,19 @@ def test_a_gate_and_its_reset_survive_a_restart(tmp_path: Path) -> None:
     assert gate["seconds_left"] > 8 * 86400 - 60  # the probe comes at the cap, not in 2100
 
 
-def test_serve_keeps_gates_beside_the_ledger_unless_told_otherwise(tmp_path: Path) -> None:
+def test_serve_keeps_gates_in_the_ports_state_file_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+
     def state_for(extra: dict[str, object]) -> str | None:
         routes = {"m": ["m/m"]}
         text = yaml.safe_dump({"providers": {"m": {"kind": "mock"}}, "routes": routes, **extra})
         return default_state(load_config_text(text, "<test>", {}), 8787)
 
     ledger = tmp_path / "ledger.sqlite3"
-    assert state_for({"ledger": str(ledger)}) == f"sqlite://{tmp_path}/state-8787.sqlite3"
+    expected = f"sqlite://{tmp_path}/turnout/state-8787.sqlite3"  # the one --workers share
+    assert state_for({"ledger": str(ledger)}) == expected
+    assert state_for({}) == expected
     assert state_for({"ledger": str(ledger), "state": "memory"}) == "memory"
     assert state_for({"ledger": "off"}) is None  # no files at all: memory

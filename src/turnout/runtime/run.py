@@ -16,7 +16,7 @@ import uvicorn
 from turnout.config.model import GatewayConfig
 from turnout.edge.app import TurnoutApp
 from turnout.edge.protocol import BoundedHttpProtocol
-from turnout.ledger.ledger import Ledger, default_location
+from turnout.ledger.ledger import Ledger
 from turnout.redaction import SecretMask
 from turnout.runtime.gateway import Gateway, Shared
 from turnout.runtime.workers import listening_socket, shared_state_config, supervise
@@ -54,15 +54,15 @@ def _raise_descriptor_limit() -> None:
 
 
 def default_state(config: GatewayConfig, port: int) -> str | None:
-    """Where gates are kept when the config does not say: a SQLite file beside the ledger, one
-    per port, so a gateway restarted on its port still knows which paths are gated (and its
-    workers share it). Memory when the ledger is off or in PostgreSQL (replicas: use Redis)."""
+    """Where gates are kept when the config does not say: the SQLite file for this port in the
+    data directory (the one `--workers` share), so a gateway restarted on its port still knows
+    which paths are gated and until when. Memory when the ledger is off (no files at all, as
+    `serve --demo` runs)."""
     if config.state is not None:
         return config.state
-    if config.ledger == "off" or "://" in (config.ledger or ""):
+    if config.ledger == "off":
         return None
-    ledger = Path(config.ledger or default_location()).expanduser().resolve()
-    return f"sqlite://{ledger.parent / f'state-{port}.sqlite3'}"
+    return shared_state_config(config, port).state
 
 
 def serve(
