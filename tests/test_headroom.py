@@ -213,3 +213,13 @@ def test_turnout_watch_shows_the_table_and_the_latest_failovers() -> None:
         if "backup/claude-sonnet-4-6" in line and ":" in line[:12]
     ]
     assert "sub/claude-sonnet-4-6" in failover  # failed there, served by the backup
+
+
+def test_metrics_carry_each_paths_headroom() -> None:
+    with subscription_then_backup(reserve=None) as (gw, sub, _, _):
+        sub.script(Reply(headers=nearly_spent()))
+        request(gw.url, "POST", "/v1/messages", ASK)
+        metrics = request(gw.url, "GET", "/metrics").body.decode()
+    line = 'turnout_path_headroom_ratio{path="sub/claude-sonnet-4-6",window="five_hour"}'
+    [value] = [row.split()[-1] for row in metrics.splitlines() if row.startswith(line)]
+    assert round(float(value), 2) == 0.03

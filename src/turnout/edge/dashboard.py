@@ -124,7 +124,8 @@ class AdminViews:
         marks = await gateway.health.snapshot()
         states = {path: view.state for path, view in path_states(gateway, marks).items()}
         keys, providers = _budgets_left(gateway, telemetry.key_names)
-        body = telemetry.exposition(states, keys, providers)
+        headroom = gateway.shared.headroom.shares_left(time.time())
+        body = telemetry.exposition(states, keys, providers, headroom)
         await _send(request, 200, body, CONTENT_TYPE)
 
     async def asset(self, request: Request) -> None:

@@ -143,6 +143,14 @@ class HeadroomBoard:
         windows = self.windows(path, now)
         return min(w.left for w in windows) if windows else None
 
+    def shares_left(self, now: float) -> dict[tuple[str, str], float]:
+        """(path, window) -> the share left, for /metrics."""
+        return {
+            (path, window.name): window.left
+            for path in self._paths
+            for window in self.windows(path, now)
+        }
+
     def snapshot(self, now: float) -> dict[str, dict[str, object]]:
         return {
             path: {

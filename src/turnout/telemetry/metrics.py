@@ -206,6 +206,12 @@ class Telemetry:
             ["provider"],
             registry=self.registry,
         )
+        self.headroom = Gauge(
+            "turnout_path_headroom_ratio",
+            "Share of a usage window left on a path (0 to 1), as its last response reported it",
+            ["path", "window"],
+            registry=self.registry,
+        )
 
     def observe(self, record: RequestRecord) -> None:
         """The bus subscriber: count the record, keep it, wake the dashboard streams."""
@@ -241,11 +247,15 @@ class Telemetry:
         states: Mapping[str, str],
         key_budgets: Mapping[str, float],
         provider_budgets: Mapping[str, float],
+        headroom: Mapping[tuple[str, str], float] | None = None,
     ) -> bytes:
         """The Prometheus text, with the gauges set from the state as it is now."""
         _replace(self.path_state, {path: PATH_STATES[state] for path, state in states.items()})
         _replace(self.key_budget, key_budgets)
         _replace(self.provider_budget, provider_budgets)
+        self.headroom.clear()
+        for (path, window), left in (headroom or {}).items():
+            self.headroom.labels(path, window).set(left)
         return generate_latest(self.registry)
 
 
