@@ -182,7 +182,7 @@ def test_the_config_names_the_state_store() -> None:
 
     routes = "providers: {m: {kind: mock}}\nroutes: {x: [m/x]}\n"
     assert load_config_text(routes).state is None
-    assert load_config_text(routes + "state: memory\n").state is None
+    assert load_config_text(routes + "state: memory\n").state == "memory"  # said, not defaulted
     shared = load_config_text(routes + "state: redis://127.0.0.1:6379/0?prefix=a\n")
     assert shared.state == "redis://127.0.0.1:6379/0?prefix=a"
     with pytest.raises(

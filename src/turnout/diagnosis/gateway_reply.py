@@ -14,8 +14,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-#: The first line of the message `turnout.edge.failures.failure_response` writes.
-_NO_PATH = re.compile(r"^turnout: no path could serve model '(?P<model>[^'\n]{0,200})'")
+#: The first line of the message `turnout.edge.failures.failure_response` writes: the title
+#: of the deciding failure may come first, so a client showing one line shows the reason.
+_NO_PATH = re.compile(
+    r"^turnout: (?:[^\n]{0,300}?; )?no path could serve (?:model )?'(?P<model>[^'\n]{0,200})'"
+)
 _MAX_PATHS = 32  # a pasted body is the client's text: bounded
 
 
