@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from turnout.access.limits import OverBudget, OverRate
 from turnout.catalog.prices import price_of
 from turnout.config.model import RouteConfig
-from turnout.dialects.base import ParsedRequest
 from turnout.errors import ClientRequestError
 from turnout.ledger.keys import GatewayKey
 from turnout.routing.resolve import target_model
 from turnout.runtime.gateway import Gateway
 from turnout.telemetry.accounting import Tally
+from turnout.wire.base import ParsedRequest
 
 #: Output tokens assumed when a request does not cap them.
 DEFAULT_OUTPUT_TOKENS = 4096

@@ -6,7 +6,8 @@ from typing import Any
 
 import orjson
 
-from turnout.dialects.base import (
+from turnout.errors import ClientRequestError
+from turnout.wire.base import (
     FieldRule,
     ParsedRequest,
     check_fields,
@@ -14,7 +15,6 @@ from turnout.dialects.base import (
     require_model,
     text_list,
 )
-from turnout.errors import ClientRequestError
 
 _ERROR_TYPES = {
     "auth": "authentication_error",

@@ -22,7 +22,6 @@ from turnout import __version__, hops, periodic
 from turnout.access.credentials import client_credential, presented_gateway_key
 from turnout.access.visibility import paths_for
 from turnout.diagnosis import diagnose
-from turnout.dialects.base import Dialect
 from turnout.edge.asgi import (
     BODY_TIMEOUT_S,
     BodyTooLarge,
@@ -49,6 +48,7 @@ from turnout.runtime.keysync import KeySync
 from turnout.runtime.reload import ConfigReloader
 from turnout.telemetry.logs import REQUEST_ID
 from turnout.telemetry.snapshot import reset_fields
+from turnout.wire.base import Dialect
 
 log = logging.getLogger("turnout.server")
 

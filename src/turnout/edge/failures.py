@@ -21,10 +21,10 @@ from typing import Any
 
 from turnout.diagnosis import Diagnosis
 from turnout.diagnosis.messages import advice_for
-from turnout.dialects.base import Dialect
-from turnout.dialects.statuses import client_status
 from turnout.redaction import mask_shapes
 from turnout.routing.chain import Attempt
+from turnout.wire.base import Dialect
+from turnout.wire.statuses import client_status
 
 #: The words around the advice, per language.
 _WORDS: dict[str, dict[str, str]] = {

@@ -21,9 +21,7 @@ from turnout.access.visibility import sees_operator_detail, told_of, without_end
 from turnout.config.model import RouteConfig, Target
 from turnout.diagnosis import Diagnosis, diagnose
 from turnout.dialects.anthropic import AnthropicDialect
-from turnout.dialects.base import Dialect, ParsedRequest, replace_model
 from turnout.dialects.openai import OpenAIDialect
-from turnout.dialects.sse import Event
 from turnout.edge.asgi import Send, end_stream, send_chunk, send_response, start_stream
 from turnout.edge.failures import client_language, failure_response, stream_error
 from turnout.edge.streaming import StreamRelay, convert_whole, stream_relay
@@ -45,6 +43,8 @@ from turnout.translate import (
     anthropic_to_openai_request,
     openai_to_anthropic_request,
 )
+from turnout.wire.base import Dialect, ParsedRequest, replace_model
+from turnout.wire.sse import Event
 
 log = logging.getLogger("turnout.relay")
 #: The outcome of a stream ended by the gateway stopping.

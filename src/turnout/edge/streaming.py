@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 import orjson
 
-from turnout.dialects.sse import Event, refuse_unreadable, unreadable
 from turnout.translate import (
     AnthropicToOpenAIStream,
     OpenAIToAnthropicStream,
@@ -21,6 +20,7 @@ from turnout.translate import (
     anthropic_to_openai_response,
     openai_to_anthropic_response,
 )
+from turnout.wire.sse import Event, refuse_unreadable, unreadable
 
 _FINISH_REASON = re.compile(r'"finish_reason"\s*:\s*"')
 _DONE = b"data: [DONE]\n\n"

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from turnout.dialects.sse import Event
+from turnout.wire.sse import Event
 
 
 @dataclass(slots=True)

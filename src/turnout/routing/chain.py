@@ -23,7 +23,6 @@ from turnout.config.model import GatewayConfig, ProviderConfig, RouteConfig, Set
 from turnout.diagnosis import Category, Diagnosis, diagnose
 from turnout.diagnosis.origin import provider_from_url
 from turnout.diagnosis.taxonomy import RETRYABLE
-from turnout.dialects.sse import Event, EventSplitter, refuse_unreadable, unreadable
 from turnout.errors import (
     DeadlineMissed,
     ResponseRefused,
@@ -41,6 +40,7 @@ from turnout.routing.health import Admission, PathHealth, PathMark, retold
 from turnout.routing.resets import MAX_GATE_S, MODEL_FAMILY_WINDOWS, provider_reset
 from turnout.routing.resolve import target_model
 from turnout.routing.verify import content_refused, is_ambiguous, probe_serves
+from turnout.wire.sse import Event, EventSplitter, refuse_unreadable, unreadable
 
 #: Categories that take a path out of service until its reset (or `gate_s`).
 GATING = frozenset(

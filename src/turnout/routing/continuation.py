@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from turnout.dialects.sse import Event, parse_event
 from turnout.translate import anthropic_to_openai_request, openai_to_anthropic_request
+from turnout.wire.sse import Event, parse_event
 
 
 def _json(data: str) -> dict[str, Any] | None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from turnout.config.model import RouteConfig, Target
 from turnout.diagnosis import Diagnosis
-from turnout.dialects.sse import Event
 from turnout.edge.asgi import Send, send_chunk
 from turnout.errors import UpstreamError
 from turnout.ledger.usage import Usage, UsageMeter
@@ -33,6 +32,7 @@ from turnout.routing.echo import ClientEcho
 from turnout.routing.prefill import auto_style
 from turnout.runtime.gateway import Gateway
 from turnout.telemetry.accounting import Leg
+from turnout.wire.sse import Event
 
 log = logging.getLogger("turnout.relay")
 

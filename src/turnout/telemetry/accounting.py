@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from turnout.access.limits import Spend
 from turnout.catalog.prices import price_of
 from turnout.config.model import Target
-from turnout.dialects.sse import Event
 from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.ledger.usage import Usage, UsageMeter
 from turnout.routing.chain import Attempt, Served
 from turnout.routing.continuation import ClientStream
 from turnout.runtime.gateway import Gateway
+from turnout.wire.sse import Event
 
 log = logging.getLogger("turnout.relay")
 
