@@ -9,7 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from turnout.translate import anthropic_to_openai_request, openai_to_anthropic_request
+from turnout.wire.chat import CHAT
+from turnout.wire.messages import MESSAGES
+from turnout.wire.translate import Translated, translate_request
+
+
+def anthropic_to_openai_request(data: dict[str, Any], model: str) -> Translated:
+    return translate_request(data, MESSAGES, CHAT, model)
+
+
+def openai_to_anthropic_request(data: dict[str, Any], model: str) -> Translated:
+    return translate_request(data, CHAT, MESSAGES, model)
+
 
 TOOL = {
     "name": "get_weather",

@@ -6,7 +6,17 @@ from typing import Any
 
 import pytest
 
-from turnout.translate import anthropic_to_openai_response, openai_to_anthropic_response
+from turnout.wire.chat import CHAT
+from turnout.wire.messages import MESSAGES
+from turnout.wire.translate import translate_response
+
+
+def anthropic_to_openai_response(data: dict[str, Any], model: str) -> dict[str, Any]:
+    return translate_response(data, MESSAGES, CHAT, model)
+
+
+def openai_to_anthropic_response(data: dict[str, Any], model: str) -> dict[str, Any]:
+    return translate_response(data, CHAT, MESSAGES, model)
 
 
 def completion(

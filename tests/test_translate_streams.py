@@ -12,7 +12,43 @@ from typing import Any
 import orjson
 import pytest
 
-from turnout.translate import AnthropicToOpenAIStream, OpenAIToAnthropicStream, UpstreamStreamError
+from turnout.wire import hub
+from turnout.wire.chat import CHAT
+from turnout.wire.codec import UpstreamStreamError
+from turnout.wire.messages import MESSAGES
+from turnout.wire.messages.whole import write_usage
+from turnout.wire.sse import Event
+from turnout.wire.streams import StreamTranslator
+from turnout.wire.translate import translate_stream
+
+
+class Replay:
+    """A stream translator fed (event name, data) pairs as the captured streams hold them."""
+
+    def __init__(self, translator: StreamTranslator) -> None:
+        self.translator = translator
+
+    def feed(self, *event: str) -> list[bytes]:
+        name, data = event if len(event) == 2 else ("", event[0])
+        lines = ([f"event: {name}"] if name else []) + [f"data: {data}"]
+        raw = ("\n".join(lines) + "\n\n").encode()
+        return self.translator.feed(Event(raw, name, data))
+
+    def finish(self) -> list[bytes]:
+        return self.translator.finish()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.translator, name)
+
+
+def AnthropicToOpenAIStream(model: str, include_usage: bool) -> Replay:
+    request = hub.Request(model=model, messages=[], include_usage=include_usage)
+    return Replay(translate_stream(MESSAGES, CHAT, model, request))
+
+
+def OpenAIToAnthropicStream(model: str) -> Replay:
+    return Replay(translate_stream(CHAT, MESSAGES, model))
+
 
 STREAMS = Path(__file__).parent / "data" / "streams"
 ANTHROPIC_STREAMS = ["anthropic_text.txt", "anthropic_tool_use.txt", "anthropic_thinking.txt"]
@@ -42,15 +78,13 @@ def captured(name: str) -> list[tuple[str, str]]:
     return parse_sse((STREAMS / name).read_text(encoding="utf-8"))
 
 
-def replay_anthropic(
-    name: str, include_usage: bool = True
-) -> tuple[list[bytes], AnthropicToOpenAIStream]:
+def replay_anthropic(name: str, include_usage: bool = True) -> tuple[list[bytes], Replay]:
     stream = AnthropicToOpenAIStream("gpt-x", include_usage=include_usage)
     out = [chunk for event, data in captured(name) for chunk in stream.feed(event, data)]
     return out, stream
 
 
-def replay_openai(name: str) -> tuple[list[bytes], OpenAIToAnthropicStream]:
+def replay_openai(name: str) -> tuple[list[bytes], Replay]:
     stream = OpenAIToAnthropicStream("claude-x")
     out = [event for _, data in captured(name) for event in stream.feed(data)]
     return out, stream
@@ -170,7 +204,7 @@ def test_a_text_stream_becomes_chunks_then_usage_then_done() -> None:
     }
     assert all(chunk["usage"] is None for chunk in chunks[:-1])
     assert stream.finished
-    assert stream.usage["input_tokens"] == 25
+    assert stream.usage.input == 25
 
 
 def test_without_include_usage_there_is_no_usage_chunk() -> None:
@@ -336,7 +370,7 @@ def test_parallel_tool_calls_and_the_final_usage_chunk() -> None:
         "cache_read_input_tokens": 1024,
         "cache_creation_input_tokens": 0,
     }
-    assert stream.usage == result["message_delta"]["usage"]
+    assert write_usage(stream.usage) == result["message_delta"]["usage"]
 
 
 def test_reasoning_deltas_become_a_thinking_block_before_the_text() -> None:

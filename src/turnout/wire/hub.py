@@ -52,6 +52,7 @@ class ToolResult:
     call_id: str
     content: list[Text | Image]
     is_error: bool = False
+    plain: bool = False  # sent as one string
 
 
 @dataclass(slots=True)
@@ -129,12 +130,16 @@ class Request:
     user: str | None = None
     #: A structured output: {"type": "json_schema", "name", "schema", "strict"} or json_object.
     output_format: dict[str, Any] | None = None
-    output_format_label: str = "response_format"
     choices: int = 1
     include_usage: bool = False  # the client asked for a usage chunk (OpenAI streams)
     #: Reasoning from earlier turns should come back (Responses `include` of encrypted content).
     keep_reasoning: bool = False
     losses: list[Loss] = field(default_factory=list)
+    #: How the client's wire names a setting (`effort` -> "reasoning_effort"), for a loss.
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, feature: str) -> str:
+        return self.labels.get(feature, feature)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,91 @@
+"""OpenAI Chat Completions: `POST /v1/chat/completions`, errors as `{"error": {...}}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from turnout.errors import ClientRequestError
+from turnout.wire import hub
+from turnout.wire.base import ParsedRequest, parse_json_object, require_model
+from turnout.wire.chat import requests, streams, whole
+from turnout.wire.sse import Event
+
+ERROR_TYPES = {
+    "auth": "authentication_error",
+    "permission": "permission_error",
+    "quota": "insufficient_quota",
+    "rate_limit": "rate_limit_exceeded",
+    "overloaded": "server_overloaded",
+    "model_not_found": "invalid_request_error",
+    "context_length": "invalid_request_error",
+    "invalid_request": "invalid_request_error",
+    "payload_too_large": "invalid_request_error",
+    "content_policy": "invalid_request_error",
+}
+
+
+def openai_error(category: str, message: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's error object; the Responses API answers errors in the same shape."""
+    return {
+        "message": message,
+        "type": ERROR_TYPES.get(category, "api_error"),
+        "param": extra.get("param"),
+        "code": extra.get("code", category),
+        "turnout": extra,
+    }
+
+
+class ChatCodec:
+    name = "openai"
+
+    def parse(self, body: bytes) -> ParsedRequest:
+        data = parse_json_object(body)
+        model = require_model(data)
+        messages = data.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ClientRequestError(400, "'messages' must be a non-empty list")
+        return ParsedRequest(body, data, model, data.get("stream") is True)
+
+    def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
+        return orjson.dumps({"error": openai_error(category, message, extra)})
+
+    def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
+        return b"data: " + orjson.dumps({"error": openai_error(category, message, extra)}) + b"\n\n"
+
+    def decode_request(self, data: dict[str, Any]) -> hub.Request:
+        return requests.decode(data)
+
+    def encode_request(
+        self, request: hub.Request, model: str, lost: list[hub.Loss]
+    ) -> dict[str, Any]:
+        return requests.encode(request, model, lost)
+
+    def decode_response(self, data: dict[str, Any]) -> hub.Response:
+        return whole.decode(data)
+
+    def encode_response(self, response: hub.Response, model: str) -> dict[str, Any]:
+        return whole.encode(response, model)
+
+    def stream_decoder(self) -> streams.Decoder:
+        return streams.Decoder()
+
+    def stream_encoder(self, model: str, request: hub.Request) -> streams.Encoder:
+        return streams.Encoder(model, request.include_usage)
+
+    def passthrough(self, data: dict[str, Any], hide_usage: bool) -> streams.Passthrough:
+        return streams.Passthrough(hide_usage)
+
+    def carries_content(self, event: Event) -> bool:
+        return streams.carries_content(event)
+
+    def is_error_event(self, event: Event) -> bool:
+        return streams.is_error_event(event)
+
+    def usage(self, data: dict[str, Any], current: hub.Usage) -> hub.Usage | None:
+        block = data.get("usage")
+        return whole.read_usage(block) if isinstance(block, dict) else None
+
+
+CHAT = ChatCodec()

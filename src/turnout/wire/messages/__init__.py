@@ -1,0 +1,86 @@
+"""Anthropic Messages: `POST /v1/messages`, errors as `{"type": "error", "error": {...}}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from turnout.errors import ClientRequestError
+from turnout.wire import hub
+from turnout.wire.base import ParsedRequest, parse_json_object, require_model
+from turnout.wire.messages import requests, streams, whole
+from turnout.wire.sse import Event
+
+ERROR_TYPES = {
+    "auth": "authentication_error",
+    "permission": "permission_error",
+    "quota": "rate_limit_error",
+    "rate_limit": "rate_limit_error",
+    "overloaded": "overloaded_error",
+    "model_not_found": "not_found_error",
+    "context_length": "invalid_request_error",
+    "invalid_request": "invalid_request_error",
+    "content_policy": "invalid_request_error",
+    "payload_too_large": "request_too_large",
+}
+
+
+def _error(category: str, message: str) -> dict[str, str]:
+    return {"type": ERROR_TYPES.get(category, "api_error"), "message": message}
+
+
+class MessagesCodec:
+    name = "anthropic"
+
+    def parse(self, body: bytes) -> ParsedRequest:
+        data = parse_json_object(body)
+        model = require_model(data)
+        if not isinstance(data.get("messages"), list):
+            raise ClientRequestError(400, "messages: Field required (a list of messages)")
+        return ParsedRequest(body, data, model, data.get("stream") is True)
+
+    def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
+        return orjson.dumps({"type": "error", "error": _error(category, message), "turnout": extra})
+
+    def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
+        payload = {"type": "error", "error": _error(category, message), "turnout": extra}
+        return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+    def decode_request(self, data: dict[str, Any]) -> hub.Request:
+        return requests.decode(data)
+
+    def encode_request(
+        self, request: hub.Request, model: str, lost: list[hub.Loss]
+    ) -> dict[str, Any]:
+        return requests.encode(request, model, lost)
+
+    def decode_response(self, data: dict[str, Any]) -> hub.Response:
+        return whole.decode(data)
+
+    def encode_response(self, response: hub.Response, model: str) -> dict[str, Any]:
+        return whole.encode(response, model)
+
+    def stream_decoder(self) -> streams.Decoder:
+        return streams.Decoder()
+
+    def stream_encoder(self, model: str, request: hub.Request) -> streams.Encoder:
+        return streams.Encoder(model)
+
+    def passthrough(self, data: dict[str, Any], hide_usage: bool) -> streams.Passthrough:
+        return streams.Passthrough()
+
+    def carries_content(self, event: Event) -> bool:
+        return streams.carries_content(event)
+
+    def is_error_event(self, event: Event) -> bool:
+        return streams.is_error_event(event)
+
+    def usage(self, data: dict[str, Any], current: hub.Usage) -> hub.Usage | None:
+        block = data.get("usage")
+        if not isinstance(block, dict) and isinstance(data.get("message"), dict):
+            block = data["message"].get("usage")
+        return whole.merge_usage(current, block) if isinstance(block, dict) else None
+
+
+MESSAGES = MessagesCodec()
