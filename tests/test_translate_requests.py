@@ -626,8 +626,6 @@ def test_openai_to_anthropic_and_back_keeps_the_meaning(request: dict[str, Any])
 
 
 def test_a_system_turn_sent_as_blocks_stays_a_system_message() -> None:
-    from turnout.translate import anthropic_to_openai_request
-
     data = {
         "model": "claude-sonnet-4-6",
         "max_tokens": 10,

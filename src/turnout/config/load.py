@@ -43,7 +43,7 @@ _TOP_LEVEL = frozenset(
     {"providers", "routes", "defaults", "server", "aliases", "tasks", "ledger", "prices", "state"}
 )
 _PROVIDER_KEYS = frozenset(
-    {"kind", "base_url", "api_key", "headers", "models", "script", "budget", "prefill"}
+    {"kind", "base_url", "api_key", "headers", "models", "script", "budget", "prefill", "wire"}
     | SETTING_NAMES
 )
 _ROUTE_KEYS = frozenset({"targets"} | SETTING_NAMES)
@@ -177,6 +177,10 @@ def _settings(table: Mapping[str, Any], at: At) -> dict[str, Any]:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{label(where)} must be a list of category names", at=where)
             out[name] = tuple(value)
+        elif expected is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{label(where)} must be true or false", at=where)
+            out[name] = value
         elif expected is int:
             least = 1 if name in POSITIVE_SETTINGS else 0
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
@@ -322,6 +326,7 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         "script": found.attempt(lambda: _script(table, kind, at)),
         "budget": found.attempt(lambda: _budget(table.get("budget"), (*at, "budget"))),
         "prefill": found.attempt(lambda: _prefill(table.get("prefill"), (*at, "prefill"))),
+        "wire": found.attempt(lambda: _wire(table.get("wire"), kind, (*at, "wire"))),
     }
     if parts["client_credential"]:
         found.attempt(lambda: _check_client_credential(kind, at))
@@ -346,6 +351,26 @@ def _check_client_credential(kind: str | None, at: At) -> None:
             "client's own credential",
             at=(*at, "api_key"),
         )
+
+
+#: The wires each provider kind can speak; the first is its default.
+WIRES_BY_KIND = {"openai": ("openai", "responses"), "anthropic": ("anthropic",), "mock": ("any",)}
+WIRE_NAMES = {"openai": "chat", "responses": "responses"}
+
+
+def _wire(raw: Any, kind: str | None, at: At) -> str:
+    """`wire: chat | responses` for an OpenAI path (chat by default)."""
+    wires = WIRES_BY_KIND.get(kind or "", ("openai",))
+    if raw is None:
+        return wires[0]
+    by_name = {WIRE_NAMES.get(w, w): w for w in wires}
+    if raw not in by_name:
+        raise ConfigError(
+            f"{label(at)} is {raw!r}",
+            f"a {kind} path speaks: {', '.join(by_name)}",
+            at=at,
+        )
+    return by_name[raw]
 
 
 PREFILL_STYLES = ("auto", "anthropic", "deepseek", "vllm", "none")

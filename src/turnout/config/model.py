@@ -63,6 +63,9 @@ class Settings:
     #: Headroom kept back: below this share of a window left (0.05 = 5%), the path yields to
     #: the next one of its route and serves only when no other can. 0: used to the gate.
     reserve: float = 0.0
+    #: Send a request to a path whose wire cannot carry all it asks for (a structured output
+    #: format, an image), dropping what does not fit, instead of refusing that path.
+    allow_drop: bool = False
 
     def merged(self, overrides: dict[str, Any]) -> Settings:
         return replace(self, **overrides)
@@ -94,6 +97,8 @@ class ProviderConfig:
     prefill: str | None = None
     #: The kind's own options, as its row checked them (region, deployments, api_version...).
     options: dict[str, Any] = field(default_factory=dict)
+    #: The wire an `openai` path speaks: "openai" (Chat Completions) or "responses".
+    wire: str = "openai"
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from turnout.edge.catalog_views import model_entry, models_body
 from turnout.edge.dashboard import ADMIN_PATHS, AdminViews
 from turnout.edge.hangup import HangUp
 from turnout.edge.hosts import is_json, names_this_machine, same_origin
-from turnout.edge.relay import DIALECTS, Exchange, client_error, count_tokens, relay
+from turnout.edge.relay import Exchange, client_error, count_tokens, relay
 from turnout.errors import ClientRequestError
 from turnout.ledger.keys import GatewayKey
 from turnout.providers.base import ClientCredential
@@ -48,7 +48,7 @@ from turnout.runtime.keysync import KeySync
 from turnout.runtime.reload import ConfigReloader
 from turnout.telemetry.logs import REQUEST_ID
 from turnout.telemetry.snapshot import reset_fields
-from turnout.wire.base import Dialect
+from turnout.wire import CHAT, MESSAGES, Codec
 
 log = logging.getLogger("turnout.server")
 
@@ -110,9 +110,7 @@ class Request:
         self.scope = scope  # the client address and query string, for /dashboard's access
         self.request_id = request_id(self.headers.get("x-request-id"))
         REQUEST_ID.set(self.request_id)  # for every log line while this request is served
-        self.dialect: Dialect = DIALECTS[
-            "anthropic" if _looks_anthropic(path, self.headers) else "openai"
-        ]
+        self.dialect: Codec = MESSAGES if _looks_anthropic(path, self.headers) else CHAT
 
     async def error(self, exc: ClientRequestError) -> None:
         status, body = client_error(self.dialect, exc)
@@ -204,7 +202,7 @@ class TurnoutApp:
         gateway = self.gateway
         request = Request(scope, receive, send, path, gateway)
         if anthropic_prefix:
-            request.dialect = DIALECTS["anthropic"]
+            request.dialect = MESSAGES
         gateway.active += 1
         try:
             await self._dispatch(request)
@@ -340,15 +338,15 @@ class TurnoutApp:
             await relay(request.gateway, exchange, request.send)
 
     async def _chat_openai(self, request: Request) -> None:
-        request.dialect = DIALECTS["openai"]
+        request.dialect = CHAT
         await self._chat(request)
 
     async def _chat_anthropic(self, request: Request) -> None:
-        request.dialect = DIALECTS["anthropic"]
+        request.dialect = MESSAGES
         await self._chat(request)
 
     async def _count_tokens(self, request: Request) -> None:
-        request.dialect = DIALECTS["anthropic"]
+        request.dialect = MESSAGES
         body = await self._read_json_body(request)
         exchange = Exchange(
             request.dialect,

@@ -23,7 +23,7 @@ from turnout.diagnosis import Diagnosis
 from turnout.diagnosis.messages import advice_for
 from turnout.redaction import mask_shapes
 from turnout.routing.chain import Attempt
-from turnout.wire.base import Dialect
+from turnout.wire import Codec
 from turnout.wire.statuses import client_status
 
 #: The words around the advice, per language.
@@ -70,7 +70,7 @@ def diagnosis_extra(diagnosis: Diagnosis) -> dict[str, Any]:
     }
 
 
-def stream_error(dialect: Dialect, diagnosis: Diagnosis, path: str) -> bytes:
+def stream_error(dialect: Codec, diagnosis: Diagnosis, path: str) -> bytes:
     """The event that ends a stream which broke after bytes had reached the client."""
     said = f" The provider said: {mask_shapes(diagnosis.message)}" if diagnosis.message else ""
     message = (
@@ -148,7 +148,7 @@ def failure_message(
 
 
 def failure_response(
-    dialect: Dialect,
+    dialect: Codec,
     model: str,
     decisive: Diagnosis,
     attempts: list[Attempt],

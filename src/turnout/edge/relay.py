@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -20,11 +20,9 @@ from turnout.access.admission import admit
 from turnout.access.visibility import sees_operator_detail, told_of, without_endpoint
 from turnout.config.model import RouteConfig, Target
 from turnout.diagnosis import Diagnosis, diagnose
-from turnout.dialects.anthropic import AnthropicDialect
-from turnout.dialects.openai import OpenAIDialect
 from turnout.edge.asgi import Send, end_stream, send_chunk, send_response, start_stream
 from turnout.edge.failures import client_language, failure_response, stream_error
-from turnout.edge.streaming import StreamRelay, convert_whole, stream_relay
+from turnout.edge.streaming import convert_whole, stream_relay
 from turnout.errors import ClientRequestError, UpstreamError
 from turnout.ledger.keys import GatewayKey
 from turnout.ledger.usage import UsageMeter, usage_of_body
@@ -38,19 +36,16 @@ from turnout.routing.resume import Broken, recover
 from turnout.runtime.gateway import Gateway
 from turnout.runtime.shutdown import SHUTDOWN
 from turnout.telemetry.accounting import CLIENT_GONE, Tally, close, trail
-from turnout.translate import (
-    UpstreamStreamError,
-    anthropic_to_openai_request,
-    openai_to_anthropic_request,
-)
-from turnout.wire.base import Dialect, ParsedRequest, replace_model
+from turnout.wire import CODECS, CannotCarry, Codec, StreamRelay, UpstreamStreamError, hub
+from turnout.wire.base import ParsedRequest, replace_model
 from turnout.wire.sse import Event
+from turnout.wire.translate import encode_for
 
 log = logging.getLogger("turnout.relay")
 #: The outcome of a stream ended by the gateway stopping.
 SHUTDOWN_CODE = "gateway_shutting_down"
+_NO_REQUEST = hub.Request(model="", messages=[])  # a same-wire stream decodes no request
 
-DIALECTS: dict[str, Dialect] = {"openai": OpenAIDialect(), "anthropic": AnthropicDialect()}
 #: Upstream response headers worth passing on to the client.
 _FORWARDED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after", "request-id")
 #: Client headers providers may need (lower-case).
@@ -61,13 +56,22 @@ _CLIENT_HEADERS = ("anthropic-version", "anthropic-beta")
 class Exchange:
     """One client request as the relay sees it."""
 
-    dialect: Dialect
+    dialect: Codec
     request: ParsedRequest
     headers: Mapping[str, str]
     request_id: str
     started: float
     key: GatewayKey | None = None
     credential: ClientCredential | None = None  # the client's own, for `api_key: client`
+    #: Paths whose wire cannot carry what the request needs, with what (client's words).
+    refusals: list[str] = field(default_factory=list)
+    _decoded: hub.Request | None = None
+
+    def decoded(self) -> hub.Request:
+        """The request in the hub, decoded once however many paths need a translation."""
+        if self._decoded is None:
+            self._decoded = self.dialect.decode_request(self.request.data)
+        return self._decoded
 
     def tally(self) -> Tally:
         return Tally(
@@ -84,13 +88,8 @@ class Exchange:
         """The client's headers a provider may need (API version, beta features)."""
         return {k: self.headers[k] for k in _CLIENT_HEADERS if k in self.headers}
 
-    @property
-    def wants_usage(self) -> bool:
-        options = self.request.data.get("stream_options")
-        return isinstance(options, dict) and options.get("include_usage") is True
 
-
-def client_error(dialect: Dialect, exc: ClientRequestError) -> tuple[int, bytes]:
+def client_error(dialect: Codec, exc: ClientRequestError) -> tuple[int, bytes]:
     body = dialect.error_body(exc.status, exc.kind, exc.message, {"code": exc.code})
     return exc.status, body
 
@@ -109,30 +108,26 @@ def _route_for(gateway: Gateway, exchange: Exchange) -> RouteConfig:
     return route
 
 
-def _body_for(exchange: Exchange, tally: Tally, target: Target, provider: Provider) -> bytes | None:
+def upstream_codec(client: Codec, provider: Provider) -> Codec:
+    """The wire a path answers in ("any": the mock answers in the client's)."""
+    return client if provider.dialect == "any" else CODECS[provider.dialect]
+
+
+def _body_for(
+    gateway: Gateway, route: RouteConfig, exchange: Exchange, tally: Tally, target: Target,
+    provider: Provider,
+) -> bytes | None:  # fmt: skip
     """The request for one path: the client's bytes with the path's model, or a translation
-    (None when that path cannot honour the request)."""
-    request = exchange.request
-    if provider.dialect not in (exchange.dialect.name, "any"):
-        return _translated_body(exchange, tally, target, provider.dialect)
-    if request.stream and exchange.dialect.name == "openai" and not exchange.wants_usage:
-        # Ask for the usage chunk the ledger needs; the relay keeps it from the client.
-        data = {**request.data, "model": target.model, "stream_options": {"include_usage": True}}
-        return orjson.dumps(data)
-    return replace_model(request.body, request.model, target.model)
-
-
-def _translated_body(
-    exchange: Exchange, tally: Tally, target: Target, upstream: str
-) -> bytes | None:
-    data = exchange.request.data
+    (None when that path cannot carry the request)."""
+    upstream = upstream_codec(exchange.dialect, provider)
+    if upstream is exchange.dialect:
+        return exchange.dialect.same_wire_body(exchange.request, target.model)
+    allow_drop = gateway.config.settings_for(route, provider.config).allow_drop
     try:
-        if upstream == "openai":
-            translated = anthropic_to_openai_request(data, target.model)
-        else:
-            translated = openai_to_anthropic_request(data, target.model)
-    except ValueError as exc:
-        tally.notes.append(f"{target.path} cannot serve: {exc}")
+        translated = encode_for(exchange.decoded(), upstream, target.model, allow_drop=allow_drop)
+    except CannotCarry as exc:
+        tally.notes.append(f"{target.path} cannot carry: {', '.join(exc.labels)}")
+        exchange.refusals.append(f"{target.path} cannot carry {', '.join(exc.labels)}")
         return None
     if translated.dropped:
         tally.notes.append(f"{target.path} dropped: {', '.join(translated.dropped)}")
@@ -177,7 +172,9 @@ async def _close_early(
     await close(
         gateway, tally, status=status, outcome=outcome, category=category,
         attempts=tally.attempts, served=served, usage=tally.usage_so_far(),
-        upstream_dialect=_upstream_dialect(tally.client_dialect, served) if served else None,
+        upstream_dialect=upstream_codec(CODECS[tally.client_dialect], served.provider).name
+        if served
+        else None,
         upstream_s=served.upstream_s if served else 0.0,
     )  # fmt: skip
 
@@ -199,7 +196,7 @@ async def _serve(
     outcome = await gateway.chain.run(
         route,
         call,
-        lambda t, p: _body_for(exchange, tally, t, p),
+        lambda t, p: _body_for(gateway, route, exchange, tally, t, p),
         request.model,
         ClientEcho(request.data),
         tally.attempts,
@@ -207,7 +204,9 @@ async def _serve(
     )
     if isinstance(outcome, Served):
         tally.served = outcome
-    if isinstance(outcome, Failed):
+    if isinstance(outcome, Failed) and _nothing_tried(outcome) and exchange.refusals:
+        await _refuse(gateway, exchange, tally, outcome, route)
+    elif isinstance(outcome, Failed):
         await _send_failure(gateway, exchange, tally, outcome, send)
     elif request.stream:
         await _relay_stream(gateway, exchange, tally, route, outcome, send)
@@ -215,9 +214,24 @@ async def _serve(
         await _relay_whole(gateway, exchange, tally, outcome, send)
 
 
-def _upstream_dialect(client_dialect: str, served: Served) -> str:
-    dialect = served.provider.dialect
-    return client_dialect if dialect == "any" else dialect
+def _nothing_tried(failed: Failed) -> bool:
+    return all(attempt.outcome == "skipped" for attempt in failed.attempts)
+
+
+async def _refuse(
+    gateway: Gateway, exchange: Exchange, tally: Tally, failed: Failed, route: RouteConfig
+) -> None:
+    """No path's wire can carry what the request needs: the client's fault, said as such."""
+    message = (
+        f"turnout: no path of model route {route.name!r} can carry this request: "
+        f"{'; '.join(exchange.refusals)}. Remove what it names, or set `allow_drop: true` "
+        "on the route to send it without."
+    )
+    await close(
+        gateway, tally, status=400, outcome="cannot_carry", category="invalid_request",
+        attempts=failed.attempts,
+    )  # fmt: skip
+    raise ClientRequestError(400, message, code="cannot_carry")
 
 
 def _turnout_headers(
@@ -243,10 +257,10 @@ def _forwarded(exchange: Exchange, headers: Mapping[str, str]) -> list[tuple[str
 async def _relay_whole(
     gateway: Gateway, exchange: Exchange, tally: Tally, served: Served, send: Send
 ) -> None:
-    upstream = _upstream_dialect(exchange.dialect.name, served)
+    upstream = upstream_codec(exchange.dialect, served.provider)
     raw = served.body
     try:
-        body = convert_whole(upstream, exchange.dialect.name, raw, served.data, served.target.model)
+        body = convert_whole(upstream, exchange.dialect, raw, served.data, served.target.model)
     except ValueError as exc:
         diagnosis = diagnose(status=502, log=f"malformed response from upstream: {exc}")
         await _send_diagnosed(gateway, exchange, tally, diagnosis, served.attempts, send)
@@ -255,7 +269,7 @@ async def _relay_whole(
     headers += _forwarded(exchange, served.response.headers)
     await close(
         gateway, tally, status=200, outcome="ok", category=None, attempts=served.attempts,
-        served=served, upstream_dialect=upstream, usage=usage_of_body(served.data, upstream),
+        served=served, upstream_dialect=upstream.name, usage=usage_of_body(served.data, upstream),
         upstream_s=served.upstream_s,
     )  # fmt: skip
     tally.mark_first_byte()
@@ -270,10 +284,13 @@ async def _relay_stream(
     served: Served,
     send: Send,
 ) -> None:
-    upstream = _upstream_dialect(exchange.dialect.name, served)
+    upstream = upstream_codec(exchange.dialect, served.provider)
     tally.meter = UsageMeter(upstream)
     client = tally.client = ClientStream(exchange.dialect.name)
-    relay = stream_relay(upstream, exchange.dialect.name, served.target.model, exchange.wants_usage)
+    relay = stream_relay(
+        upstream, exchange.dialect, served.target.model, exchange.request.data,
+        exchange.decoded() if upstream is not exchange.dialect else _NO_REQUEST,
+    )  # fmt: skip
     headers = _turnout_headers(exchange, served.attempts, served.target, served.upstream_s)
     await start_stream(send, headers + _forwarded(exchange, served.response.headers))
     tally.mark_first_byte()
@@ -302,7 +319,7 @@ async def _relay_stream(
     await close(
         gateway, tally, status=200, outcome=failure.code if failure else "ok",
         category=failure.category.value if failure else None, attempts=attempts,
-        served=served, upstream_dialect=upstream, upstream_s=served.upstream_s,
+        served=served, upstream_dialect=upstream.name, upstream_s=served.upstream_s,
     )  # fmt: skip
     await end_stream(send)
 
@@ -367,7 +384,9 @@ async def _send_failure(
 ) -> None:
     last = failed.attempts[-1] if failed.attempts else None
     provider = gateway.providers.get(last.target.provider) if last else None
-    same_dialect = provider is not None and provider.dialect in (exchange.dialect.name, "any")
+    same_dialect = provider is not None and upstream_codec(exchange.dialect, provider) is (
+        exchange.dialect
+    )
     refusal = failed.passthrough
     if refusal is not None and refusal.status and same_dialect:
         # The provider refused the request itself: hand back its own words.

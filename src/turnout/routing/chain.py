@@ -40,6 +40,7 @@ from turnout.routing.health import Admission, PathHealth, PathMark, retold
 from turnout.routing.resets import MAX_GATE_S, MODEL_FAMILY_WINDOWS, provider_reset
 from turnout.routing.resolve import target_model
 from turnout.routing.verify import content_refused, is_ambiguous, probe_serves
+from turnout.wire import CODECS, Codec
 from turnout.wire.sse import Event, EventSplitter, refuse_unreadable, unreadable
 
 #: Categories that take a path out of service until its reset (or `gate_s`).
@@ -400,7 +401,7 @@ class RouteChain:
                 served.splitter = EventSplitter(
                     call.settings.max_event_bytes, served.response.redact
                 )
-                await self._read_head(served)
+                await self._read_head(served, CODECS[call.dialect])
         except TimeoutError as exc:
             if served is not None:
                 await served.response.close()
@@ -421,21 +422,22 @@ class RouteChain:
         return served
 
     @staticmethod
-    async def _read_head(served: Served) -> None:
+    async def _read_head(served: Served, codec: Codec) -> None:
         """Read up to the first content event (thinking counts): an error or a cut before it
-        can still fail over, since nothing has reached the client."""
+        can still fail over, since nothing has reached the client. Handshake and lifecycle
+        events (a message start, a created response) are not content."""
         assert served.splitter is not None
         async for chunk in served.response.chunks:
             content = False
             for event in served.splitter.feed(chunk):
-                if not content and _is_error_event(event):
+                if not content and codec.is_error_event(event):
                     raise UpstreamHTTPError(
                         "error event before content", status=None, body=mask_shapes(event.data)
                     )
                 if not content and unreadable(event):
                     raise refuse_unreadable(event)
                 served.head.append(event)
-                content = content or carries_content(event)
+                content = content or codec.carries_content(event)
             if content:
                 return
         raise StreamBroken(
@@ -568,42 +570,9 @@ def diagnose_upstream_error(
     )
 
 
-#: Anthropic events that carry (or end) the answer; the others only frame it.
-_CONTENT_EVENTS = frozenset({"content_block_delta", "message_delta", "message_stop"})
-#: OpenAI delta fields that are the answer itself (text, reasoning, tool calls).
-_OPENAI_CONTENT = ("content", "reasoning_content", "reasoning", "tool_calls")
-
-
-def carries_content(event: Event) -> bool:
-    """Whether an event is part of the answer, not only its framing (a message start, an
-    empty block start, a role chunk with empty content). Until one arrives nothing of the
-    answer has reached the client, so a failure can still move to another path."""
-    if event.name:
-        return event.name in _CONTENT_EVENTS
-    if event.data == "[DONE]":
-        return True
-    try:
-        chunk = orjson.loads(event.data)
-    except orjson.JSONDecodeError:
-        return False
-    if not isinstance(chunk, dict):
-        return False
-    if chunk.get("usage") and not chunk.get("choices"):
-        return True
-    for choice in chunk.get("choices") or []:
-        delta = choice.get("delta") or {} if isinstance(choice, dict) else {}
-        if choice.get("finish_reason") or any(delta.get(f) for f in _OPENAI_CONTENT):
-            return True
-    return False
-
-
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None
-
-
-def _is_error_event(event: Event) -> bool:
-    return event.name == "error" or event.data.startswith('{"error"')

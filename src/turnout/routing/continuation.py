@@ -17,8 +17,9 @@ from typing import Any
 
 import orjson
 
-from turnout.translate import anthropic_to_openai_request, openai_to_anthropic_request
+from turnout.wire import CODECS
 from turnout.wire.sse import Event, parse_event
+from turnout.wire.translate import translate_request
 
 
 def _json(data: str) -> dict[str, Any] | None:
@@ -117,10 +118,8 @@ def prefill_request(
     target = "anthropic" if style == "anthropic" else "openai"
     if target == client_dialect:
         body = {**data, "model": model}
-    elif target == "openai":
-        body = anthropic_to_openai_request(data, model).body
     else:
-        body = openai_to_anthropic_request(data, model).body
+        body = translate_request(data, CODECS[client_dialect], CODECS[target], model).body
     body["stream"] = True
     assistant: dict[str, Any] = {"role": "assistant", "content": prefill}
     if style == "deepseek":

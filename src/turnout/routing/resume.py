@@ -32,6 +32,7 @@ from turnout.routing.echo import ClientEcho
 from turnout.routing.prefill import auto_style
 from turnout.runtime.gateway import Gateway
 from turnout.telemetry.accounting import Leg
+from turnout.wire import CODECS, UpstreamStreamError
 from turnout.wire.sse import Event
 
 log = logging.getLogger("turnout.relay")
@@ -164,7 +165,7 @@ async def _stream_remainder(
     guessed = provider.prefill in (None, "auto") and auto_style(provider) == "vllm"
     pending = "" if guessed and len(probe) >= _MIN_PROBE else None  # held back until checked
     reader, writer = RemainderReader(dialect), ContinuationWriter(client, served.target.model)
-    meter = UsageMeter(dialect)
+    meter = UsageMeter(CODECS[dialect])
     leg = Leg(served.target, meter.usage)
     done.legs.append(leg)
     written = ""
@@ -192,7 +193,7 @@ async def _stream_remainder(
                 await send_chunk(send, out)
             if reader.finished:
                 break
-    except (UpstreamError, ValueError) as exc:
+    except (UpstreamError, UpstreamStreamError, ValueError) as exc:
         log.info("continuation on %s broke too: %s", served.target.path, exc)
         return False
     finally:

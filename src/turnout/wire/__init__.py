@@ -1,2 +1,28 @@
-"""Wire formats: one representation in the middle (`hub`), one codec per format around it,
-and the SSE framing they share."""
+"""Wire formats: one representation in the middle (`hub`), one codec per format around it
+(`chat`, `messages`, `responses`), and the SSE framing they share.
+
+Callers ask a codec; none of them branches on a format's name.
+"""
+
+from turnout.wire.chat import CHAT
+from turnout.wire.codec import CannotCarry, Codec, StreamRelay, UpstreamStreamError
+from turnout.wire.messages import MESSAGES
+
+#: Codecs by the name the config, the providers and the ledger use.
+CODECS: dict[str, Codec] = {codec.name: codec for codec in (CHAT, MESSAGES)}
+
+
+def codec_named(name: str) -> Codec:
+    return CODECS[name]
+
+
+__all__ = [
+    "CHAT",
+    "CODECS",
+    "MESSAGES",
+    "CannotCarry",
+    "Codec",
+    "StreamRelay",
+    "UpstreamStreamError",
+    "codec_named",
+]

@@ -83,7 +83,12 @@ class Codec(Protocol):
     def stream_encoder(self, model: str, request: hub.Request) -> StreamEncoder: ...
 
     # Same-wire traffic, never translated.
-    def passthrough(self, data: dict[str, Any], hide_usage: bool) -> StreamRelay: ...
+    def same_wire_body(self, request: ParsedRequest, model: str) -> bytes:
+        """The client's bytes for a path of the same wire: only the model changes (and what
+        the gateway needs, such as a usage chunk, is asked for)."""
+        ...
+
+    def passthrough(self, data: dict[str, Any]) -> StreamRelay: ...
 
     def carries_content(self, event: Event) -> bool:
         """Whether an event is part of the answer, not its framing or handshake."""

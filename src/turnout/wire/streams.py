@@ -3,29 +3,24 @@ an upstream wire's decoder to the client wire's encoder through the hub."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
 
 from turnout.wire import hub
 from turnout.wire.codec import StreamDecoder, StreamEncoder, UpstreamStreamError
-from turnout.wire.sse import Event
-
-log = logging.getLogger("turnout.relay")
+from turnout.wire.sse import Event, refuse_unreadable, unreadable
 
 
-def malformed(event: Event) -> bool:
-    """An event whose data is neither JSON nor `[DONE]`: skipped (and logged), not fatal."""
-    data = event.data
-    if not data or data == "[DONE]" or (data[0] == "{" and data[-1] == "}"):
-        return False
-    try:
-        orjson.loads(data)
-    except orjson.JSONDecodeError:
-        log.warning("skipped a malformed stream event: %.120s", data)
-        return True
-    return False
+def check_readable(event: Event) -> None:
+    """An event whose data is not a JSON object (nor `[DONE]`) raises, never relayed.
+
+    Relaying it would hand the client's SSE parser garbage; skipping it would pass an answer
+    with a piece missing off as whole. So the stream ends here as broken, like a cut one.
+    """
+    if unreadable(event):
+        refusal = refuse_unreadable(event)
+        raise UpstreamStreamError(refusal.body, refusal.body)
 
 
 def load_event(data: str) -> dict[str, Any]:
@@ -62,8 +57,9 @@ class StreamTranslator:
         return self._open == "reasoning"
 
     def feed(self, event: Event) -> list[bytes]:
-        if self.finished or malformed(event):
+        if self.finished:
             return []
+        check_readable(event)
         out: list[bytes] = []
         for item in self._decoder.feed(event):
             if isinstance(item, hub.Opened):

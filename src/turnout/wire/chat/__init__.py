@@ -8,7 +8,15 @@ import orjson
 
 from turnout.errors import ClientRequestError
 from turnout.wire import hub
-from turnout.wire.base import ParsedRequest, parse_json_object, require_model
+from turnout.wire.base import (
+    FieldRule,
+    ParsedRequest,
+    check_fields,
+    parse_json_object,
+    replace_model,
+    require_model,
+    text_or_text_list,
+)
 from turnout.wire.chat import requests, streams, whole
 from turnout.wire.sse import Event
 
@@ -37,6 +45,15 @@ def openai_error(category: str, message: str, extra: dict[str, Any]) -> dict[str
     }
 
 
+def wants_usage(data: dict[str, Any]) -> bool:
+    options = data.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+#: Fields a translation reads, with the type it needs.
+_FIELDS: dict[str, FieldRule] = {"stop": (text_or_text_list, "a string or a list of strings")}
+
+
 class ChatCodec:
     name = "openai"
 
@@ -46,6 +63,7 @@ class ChatCodec:
         messages = data.get("messages")
         if not isinstance(messages, list) or not messages:
             raise ClientRequestError(400, "'messages' must be a non-empty list")
+        check_fields(data, _FIELDS)
         return ParsedRequest(body, data, model, data.get("stream") is True)
 
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
@@ -74,8 +92,15 @@ class ChatCodec:
     def stream_encoder(self, model: str, request: hub.Request) -> streams.Encoder:
         return streams.Encoder(model, request.include_usage)
 
-    def passthrough(self, data: dict[str, Any], hide_usage: bool) -> streams.Passthrough:
-        return streams.Passthrough(hide_usage)
+    def same_wire_body(self, request: ParsedRequest, model: str) -> bytes:
+        if request.stream and not wants_usage(request.data):
+            # Ask for the usage chunk the ledger needs; the relay keeps it from the client.
+            options = {"include_usage": True}
+            return orjson.dumps({**request.data, "model": model, "stream_options": options})
+        return replace_model(request.body, request.model, model)
+
+    def passthrough(self, data: dict[str, Any]) -> streams.Passthrough:
+        return streams.Passthrough(hide_usage=not wants_usage(data))
 
     def carries_content(self, event: Event) -> bool:
         return streams.carries_content(event)

@@ -14,7 +14,7 @@ from turnout.wire._json import as_dict, as_list, as_text, new_id, prefixed
 from turnout.wire.chat.whole import finish_reason, read_usage, stop_of, write_usage
 from turnout.wire.codec import UpstreamStreamError
 from turnout.wire.sse import Event
-from turnout.wire.streams import load_event, malformed
+from turnout.wire.streams import check_readable, load_event
 
 DONE = b"data: [DONE]\n\n"
 _FINISH_REASON = re.compile(r'"finish_reason"\s*:\s*"')
@@ -60,8 +60,7 @@ class Passthrough:
         self._hide_usage = hide_usage
 
     def feed(self, event: Event) -> list[bytes]:
-        if malformed(event):
-            return []
+        check_readable(event)
         if is_error_event(event):
             raise UpstreamStreamError("error event", event.data)
         if event.data == "[DONE]":

@@ -8,14 +8,22 @@ import orjson
 
 from turnout.errors import ClientRequestError
 from turnout.wire import hub
-from turnout.wire.base import ParsedRequest, parse_json_object, require_model
+from turnout.wire.base import (
+    FieldRule,
+    ParsedRequest,
+    check_fields,
+    parse_json_object,
+    replace_model,
+    require_model,
+    text_list,
+)
 from turnout.wire.messages import requests, streams, whole
 from turnout.wire.sse import Event
 
 ERROR_TYPES = {
     "auth": "authentication_error",
     "permission": "permission_error",
-    "quota": "rate_limit_error",
+    "quota": "invalid_request_error",  # as Anthropic answers "out of extra usage"
     "rate_limit": "rate_limit_error",
     "overloaded": "overloaded_error",
     "model_not_found": "not_found_error",
@@ -24,6 +32,22 @@ ERROR_TYPES = {
     "content_policy": "invalid_request_error",
     "payload_too_large": "request_too_large",
 }
+#: Anthropic's documented error type for each status, which wins over the category's.
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+#: Fields a translation reads, with the type it needs.
+_FIELDS: dict[str, FieldRule] = {"stop_sequences": (text_list, "a list of strings")}
 
 
 def _error(category: str, message: str) -> dict[str, str]:
@@ -38,10 +62,13 @@ class MessagesCodec:
         model = require_model(data)
         if not isinstance(data.get("messages"), list):
             raise ClientRequestError(400, "messages: Field required (a list of messages)")
+        check_fields(data, _FIELDS)
         return ParsedRequest(body, data, model, data.get("stream") is True)
 
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
-        return orjson.dumps({"type": "error", "error": _error(category, message), "turnout": extra})
+        error = _error(category, message)
+        error["type"] = _STATUS_TYPES.get(status, error["type"])
+        return orjson.dumps({"type": "error", "error": error, "turnout": extra})
 
     def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
         payload = {"type": "error", "error": _error(category, message), "turnout": extra}
@@ -67,7 +94,10 @@ class MessagesCodec:
     def stream_encoder(self, model: str, request: hub.Request) -> streams.Encoder:
         return streams.Encoder(model)
 
-    def passthrough(self, data: dict[str, Any], hide_usage: bool) -> streams.Passthrough:
+    def same_wire_body(self, request: ParsedRequest, model: str) -> bytes:
+        return replace_model(request.body, request.model, model)
+
+    def passthrough(self, data: dict[str, Any]) -> streams.Passthrough:
         return streams.Passthrough()
 
     def carries_content(self, event: Event) -> bool:

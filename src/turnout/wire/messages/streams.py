@@ -12,7 +12,7 @@ from turnout.wire._json import as_dict, as_text, prefixed
 from turnout.wire.codec import UpstreamStreamError
 from turnout.wire.messages.whole import STOP_REASONS, merge_usage, stop_of, write_usage
 from turnout.wire.sse import Event
-from turnout.wire.streams import load_event, malformed
+from turnout.wire.streams import check_readable, load_event
 
 #: Events that carry (or end) the answer; the others only frame it.
 CONTENT_EVENTS = frozenset({"content_block_delta", "message_delta", "message_stop"})
@@ -43,8 +43,7 @@ class Passthrough:
         self.finished = False
 
     def feed(self, event: Event) -> list[bytes]:
-        if malformed(event):
-            return []
+        check_readable(event)
         if is_error_event(event):
             raise UpstreamStreamError("error event", event.data)
         if event.name == "message_stop":

@@ -1,1 +1,0 @@
-"""The client-facing wire formats: OpenAI chat completions and Anthropic messages."""
