@@ -131,6 +131,16 @@ def request(
 PATH_KEY = "sk-fake"
 
 
+def provider_entry(kind: str, url: str) -> dict[str, str]:
+    """A provider of `kind` at a fake upstream; "responses" is an OpenAI path on that wire."""
+    entry = {"kind": kind, "base_url": url, "api_key": "${KEY}"}
+    if kind == "responses":
+        entry |= {"kind": "openai", "wire": "responses"}
+    if entry["kind"] == "openai":
+        entry["base_url"] = url + "/v1"
+    return entry
+
+
 @contextmanager
 def gateway_over(
     *kinds: str,
@@ -145,7 +155,8 @@ def gateway_over(
     env: dict[str, str] | None = None,
 ) -> Iterator[tuple[RunningGateway, list[RunningUpstream]]]:
     """A gateway over one fake upstream per kind: the one helper for "a gateway over fake
-    upstreams". Route `route` goes over them in order; path i is provider `names[i]` (p0,
+    upstreams". A kind is "openai", "anthropic" or "responses" (an OpenAI path on the
+    Responses wire). Route `route` goes over them in order; path i is provider `names[i]` (p0,
     p1, ... by default) sending `models[i]` (by default the name the client asked for).
 
     `defaults` are the config's retry and timeout settings (quick backoff unless given);
@@ -158,12 +169,7 @@ def gateway_over(
         names = names or [f"p{i}" for i in range(len(kinds))]
         additions = per_path or [{} for _ in kinds]
         providers = {
-            name: {
-                "kind": kind,
-                "base_url": up.url + ("/v1" if kind == "openai" else ""),
-                "api_key": "${KEY}",
-                **added,
-            }
+            name: {**provider_entry(kind, up.url), **added}
             for name, kind, up, added in zip(names, kinds, upstreams, additions, strict=True)
         }
         sent = models or ["*"] * len(kinds)

@@ -10,6 +10,7 @@ from tests.fakes.running import RunningUpstream
 from tests.fakes.steps import (
     DEFAULT_TEXT,
     Cut,
+    ErrorAfterHandshake,
     Fail,
     Malformed,
     Quote,
@@ -24,6 +25,7 @@ from tests.fakes.upstream import FakeUpstream, RecordedRequest
 __all__ = [
     "DEFAULT_TEXT",
     "Cut",
+    "ErrorAfterHandshake",
     "Fail",
     "FakeUpstream",
     "Malformed",

@@ -17,9 +17,19 @@ from typing import Any, assert_never
 import orjson
 from aiohttp import web
 
-from tests.fakes import anthropic_wire, openai_wire
-from tests.fakes.sse import truncated
-from tests.fakes.steps import Cut, Fail, Malformed, Quote, Reply, Reset, Stall, Step
+from tests.fakes import anthropic_wire, openai_wire, responses_wire
+from tests.fakes.sse import frame, truncated
+from tests.fakes.steps import (
+    Cut,
+    ErrorAfterHandshake,
+    Fail,
+    Malformed,
+    Quote,
+    Reply,
+    Reset,
+    Stall,
+    Step,
+)
 
 BROKEN_JSON = b'{"id": "fake-malformed", "choices": [{"index": 0, "message": {"role": '
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
@@ -33,10 +43,40 @@ class Dialect:
     body: Callable[[Reply, Mapping[str, Any]], dict[str, Any]]
     events: Callable[[Reply, Mapping[str, Any]], list[bytes]]
     request_id_header: str
+    #: The events a stream opens with before any content, and an error event after them.
+    handshake: Callable[[Reply, Mapping[str, Any]], list[bytes]]
+    error: Callable[[str, str, int], bytes]
 
 
-OPENAI = Dialect(openai_wire.body, openai_wire.events, "x-request-id")
-ANTHROPIC = Dialect(anthropic_wire.body, anthropic_wire.events, "request-id")
+def _openai_error(code: str, message: str, _sequence: int) -> bytes:
+    return frame({"error": {"message": message, "type": code, "param": None, "code": code}})
+
+
+def _anthropic_error(code: str, message: str, _sequence: int) -> bytes:
+    return frame({"type": "error", "error": {"type": code, "message": message}}, "error")
+
+
+OPENAI = Dialect(
+    openai_wire.body,
+    openai_wire.events,
+    "x-request-id",
+    lambda reply, request: openai_wire.events(reply, request)[:1],
+    _openai_error,
+)
+ANTHROPIC = Dialect(
+    anthropic_wire.body,
+    anthropic_wire.events,
+    "request-id",
+    lambda reply, request: anthropic_wire.events(reply, request)[:2],
+    _anthropic_error,
+)
+RESPONSES = Dialect(
+    responses_wire.body,
+    responses_wire.events,
+    "x-request-id",
+    responses_wire.handshake,
+    responses_wire.error_event,
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +128,8 @@ async def answer(step: Step, exchange: Exchange) -> web.StreamResponse:
         case Quote():
             quoted = orjson.dumps(_quoting(step.body, _quotable(exchange.json)))
             return await _fail(exchange, Fail(step.status, quoted))
+        case ErrorAfterHandshake():
+            return await _error_after_handshake(exchange, step)
         case Reset():
             _reset(exchange.request)
             return web.Response()  # aiohttp's write to the aborted transport fails quietly
@@ -101,6 +143,19 @@ async def _reply(exchange: Exchange, reply: Reply, delivery: Delivery) -> web.St
     body = orjson.dumps(exchange.dialect.body(reply, exchange.json))
     headers = exchange.headers({"Content-Type": JSON_TYPE, **reply.headers})
     return await _body(exchange, 200, body, headers, delivery)
+
+
+async def _error_after_handshake(
+    exchange: Exchange, step: ErrorAfterHandshake
+) -> web.StreamResponse:
+    frames = exchange.dialect.handshake(Reply(), exchange.json)
+    frames.append(exchange.dialect.error(step.code, step.message, len(frames)))
+    response = web.StreamResponse(headers=exchange.headers(SSE_HEADERS))
+    await response.prepare(exchange.request)
+    for event in frames:
+        await response.write(event)
+    await response.write_eof()
+    return response
 
 
 async def _fail(exchange: Exchange, fail: Fail) -> web.StreamResponse:

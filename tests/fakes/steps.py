@@ -119,4 +119,13 @@ class Malformed:
     kind: Literal["json", "sse"]
 
 
-Step: TypeAlias = Reply | Fail | Quote | Cut | Stall | Reset | Malformed
+@dataclass(frozen=True)
+class ErrorAfterHandshake:
+    """A 200 stream that opens as usual (a message start, a created response), then sends
+    an error event instead of content: how a quota refusal can arrive."""
+
+    code: str = "insufficient_quota"
+    message: str = "You exceeded your current quota, please check your plan and billing details."
+
+
+Step: TypeAlias = Reply | Fail | Quote | Cut | Stall | Reset | Malformed | ErrorAfterHandshake

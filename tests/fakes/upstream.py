@@ -1,9 +1,10 @@
 """A real HTTP server on 127.0.0.1 that plays a scripted model provider.
 
 Routes: POST /v1/chat/completions and /chat/completions (OpenAI dialect),
-POST /v1/messages (Anthropic dialect), POST /v1/messages/count_tokens and
-GET /v1/models. Only the three answer routes consume scripted steps; the other
-two always succeed. Every request to any path is recorded first.
+POST /v1/responses and /responses (OpenAI Responses), POST /v1/messages
+(Anthropic dialect), POST /v1/messages/count_tokens and GET /v1/models. Only
+the answer routes consume scripted steps; the other two always succeed. Every
+request to any path is recorded first.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from tests.fakes.delivery import ANTHROPIC, OPENAI, Dialect, Exchange, answer
+from tests.fakes.delivery import ANTHROPIC, OPENAI, RESPONSES, Dialect, Exchange, answer
 from tests.fakes.steps import Reply, Step
 
 ROUTES: dict[str, Dialect] = {
     "/v1/chat/completions": OPENAI,
     "/chat/completions": OPENAI,
     "/v1/messages": ANTHROPIC,
+    "/v1/responses": RESPONSES,
+    "/responses": RESPONSES,
 }
 STOP_GRACE_S = 1.0
 

@@ -23,6 +23,7 @@ from turnout.providers import Provider, UpstreamCall, build_provider
 from turnout.providers.anthropic import is_oauth_token
 from turnout.providers.transport import HttpTransport
 from turnout.routing.chain import diagnose_upstream_error
+from turnout.wire import CHAT, CODECS, Codec, hub
 
 DEFAULT_TIMEOUT_S = 20.0
 #: A route name with these is a pattern (as in `turnout.routing.resolve`): no model name of its own.
@@ -179,10 +180,11 @@ def plan_paths(config: GatewayConfig, route: str | None = None) -> list[PathPlan
     return list(plans.values())
 
 
-def probe_body(model: str) -> bytes:
-    """One user turn and one output token: both dialects accept this same shape."""
-    message = {"role": "user", "content": PROBE_PROMPT}
-    return orjson.dumps({"model": model, "messages": [message], "max_tokens": 1})
+def probe_body(model: str, codec: Codec = CHAT) -> bytes:
+    """One user turn and one output token, in the path's wire."""
+    turn = hub.Message("user", [hub.Text(PROBE_PROMPT)], plain=True)
+    request = hub.Request(model=model, messages=[turn], max_tokens=1)
+    return orjson.dumps(codec.encode_request(request, model, []))
 
 
 def read_quota(headers: Mapping[str, str]) -> dict[str, str]:
@@ -207,8 +209,9 @@ def _probe_call(provider: Provider, plan: PathPlan, timeout: float) -> UpstreamC
         connect_timeout_s=min(plan.settings.connect_timeout_s, timeout),
         read_timeout_s=min(plan.settings.read_timeout_s, timeout),
     )
-    dialect = "openai" if provider.dialect == "any" else provider.dialect
-    return UpstreamCall("chat", dialect, probe_body(plan.model), plan.model, False, settings)
+    dialect = CHAT.name if provider.dialect == "any" else provider.dialect
+    body = probe_body(plan.model, CODECS[dialect])
+    return UpstreamCall("chat", dialect, body, plan.model, False, settings)
 
 
 async def _exchange(provider: Provider, call: UpstreamCall) -> tuple[int, dict[str, str]]:

@@ -48,7 +48,7 @@ from turnout.runtime.keysync import KeySync
 from turnout.runtime.reload import ConfigReloader
 from turnout.telemetry.logs import REQUEST_ID
 from turnout.telemetry.snapshot import reset_fields
-from turnout.wire import CHAT, MESSAGES, Codec
+from turnout.wire import CHAT, MESSAGES, RESPONSES, Codec
 
 log = logging.getLogger("turnout.server")
 
@@ -182,6 +182,8 @@ class TurnoutApp:
             ("POST", "/v1/chat/completions"): self._chat_openai,
             ("POST", "/chat/completions"): self._chat_openai,
             ("POST", "/v1/messages"): self._chat_anthropic,
+            ("POST", "/v1/responses"): self._responses,
+            ("POST", "/responses"): self._responses,
             ("POST", "/v1/messages/count_tokens"): self._count_tokens,
             ("GET", "/v1/models"): self._models,
             ("GET", "/models"): self._models,
@@ -253,7 +255,7 @@ class TurnoutApp:
             raise ClientRequestError(
                 404,
                 f"turnout has no endpoint {request.path}; use /v1/chat/completions, "
-                "/v1/messages or /v1/models",
+                "/v1/responses, /v1/messages or /v1/models",
                 kind="endpoint_not_found",
             )
 
@@ -343,6 +345,10 @@ class TurnoutApp:
 
     async def _chat_anthropic(self, request: Request) -> None:
         request.dialect = MESSAGES
+        await self._chat(request)
+
+    async def _responses(self, request: Request) -> None:
+        request.dialect = RESPONSES
         await self._chat(request)
 
     async def _count_tokens(self, request: Request) -> None:

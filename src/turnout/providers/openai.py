@@ -1,4 +1,5 @@
-"""Any OpenAI-compatible endpoint: `POST {base_url}/chat/completions` with a bearer key."""
+"""Any OpenAI-compatible endpoint with a bearer key: `POST {base_url}/chat/completions`, or
+`POST {base_url}/responses` for a path whose config says `wire: responses`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from turnout.errors import UpstreamHTTPError
 from turnout.providers.base import UpstreamCall, UpstreamResponse
 from turnout.providers.seam import Auth, HttpProvider, StaticHeaders
 from turnout.providers.transport import HttpTransport
+
+#: The endpoint of each wire an OpenAI-compatible server may speak.
+ENDPOINTS = {"openai": "/chat/completions", "responses": "/responses"}
 
 
 def not_offered(call: UpstreamCall, what: str) -> UpstreamHTTPError:
@@ -28,7 +32,8 @@ class OpenAIProvider(HttpProvider):
             key = config.api_key.value if config.api_key else ""
             auth = StaticHeaders({"authorization": f"Bearer {key}"} if key else {})
         super().__init__(config, transport, auth)
-        self._url = f"{config.base_url}/chat/completions"
+        self.dialect = config.wire if config.wire in ENDPOINTS else "openai"
+        self._url = f"{config.base_url}{ENDPOINTS[self.dialect]}"
 
     def url_for(self, call: UpstreamCall) -> str:
         return self._url

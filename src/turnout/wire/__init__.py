@@ -7,9 +7,10 @@ Callers ask a codec; none of them branches on a format's name.
 from turnout.wire.chat import CHAT
 from turnout.wire.codec import CannotCarry, Codec, StreamRelay, UpstreamStreamError
 from turnout.wire.messages import MESSAGES
+from turnout.wire.responses import RESPONSES
 
 #: Codecs by the name the config, the providers and the ledger use.
-CODECS: dict[str, Codec] = {codec.name: codec for codec in (CHAT, MESSAGES)}
+CODECS: dict[str, Codec] = {codec.name: codec for codec in (CHAT, MESSAGES, RESPONSES)}
 
 
 def codec_named(name: str) -> Codec:
@@ -20,6 +21,7 @@ __all__ = [
     "CHAT",
     "CODECS",
     "MESSAGES",
+    "RESPONSES",
     "CannotCarry",
     "Codec",
     "StreamRelay",

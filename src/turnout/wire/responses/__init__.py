@@ -1,0 +1,113 @@
+"""OpenAI Responses: `POST /v1/responses`, errors in OpenAI's `{"error": {...}}` shape.
+
+turnout keeps no responses: a request must carry its whole conversation (`store: false`, as
+Codex sends it). `previous_response_id` and `conversation` are refused with what to send
+instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from turnout.errors import ClientRequestError
+from turnout.wire import hub
+from turnout.wire.base import ParsedRequest, parse_json_object, replace_model, require_model
+from turnout.wire.chat import openai_error
+from turnout.wire.responses import requests, streams, whole
+from turnout.wire.sse import Event
+
+#: Fields that need responses stored at the gateway, which turnout does not keep.
+STATEFUL = ("previous_response_id", "conversation")
+
+
+class ResponsesCodec:
+    name = "responses"
+
+    def parse(self, body: bytes) -> ParsedRequest:
+        data = parse_json_object(body)
+        model = require_model(data)
+        for field in STATEFUL:
+            if data.get(field):
+                raise ClientRequestError(
+                    400,
+                    f"turnout keeps no stored responses, so '{field}' cannot be resolved: send "
+                    "the whole conversation in 'input' with \"store\": false (and include "
+                    '"reasoning.encrypted_content" to keep reasoning between turns)',
+                    code="unsupported_parameter",
+                )
+        if data.get("background") is True:
+            raise ClientRequestError(
+                400, "turnout answers in the foreground only: send 'background': false"
+            )
+        if not isinstance(data.get("input"), str | list):
+            raise ClientRequestError(400, "'input' must be a string or a list of input items")
+        return ParsedRequest(body, data, model, data.get("stream") is True)
+
+    def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
+        return orjson.dumps({"error": openai_error(category, message, extra)})
+
+    def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
+        """An `error` event, then `response.failed`: clients that follow the lifecycle and
+        clients that watch for errors both see the stream end in failure."""
+        error = openai_error(category, message, extra)
+        code = error["code"]
+        event = {"type": "error", "code": code, "message": message, "param": None}
+        failed = {
+            "type": "response.failed",
+            "response": {
+                "object": "response",
+                "status": "failed",
+                "error": {"code": code, "message": message},
+                "output": [],
+            },
+        }
+        return (
+            b"event: error\ndata: "
+            + orjson.dumps({**event, "turnout": extra})
+            + b"\n\nevent: response.failed\ndata: "
+            + orjson.dumps(failed)
+            + b"\n\n"
+        )
+
+    def decode_request(self, data: dict[str, Any]) -> hub.Request:
+        return requests.decode(data)
+
+    def encode_request(
+        self, request: hub.Request, model: str, lost: list[hub.Loss]
+    ) -> dict[str, Any]:
+        return requests.encode(request, model, lost)
+
+    def decode_response(self, data: dict[str, Any]) -> hub.Response:
+        return whole.decode(data)
+
+    def encode_response(self, response: hub.Response, model: str) -> dict[str, Any]:
+        return whole.encode(response, model)
+
+    def stream_decoder(self) -> streams.Decoder:
+        return streams.Decoder()
+
+    def stream_encoder(self, model: str, request: hub.Request) -> streams.Encoder:
+        return streams.Encoder(model, request)
+
+    def same_wire_body(self, request: ParsedRequest, model: str) -> bytes:
+        return replace_model(request.body, request.model, model)
+
+    def passthrough(self, data: dict[str, Any]) -> streams.Passthrough:
+        return streams.Passthrough()
+
+    def carries_content(self, event: Event) -> bool:
+        return streams.carries_content(event)
+
+    def is_error_event(self, event: Event) -> bool:
+        return streams.is_error_event(event)
+
+    def usage(self, data: dict[str, Any], current: hub.Usage) -> hub.Usage | None:
+        block = data.get("usage")
+        if not isinstance(block, dict):
+            block = dict(data.get("response") or {}).get("usage")
+        return whole.read_usage(block) if isinstance(block, dict) else None
+
+
+RESPONSES = ResponsesCodec()
