@@ -34,6 +34,7 @@ agents: $(AGENTS)/node_modules/.installed $(AGENTS_VENV)/bin/hermes
 $(AGENTS)/node_modules/.installed: $(AGENTS)/package.json $(AGENTS)/package-lock.json
 	cd $(AGENTS) && npm ci --no-audit --no-fund
 	$(AGENTS)/node_modules/.bin/claude --version
+	$(AGENTS)/node_modules/.bin/codex --version
 	touch $@
 
 $(AGENTS_VENV)/bin/hermes: $(AGENTS)/requirements.txt

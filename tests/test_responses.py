@@ -5,6 +5,7 @@ as same-wire passthrough; and a Responses path serving Chat and Anthropic client
 from __future__ import annotations
 
 import json
+import socket
 from contextlib import AbstractContextManager
 from typing import Any, cast
 
@@ -330,3 +331,16 @@ def test_an_anthropic_client_streams_from_a_responses_path(clients: Clients) -> 
         ) as stream:
             assert "".join(stream.text_stream) == "from the responses wire"
             assert stream.get_final_message().stop_reason == "end_turn"
+
+
+def test_a_websocket_upgrade_is_refused_so_codex_uses_http_at_once() -> None:
+    with chain("openai") as (gw, _):
+        host, port = gw.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"GET /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            head = sock.recv(4096).split(b"\r\n", 1)[0]
+        assert head.startswith(b"HTTP/1.1 426")

@@ -137,6 +137,34 @@ def request_id(from_client: str | None) -> str:
     return ours
 
 
+#: Codex first tries the Responses API over a WebSocket; a 426 makes it use HTTP at once
+#: (other refusals go through its retry budget first).
+WEBSOCKET_REFUSAL = orjson.dumps(
+    {
+        "error": {
+            "message": "turnout serves the Responses API over HTTP (POST /v1/responses with "
+            "server-sent events); WebSocket upgrades are not supported",
+            "type": "invalid_request_error",
+            "code": "websocket_unsupported",
+        }
+    }
+)
+
+
+async def refuse_websocket(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer an upgrade with 426 Upgrade Required, or a plain close (a 403) where the server
+    cannot send an HTTP response to a WebSocket."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    await send({"type": "websocket.http.response.start", "status": 426, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": WEBSOCKET_REFUSAL})
+
+
 def _looks_anthropic(path: str, headers: dict[str, str]) -> bool:
     return "/messages" in path or "anthropic-version" in headers
 
@@ -197,6 +225,9 @@ class TurnoutApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+            return
+        if scope["type"] == "websocket":
+            await refuse_websocket(scope, receive, send)
             return
         if scope["type"] != "http":
             return
