@@ -22,7 +22,7 @@ from tests.fakes import (
     ToolCall,
 )
 from tests.fakes.anthropic_wire import SIGNATURE
-from tests.gateway import RunningGateway, gateway_over, request
+from tests.gateway import RunningGateway, gateway_over, request, running_gateway
 
 WIRES = ["openai", "anthropic", "responses"]
 READ_FILE: Any = {
@@ -344,3 +344,13 @@ def test_a_websocket_upgrade_is_refused_so_codex_uses_http_at_once() -> None:
             )
             head = sock.recv(4096).split(b"\r\n", 1)[0]
         assert head.startswith(b"HTTP/1.1 426")
+
+
+def test_the_mock_provider_answers_a_responses_client_in_its_wire(clients: Clients) -> None:
+    config = "providers: {demo: {kind: mock, script: [{reply: 'mock says hi'}]}}\n"
+    with running_gateway(config + "routes: {m: [demo/x]}\nledger: 'off'\n") as gw:
+        client = clients.openai(gw.url)
+        assert client.responses.create(model="m", input="hi").output_text == "mock says hi"
+        events = list(client.responses.create(model="m", input="hi", stream=True))
+        assert events[-1].type == "response.completed"
+        assert events[-1].response.output_text == "mock says hi"

@@ -7,14 +7,13 @@ Script steps are taken in order, the last one repeating:
       - {reply: "Hello from the mock.", delay_s: 0.1}
       - {reply: "cut short", cut_after: 2}     # a stream that breaks after two events
 
-A reply is written in whichever dialect the call is in.
+A reply is written in whichever wire the call is in, by that wire's codec.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,115 +22,39 @@ import orjson
 from turnout.config.model import ProviderConfig
 from turnout.errors import StreamBroken, UpstreamHTTPError
 from turnout.providers.base import UpstreamCall, UpstreamResponse
+from turnout.wire import CODECS, Codec, hub
 
 _ids = itertools.count(1)
+PROMPT_TOKENS = 8  # what every mock reply says its prompt cost
 
 
-def _openai_events(model: str, text: str) -> list[bytes]:
-    ident = f"chatcmpl-mock{next(_ids)}"
-    created = int(time.time())
-
-    def chunk(delta: dict[str, Any], finish: str | None, usage: Any = None) -> bytes:
-        payload: dict[str, Any] = {
-            "id": ident,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-        if usage is not None:
-            payload["usage"] = usage
-        return b"data: " + orjson.dumps(payload) + b"\n\n"
-
-    words = text.split(" ")
-    events = [chunk({"role": "assistant", "content": ""}, None)]
-    events += [chunk({"content": w if i == 0 else " " + w}, None) for i, w in enumerate(words)]
-    usage = {"prompt_tokens": 8, "completion_tokens": len(words), "total_tokens": 8 + len(words)}
-    events.append(chunk({}, "stop", usage))
-    events.append(b"data: [DONE]\n\n")
-    return events
+def _reply(model: str, text: str) -> hub.Response:
+    usage = hub.Usage(input=PROMPT_TOKENS, output=len(text.split(" ")))
+    return hub.Response(f"mock{next(_ids)}", model, [hub.Text(text)], "end_turn", usage)
 
 
-def _openai_body(model: str, text: str) -> bytes:
-    words = len(text.split(" "))
-    return orjson.dumps(
-        {
-            "id": f"chatcmpl-mock{next(_ids)}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 8, "completion_tokens": words, "total_tokens": 8 + words},
-        }
-    )
-
-
-def _anthropic_message(
-    model: str, text: str, content: list[Any], stop: str | None
-) -> dict[str, Any]:
-    return {
-        "id": f"msg_mock{next(_ids)}",
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": stop,
-        "stop_sequence": None,
-        "usage": {"input_tokens": 8, "output_tokens": len(text.split(" ")) if stop else 1},
-    }
-
-
-def _anthropic_events(model: str, text: str) -> list[bytes]:
-    def event(name: str, payload: dict[str, Any]) -> bytes:
-        return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
-
-    words = text.split(" ")
-    events = [
-        event(
-            "message_start",
-            {"type": "message_start", "message": _anthropic_message(model, text, [], None)},
-        ),
-        event(
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
-        ),
+def _events(reply: hub.Response) -> list[hub.Event]:
+    """The reply as a stream: word by word, usage at the end."""
+    [part] = reply.parts
+    assert isinstance(part, hub.Text)
+    words = part.text.split(" ")
+    deltas = [hub.Delta(w if i == 0 else " " + w) for i, w in enumerate(words)]
+    start = hub.Started(reply.id, reply.model, hub.Usage(input=PROMPT_TOKENS, output=1))
+    return [
+        start,
+        hub.Opened("text"),
+        *deltas,
+        hub.Closed(),
+        hub.UsageSeen(reply.usage),
+        hub.Stopped(reply.stop),
+        hub.Ended(),
     ]
-    for i, word in enumerate(words):
-        delta = {"type": "text_delta", "text": word if i == 0 else " " + word}
-        events.append(
-            event(
-                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
-            )
-        )
-    events += [
-        event("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        event(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": len(words)},
-            },
-        ),
-        event("message_stop", {"type": "message_stop"}),
-    ]
-    return events
 
 
-def _anthropic_body(model: str, text: str) -> bytes:
-    return orjson.dumps(
-        _anthropic_message(model, text, [{"type": "text", "text": text}], "end_turn")
-    )
+def _streamed_bytes(codec: Codec, reply: hub.Response) -> list[bytes]:
+    request = hub.Request(model=reply.model, messages=[], include_usage=True)
+    encoder = codec.stream_encoder(reply.model, request)
+    return [chunk for event in _events(reply) for chunk in encoder.encode(event)]
 
 
 class MockProvider:
@@ -162,16 +85,13 @@ class MockProvider:
             payload = orjson.dumps({"input_tokens": max(1, len(call.body) // 4)})
             return _fixed(payload, "application/json")
         text = str(step.get("reply", "Hello from the turnout mock provider."))
-        anthropic = call.dialect == "anthropic"
+        codec, reply = CODECS[call.dialect], _reply(call.model, text)
         if not call.stream:
-            body = (
-                _anthropic_body(call.model, text) if anthropic else _openai_body(call.model, text)
+            return _fixed(
+                orjson.dumps(codec.encode_response(reply, call.model)), "application/json"
             )
-            return _fixed(body, "application/json")
-        events = (
-            _anthropic_events(call.model, text) if anthropic else _openai_events(call.model, text)
-        )
         cut_after = step.get("cut_after")
+        events = _streamed_bytes(codec, reply)
         return _streamed(events, None if cut_after is None else int(cut_after))
 
     async def aclose(self) -> None:
