@@ -46,6 +46,7 @@ class ScriptedProvider:
     """A provider whose `open` runs the next of `answers` (the last repeats)."""
 
     dialect = "openai"
+    operations = frozenset({"chat"})
 
     def __init__(
         self, config: GatewayConfig, *answers: Callable[[], Awaitable[UpstreamResponse]]

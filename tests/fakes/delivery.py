@@ -70,6 +70,25 @@ ANTHROPIC = Dialect(
     lambda reply, request: anthropic_wire.events(reply, request)[:2],
     _anthropic_error,
 )
+
+
+def _embeddings(reply: Reply, request: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI's embeddings list: one vector per input, usage in prompt tokens."""
+    inputs = request.get("input")
+    texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+    data = [
+        {"object": "embedding", "index": i, "embedding": [0.5, -0.25, float(len(str(t)))]}
+        for i, t in enumerate(texts)
+    ]
+    prompt = reply.usage[0]
+    usage = {"prompt_tokens": prompt, "total_tokens": prompt}
+    model = reply.model or str(request.get("model") or "fake-model")
+    return {"object": "list", "data": data, "model": model, "usage": usage}
+
+
+EMBEDDINGS = Dialect(
+    _embeddings, lambda reply, request: [], "x-request-id", lambda r, q: [], _openai_error
+)
 RESPONSES = Dialect(
     responses_wire.body,
     responses_wire.events,

@@ -1,7 +1,7 @@
 """A real HTTP server on 127.0.0.1 that plays a scripted model provider.
 
 Routes: POST /v1/chat/completions and /chat/completions (OpenAI dialect),
-POST /v1/responses and /responses (OpenAI Responses), POST /v1/messages
+POST /v1/responses and /responses (OpenAI Responses), POST /v1/embeddings, POST /v1/messages
 (Anthropic dialect), POST /v1/messages/count_tokens and GET /v1/models. Only
 the answer routes consume scripted steps; the other two always succeed. Every
 request to any path is recorded first.
@@ -20,7 +20,15 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from tests.fakes.delivery import ANTHROPIC, OPENAI, RESPONSES, Dialect, Exchange, answer
+from tests.fakes.delivery import (
+    ANTHROPIC,
+    EMBEDDINGS,
+    OPENAI,
+    RESPONSES,
+    Dialect,
+    Exchange,
+    answer,
+)
 from tests.fakes.steps import Reply, Step
 
 ROUTES: dict[str, Dialect] = {
@@ -29,6 +37,7 @@ ROUTES: dict[str, Dialect] = {
     "/v1/messages": ANTHROPIC,
     "/v1/responses": RESPONSES,
     "/responses": RESPONSES,
+    "/v1/embeddings": EMBEDDINGS,
 }
 STOP_GRACE_S = 1.0
 

@@ -49,6 +49,7 @@ from turnout.runtime.reload import ConfigReloader
 from turnout.telemetry.logs import REQUEST_ID
 from turnout.telemetry.snapshot import reset_fields
 from turnout.wire import CHAT, MESSAGES, RESPONSES, Codec
+from turnout.wire.chat import parse_embeddings
 
 log = logging.getLogger("turnout.server")
 
@@ -211,6 +212,8 @@ class TurnoutApp:
             ("POST", "/chat/completions"): self._chat_openai,
             ("POST", "/v1/messages"): self._chat_anthropic,
             ("POST", "/v1/responses"): self._responses,
+            ("POST", "/v1/embeddings"): self._embeddings,
+            ("POST", "/embeddings"): self._embeddings,
             ("POST", "/responses"): self._responses,
             ("POST", "/v1/messages/count_tokens"): self._count_tokens,
             ("GET", "/v1/models"): self._models,
@@ -381,6 +384,15 @@ class TurnoutApp:
     async def _responses(self, request: Request) -> None:
         request.dialect = RESPONSES
         await self._chat(request)
+
+    async def _embeddings(self, request: Request) -> None:
+        request.dialect = CHAT
+        body = await self._read_json_body(request)
+        exchange = Exchange(
+            CHAT, parse_embeddings(body), request.headers, request.request_id, request.started,
+            request.key, operation="embeddings",
+        )  # fmt: skip
+        await relay(request.gateway, exchange, request.send)
 
     async def _count_tokens(self, request: Request) -> None:
         request.dialect = MESSAGES

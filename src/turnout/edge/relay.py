@@ -63,6 +63,7 @@ class Exchange:
     started: float
     key: GatewayKey | None = None
     credential: ClientCredential | None = None  # the client's own, for `api_key: client`
+    operation: str = "chat"  # or "embeddings": relayed as sent, on paths that offer it
     #: Paths whose wire cannot carry what the request needs, with what (client's words).
     refusals: list[str] = field(default_factory=list)
     _decoded: hub.Request | None = None
@@ -119,8 +120,11 @@ def _body_for(
 ) -> bytes | None:  # fmt: skip
     """The request for one path: the client's bytes with the path's model, or a translation
     (None when that path cannot carry the request)."""
+    if exchange.operation not in provider.operations:
+        exchange.refusals.append(f"{target.path} cannot serve {exchange.operation}")
+        return None
     upstream = upstream_codec(exchange.dialect, provider)
-    if upstream is exchange.dialect:
+    if upstream is exchange.dialect or exchange.operation != "chat":
         return exchange.dialect.same_wire_body(exchange.request, target.model)
     allow_drop = gateway.config.settings_for(route, provider.config).allow_drop
     try:
@@ -184,7 +188,7 @@ async def _serve(
 ) -> None:
     request = exchange.request
     call = UpstreamCall(
-        operation="chat",
+        operation=exchange.operation,
         dialect=exchange.dialect.name,
         body=request.body,
         model=request.model,
@@ -258,6 +262,8 @@ async def _relay_whole(
     gateway: Gateway, exchange: Exchange, tally: Tally, served: Served, send: Send
 ) -> None:
     upstream = upstream_codec(exchange.dialect, served.provider)
+    if exchange.operation != "chat":
+        upstream = exchange.dialect  # embeddings: one wire, relayed as they came
     raw = served.body
     try:
         body = convert_whole(upstream, exchange.dialect, raw, served.data, served.target.model)

@@ -20,6 +20,7 @@ def is_oauth_token(key: str) -> bool:
 
 class AnthropicProvider(HttpProvider):
     dialect = "anthropic"
+    operations = frozenset({"chat", "count_tokens"})
 
     def __init__(self, config: ProviderConfig, transport: HttpTransport) -> None:
         key = config.api_key.value if config.api_key else ""

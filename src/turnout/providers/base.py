@@ -32,7 +32,7 @@ class ClientCredential:
 class UpstreamCall:
     """One request to send: already in the provider's dialect, model name already set."""
 
-    operation: str  # "chat" | "count_tokens"
+    operation: str  # "chat" | "count_tokens" | "embeddings"
     dialect: str  # wire format of `body`
     body: bytes
     model: str
@@ -70,6 +70,8 @@ class Provider(Protocol):
     config: ProviderConfig
     #: The wire format this provider speaks; "any" answers in the caller's (the mock).
     dialect: str
+    #: What it can be asked besides chat ("count_tokens", "embeddings").
+    operations: frozenset[str]
 
     async def open(self, call: UpstreamCall) -> UpstreamResponse: ...
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -59,6 +60,7 @@ def _streamed_bytes(codec: Codec, reply: hub.Response) -> list[bytes]:
 
 class MockProvider:
     dialect = "any"
+    operations = frozenset({"chat", "count_tokens", "embeddings"})
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -81,6 +83,8 @@ class MockProvider:
                 body=str(step.get("body", "")),
                 headers={str(k).lower(): str(v) for k, v in (step.get("headers") or {}).items()},
             )
+        if call.operation == "embeddings":
+            return _fixed(_embeddings(call), "application/json")
         if call.operation == "count_tokens":
             payload = orjson.dumps({"input_tokens": max(1, len(call.body) // 4)})
             return _fixed(payload, "application/json")
@@ -96,6 +100,24 @@ class MockProvider:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+def _embeddings(call: UpstreamCall) -> bytes:
+    """One small vector per input, the same for the same text."""
+    data = orjson.loads(call.body)
+    inputs = data.get("input")
+    texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+    vectors = [
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": [((zlib.crc32(str(t).encode()) >> k) % 1000) / 1000 for k in range(8)],
+        }
+        for i, t in enumerate(texts)
+    ]
+    tokens = sum(max(1, len(str(t)) // 4) for t in texts)
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return orjson.dumps({"object": "list", "data": vectors, "model": call.model, "usage": usage})
 
 
 async def _nothing() -> None:

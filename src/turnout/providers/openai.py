@@ -1,5 +1,6 @@
 """Any OpenAI-compatible endpoint with a bearer key: `POST {base_url}/chat/completions`, or
-`POST {base_url}/responses` for a path whose config says `wire: responses`."""
+`POST {base_url}/responses` for a path whose config says `wire: responses`; embeddings at
+`POST {base_url}/embeddings` either way."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def not_offered(call: UpstreamCall, what: str) -> UpstreamHTTPError:
 
 class OpenAIProvider(HttpProvider):
     dialect = "openai"
+    operations = frozenset({"chat", "embeddings"})
 
     def __init__(
         self, config: ProviderConfig, transport: HttpTransport, auth: Auth | None = None
@@ -36,9 +38,11 @@ class OpenAIProvider(HttpProvider):
         self._url = f"{config.base_url}{ENDPOINTS[self.dialect]}"
 
     def url_for(self, call: UpstreamCall) -> str:
+        if call.operation == "embeddings":
+            return f"{self.config.base_url}/embeddings"
         return self._url
 
     async def open(self, call: UpstreamCall) -> UpstreamResponse:
-        if call.operation != "chat":
+        if call.operation not in self.operations:
             raise not_offered(call, "OpenAI-compatible providers")
         return await super().open(call)

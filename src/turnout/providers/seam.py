@@ -54,6 +54,8 @@ class HttpProvider:
     their wire differs from the caller's body, `body_for` and `headers_for`)."""
 
     dialect: str = "anthropic"
+    #: What it can be asked besides chat ("count_tokens", "embeddings").
+    operations: frozenset[str] = frozenset({"chat"})
     #: The URL is sent exactly as built (its escapes are part of a signature).
     encoded_url: bool = False
 

@@ -45,6 +45,17 @@ def openai_error(category: str, message: str, extra: dict[str, Any]) -> dict[str
     }
 
 
+def parse_embeddings(body: bytes) -> ParsedRequest:
+    """`POST /v1/embeddings`: a model and an `input` of text (or token arrays)."""
+    data = parse_json_object(body)
+    model = require_model(data)
+    if not isinstance(data.get("input"), str | list) or not data["input"]:
+        raise ClientRequestError(400, "'input' must be a string or a non-empty list")
+    if data.get("stream"):
+        raise ClientRequestError(400, "embeddings are not streamed: leave out 'stream'")
+    return ParsedRequest(body, data, model, False)
+
+
 def wants_usage(data: dict[str, Any]) -> bool:
     options = data.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
