@@ -265,8 +265,13 @@ def test_the_openai_prefix_serves_responses_too() -> None:
         assert body["output"][0]["content"][0]["text"] == "prefixed"
 
 
-def test_a_quota_error_after_the_handshake_still_fails_over(clients: Clients) -> None:
-    with chain("responses", "openai") as (gw, [gated, spare]):
+@pytest.mark.parametrize("gated_wire", WIRES)
+def test_a_quota_error_after_the_handshake_still_fails_over(
+    clients: Clients, gated_wire: str
+) -> None:
+    """A 200 stream that opens (a role chunk, message_start, response.created) and then says
+    quota is nothing the client has seen yet: the next path answers."""
+    with chain(gated_wire, "openai") as (gw, [gated, spare]):
         gated.script(ErrorAfterHandshake())
         spare.script(Reply(text="the spare path answers"))
         events = list(clients.openai(gw.url).responses.create(model="m", input="hi", stream=True))
