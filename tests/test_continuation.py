@@ -285,3 +285,21 @@ def test_the_client_assembles_exactly_what_the_upstreams_produced(
     ):
         text = "".join(stream.text_stream)
     assert text == full
+
+
+def test_a_responses_client_is_continued_in_the_same_output_item(
+    tmp_path: Path, clients: Clients
+) -> None:
+    with cut_and_spare("openai", "anthropic", tmp_path) as (gw, primary, spare):
+        primary.script(Cut(after_events=3, text="one two three four"))  # role, "one", " two"
+        spare.script(Reply(text=" three four"))
+        events = list(
+            clients.openai(gw.url).responses.create(model="m", input="count", stream=True)
+        )
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    deltas = [e for e in events if e.type == "response.output_text.delta"]
+    assert "".join(d.delta for d in deltas) == "one two three four"
+    assert len({d.item_id for d in deltas}) == 1
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output_text == "one two three four"
+    assert spare.requests[-1].json["messages"][-1] == {"role": "assistant", "content": "one two"}

@@ -2,12 +2,12 @@
 ask a path that accepts an assistant prefill to continue from the text so far, and stream only
 the remainder into the same answer.
 
-Three parts: `ClientStream` watches what the client has received (text so far, whether a tool
-call or thinking block is open, the message id and block index to continue); `prefill_request`
-builds the continuation request in the continuing path's dialect; `RemainderReader` reads that
-path's stream and `ContinuationWriter` writes the remainder in the client's dialect as the next
-deltas of the same message. Never inside a tool call or a thinking block; never to a path that
-rejects a prefill.
+Three parts, each written once against the hub: `ClientStream` reads back what the client has
+received (in hub events: the text so far, whether a tool call or reasoning part is open);
+`prefill_request` builds the continuation request in the continuing path's wire;
+`RemainderReader` reads that path's stream and `ContinuationWriter` writes the remainder in the
+client's wire as the next deltas of the same message, by an encoder brought to where the client
+stands. Never inside a tool call or a reasoning block; never to a path that rejects a prefill.
 """
 
 from __future__ import annotations
@@ -17,17 +17,12 @@ from typing import Any
 
 import orjson
 
-from turnout.wire import CODECS
-from turnout.wire.sse import Event, parse_event
-from turnout.wire.translate import translate_request
+from turnout.wire import CODECS, Codec, UpstreamStreamError, hub
+from turnout.wire.sse import EventSplitter
+from turnout.wire.translate import encode_for
 
-
-def _json(data: str) -> dict[str, Any] | None:
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
+#: How a path continues a final assistant message: the wire it is asked in.
+PREFILL_WIRES = {"anthropic": "anthropic", "deepseek": "openai", "vllm": "openai"}
 
 
 @dataclass(slots=True)
@@ -38,14 +33,18 @@ class ClientStream:
     stream that never breaks pays for no parsing here.
     """
 
-    dialect: str
+    dialect: str  # the client's wire
     text: list[str] = field(default_factory=list)
-    in_tool_call: bool = False
-    in_thinking: bool = False
-    message_id: str | None = None
-    model: str | None = None
-    open_block: int | None = None  # Anthropic: the index of the open text block
+    events: list[hub.Event] = field(default_factory=list)  # what it was told, in hub terms
+    open: str | None = None  # the kind of the part open at the client
+    unreadable: bool = False  # what went out could not be read back: never continue it
     _unread: list[bytes] = field(default_factory=list)
+    _splitter: EventSplitter = field(default_factory=EventSplitter)
+    _decoder: Any = None
+
+    @property
+    def codec(self) -> Codec:
+        return CODECS[self.dialect]
 
     def sent(self, chunk: bytes) -> None:
         self._unread.append(chunk)
@@ -53,179 +52,146 @@ class ClientStream:
     def read(self) -> ClientStream:
         """Bring the fields up to date with everything sent; returns itself."""
         unread, self._unread = self._unread, []
-        for raw in b"".join(unread).split(b"\n\n"):
-            event = parse_event(raw + b"\n\n") if raw.strip() else None
-            if event is not None:
-                self._observe(event)
+        if not unread or self.unreadable:
+            return self
+        if self._decoder is None:
+            self._decoder = self.codec.stream_decoder()
+        try:
+            for event in self._splitter.feed(b"".join(unread)):
+                for item in self._decoder.feed(event):
+                    self._observe(item)
+        except (UpstreamStreamError, ValueError):
+            self.unreadable = True
         return self
 
-    def _observe(self, event: Event) -> None:
-        data = _json(event.data)
-        if data is None:
-            return
-        if self.dialect == "openai":
-            self._openai(data)
-        else:
-            self._anthropic(event.name or str(data.get("type", "")), data)
+    def _observe(self, item: hub.Event) -> None:
+        self.events.append(item)
+        if isinstance(item, hub.Opened):
+            self.open = item.kind
+            if item.kind == "text" and item.text:
+                self.text.append(item.text)
+        elif isinstance(item, hub.Closed):
+            self.open = None
+        elif isinstance(item, hub.Delta) and self.open == "text":
+            self.text.append(item.text)
 
-    def _openai(self, data: dict[str, Any]) -> None:
-        self.message_id = data.get("id") or self.message_id
-        self.model = data.get("model") or self.model
-        for choice in data.get("choices") or []:
-            delta = choice.get("delta") or {}
-            if delta.get("tool_calls"):
-                self.in_tool_call = True
-            if delta.get("reasoning_content") or delta.get("reasoning"):
-                self.in_thinking = not delta.get("content")
-            if delta.get("content"):
-                self.in_thinking = False
-                self.text.append(delta["content"])
+    @property
+    def in_tool_call(self) -> bool:
+        return self.read().open == "tool_call"
 
-    def _anthropic(self, name: str, data: dict[str, Any]) -> None:
-        if name == "message_start":
-            message = data.get("message") or {}
-            self.message_id, self.model = message.get("id"), message.get("model")
-        elif name == "content_block_start":
-            kind = (data.get("content_block") or {}).get("type")
-            self.in_tool_call = kind == "tool_use"
-            self.in_thinking = kind in ("thinking", "redacted_thinking")
-            self.open_block = data.get("index") if kind == "text" else None
-        elif name == "content_block_delta":
-            delta = data.get("delta") or {}
-            if delta.get("type") == "text_delta":
-                self.text.append(str(delta.get("text", "")))
-        elif name == "content_block_stop":
-            self.in_tool_call = self.in_thinking = False
+    @property
+    def in_thinking(self) -> bool:
+        return self.read().open == "reasoning"
 
     @property
     def continuable(self) -> bool:
-        """Text has reached the client, and no tool call or thinking block is half-sent."""
+        """Text has reached the client, and no tool call or reasoning block is half-sent."""
         self.read()
-        return bool(self.text) and not self.in_tool_call and not self.in_thinking
+        return bool(self.text) and not self.unreadable and self.open in (None, "text")
 
     @property
     def so_far(self) -> str:
         return "".join(self.read().text)
 
 
+def prefill_wire(style: str) -> Codec:
+    return CODECS[PREFILL_WIRES.get(style, "openai")]
+
+
 def prefill_request(
     client_dialect: str, data: dict[str, Any], model: str, style: str, so_far: str
 ) -> bytes:
-    """The client's request, in the continuing path's dialect, ending with the text so far
-    as an assistant message to continue. Trailing whitespace cannot end a prefill (Anthropic
-    refuses it): it is left for the model to write again."""
+    """The client's request, in the continuing path's wire, ending with the text so far as an
+    assistant message to continue. Trailing whitespace cannot end a prefill (Anthropic refuses
+    it): it is left for the model to write again."""
     prefill = so_far.rstrip()
-    target = "anthropic" if style == "anthropic" else "openai"
-    if target == client_dialect:
-        body = {**data, "model": model}
-    else:
-        body = translate_request(data, CODECS[client_dialect], CODECS[target], model).body
-    body["stream"] = True
-    assistant: dict[str, Any] = {"role": "assistant", "content": prefill}
+    source, target = CODECS[client_dialect], prefill_wire(style)
+    request = source.decode_request(data)
+    request.stream = True
+    request.messages.append(hub.Message("assistant", [hub.Text(prefill)], plain=True))
+    body = encode_for(request, target, model).body
+    if target is source:  # same wire: everything else the client sent goes as it came
+        options = {"stream_options": body["stream_options"]} if "stream_options" in body else {}
+        body = {**data, "model": model, "stream": True, "messages": body["messages"], **options}
     if style == "deepseek":
-        assistant["prefix"] = True
+        body["messages"][-1]["prefix"] = True
     elif style == "vllm":
         body["continue_final_message"] = True
         body["add_generation_prompt"] = False
-    body["messages"] = [*body.get("messages", []), assistant]
-    if target == "openai":
-        body.pop("stream_options", None)
-        body["stream_options"] = {"include_usage": True}
     return orjson.dumps(body)
 
 
 @dataclass(slots=True)
 class RemainderReader:
-    """Text deltas and the stop reason of the continuing path's stream."""
+    """Text deltas and the stop reason of the continuing path's stream, in any wire."""
 
     dialect: str
     stop_reason: str | None = None
     output_tokens: int = 0
     finished: bool = False
-    strayed: bool = False  # it began a tool call or thinking: not a continuation of text
+    strayed: bool = False  # it began a tool call or reasoning: not a continuation of text
+    _decoder: Any = None
+    _open: str | None = None
 
-    def read(self, event: Event) -> str:
-        data = _json(event.data) if event.data != "[DONE]" else None
-        if event.data == "[DONE]" or event.name == "message_stop":
-            self.finished = True
-        if data is None:
-            return ""
-        if "error" in data and (self.dialect == "openai" or event.name == "error"):
-            raise ValueError(str(data.get("error")))
-        return self._openai(data) if self.dialect == "openai" else self._anthropic(event, data)
-
-    def _openai(self, data: dict[str, Any]) -> str:
+    def read(self, event: Any) -> str:
+        """The text an upstream event adds; raises UpstreamStreamError on an error event."""
+        if self._decoder is None:
+            self._decoder = CODECS[self.dialect].stream_decoder()
         text = ""
-        for choice in data.get("choices") or []:
-            delta = choice.get("delta") or {}
-            if delta.get("tool_calls"):
-                self.strayed = True
-            text += delta.get("content") or ""
-            if isinstance(data.get("usage"), dict):
-                self.output_tokens = int(data["usage"].get("completion_tokens") or 0)
-            if choice.get("finish_reason"):
-                self.stop_reason = {"length": "max_tokens"}.get(choice["finish_reason"], "end_turn")
+        for item in self._decoder.feed(event):
+            if isinstance(item, hub.Opened):
+                self._open = item.kind
+                self.strayed = self.strayed or item.kind != "text"
+                text += item.text
+            elif isinstance(item, hub.Delta) and self._open == "text":
+                text += item.text
+            elif isinstance(item, hub.Stopped):
+                self.stop_reason = item.reason
+            elif isinstance(item, hub.UsageSeen):
+                self.output_tokens = item.usage.output
+            elif isinstance(item, hub.Ended):
+                self.finished = True
         return text
-
-    def _anthropic(self, event: Event, data: dict[str, Any]) -> str:
-        kind = event.name or data.get("type")
-        if kind == "content_block_start":
-            block = (data.get("content_block") or {}).get("type")
-            self.strayed = self.strayed or block in ("tool_use", "thinking")
-        elif kind == "content_block_delta":
-            delta = data.get("delta") or {}
-            if delta.get("type") == "text_delta":
-                return str(delta.get("text", ""))
-        elif kind == "message_delta":
-            self.stop_reason = (data.get("delta") or {}).get("stop_reason") or self.stop_reason
-            self.output_tokens = int((data.get("usage") or {}).get("output_tokens") or 0)
-        return ""
 
 
 class ContinuationWriter:
-    """The remainder, written as the next deltas of the answer the client is reading."""
+    """The remainder, written as the next deltas of the answer the client is reading: the
+    client wire's encoder, replayed through what the client was told, writes on from there."""
 
     def __init__(self, client: ClientStream, model: str) -> None:
-        self._client = client.read()  # its message id and open block, as sent so far
+        client.read()
         self._model = model  # the model that writes the remainder, named in its chunks
+        request = hub.Request(model=model, messages=[])
+        self._encoder = client.codec.stream_encoder(model, request)
+        self._usage = hub.Usage()
+        for item in client.events:
+            seen = item.usage if isinstance(item, hub.Started | hub.UsageSeen) else None
+            self._usage = seen or self._usage
+            self._encoder.encode(item)
+        self._open = client.open
 
     def text(self, delta: str) -> bytes:
-        if self._client.dialect == "openai":
-            return self._openai_chunk({"content": delta}, None)
-        payload = {
-            "type": "content_block_delta",
-            "index": self._client.open_block or 0,
-            "delta": {"type": "text_delta", "text": delta},
-        }
-        return b"event: content_block_delta\ndata: " + orjson.dumps(payload) + b"\n\n"
+        out: list[bytes] = []
+        if self._open != "text":
+            out += self._encoder.encode(hub.Opened("text"))
+            self._open = "text"
+        out += self._encoder.encode(hub.Delta(delta))
+        return b"".join(out)
 
     def finish(self, stop_reason: str | None, output_tokens: int = 0) -> list[bytes]:
-        """Close the answer. The usage is the remainder's: what the broken path wrote before
-        it broke was never counted by anyone."""
-        reason = stop_reason or "end_turn"
-        if self._client.dialect == "openai":
-            finish = {"max_tokens": "length", "tool_use": "tool_calls"}.get(reason, "stop")
-            chunks = [self._openai_chunk({}, finish)]
-            return [*chunks, b"data: [DONE]\n\n"]
-        events = []
-        if self._client.open_block is not None:
-            stop = {"type": "content_block_stop", "index": self._client.open_block}
-            events.append(b"event: content_block_stop\ndata: " + orjson.dumps(stop) + b"\n\n")
-        delta = {
-            "type": "message_delta",
-            "delta": {"stop_reason": reason, "stop_sequence": None},
-            "usage": {"output_tokens": output_tokens},
-        }
-        events.append(b"event: message_delta\ndata: " + orjson.dumps(delta) + b"\n\n")
-        events.append(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
-        return events
+        """Close the answer. The output counted is the remainder's: what the broken path
+        wrote before it broke was never counted by anyone."""
+        usage = hub.Usage(self._usage.input, output_tokens, self._usage.cache_read)
+        stop = stop_reason if stop_reason in _STOPS else "end_turn"
+        out: list[bytes] = []
+        for item in (
+            hub.Closed(),
+            hub.UsageSeen(usage),
+            hub.Stopped(stop),  # type: ignore[arg-type]
+            hub.Ended(),
+        ):
+            out += self._encoder.encode(item)
+        return out
 
-    def _openai_chunk(self, delta: dict[str, Any], finish: str | None) -> bytes:
-        chunk = {
-            "id": self._client.message_id or "chatcmpl-turnout",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": self._model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+_STOPS = frozenset({"end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "pause_turn"})

@@ -26,6 +26,7 @@ from turnout.routing.continuation import (
     ContinuationWriter,
     RemainderReader,
     prefill_request,
+    prefill_wire,
 )
 from turnout.routing.deadlines import Ask
 from turnout.routing.echo import ClientEcho
@@ -120,8 +121,8 @@ async def _walk(
 
     def body_for(candidate: Target, provider: Provider) -> bytes | None:
         style = gateway.prefill.style(provider.config, candidate.path, broken.data)
-        if style == "none":
-            return None
+        if style == "none" or provider.dialect not in (prefill_wire(style).name, "any"):
+            return None  # it does not continue, or not in the wire it speaks
         return prefill_request(client.dialect, dict(broken.data), candidate.model, style, so_far)
 
     def declines(candidate: Target, exc: UpstreamError) -> bool:

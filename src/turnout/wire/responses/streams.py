@@ -117,7 +117,7 @@ class Decoder:
         if as_dict(payload.get("part")).get("type") not in ("output_text", "refusal"):
             return []
         self._open = "message"
-        return [hub.Opened("text")]
+        return [hub.Opened("text", as_text(payload.get("item_id")))]
 
     def _delta(self, payload: dict[str, Any]) -> list[hub.Event]:
         text = as_text(payload.get("delta"))
@@ -238,13 +238,13 @@ class Encoder:
             out.append(self._added())
         elif event.kind == "reasoning":
             self._signature = ("", "")
-            self._open = {"id": new_id("rs_", 32), "type": "reasoning", "summary": []}
+            self._open = {"id": event.id or new_id("rs_", 32), "type": "reasoning", "summary": []}
             out.append(self._added())
             summary: dict[str, Any] = {"type": "summary_text", "text": ""}
             fields = {**self._where, "summary_index": 0, "part": summary}
             out.append(self._event("response.reasoning_summary_part.added", fields))
         else:
-            self._open = message_item("", new_id("msg_", 32), status="in_progress")
+            self._open = message_item("", event.id or new_id("msg_", 32), status="in_progress")
             out.append(self._added())
             text: dict[str, Any] = {"type": "output_text", "text": "", "annotations": []}
             fields = {**self._where, "content_index": 0, "part": {**text, "logprobs": []}}
