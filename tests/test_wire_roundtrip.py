@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from turnout.wire import CHAT, MESSAGES, RESPONSES, Codec, hub
+from turnout.wire import CHAT, MESSAGES, RESPONSES, CannotCarry, Codec, hub
 from turnout.wire.sse import Event, EventSplitter
 from turnout.wire.translate import translate_request, translate_response, translate_stream
 
@@ -238,3 +238,45 @@ def test_the_responses_event_sequence_from_an_anthropic_stream() -> None:
     assert [p["output_index"] for p in payloads if p["type"].endswith(".delta")] == sorted(
         p["output_index"] for p in payloads if p["type"].endswith(".delta")
     )
+
+
+# --- what a wire cannot carry ----------------------------------------------------------------
+
+FILE_IMAGE: Any = {"type": "image", "source": {"type": "file", "file_id": "file_123"}}
+FTP_IMAGE: Any = {"type": "image_url", "image_url": {"url": "ftp://host/cat.png"}}
+
+
+@pytest.mark.parametrize(
+    ("data", "source", "target", "label"),
+    [
+        (
+            {
+                "model": "m",
+                "max_tokens": 9,
+                "messages": [{"role": "user", "content": [FILE_IMAGE]}],
+            },
+            MESSAGES,
+            CHAT,
+            "image (file source)",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": [FTP_IMAGE]}]},
+            CHAT,
+            MESSAGES,
+            "image_url (unsupported URL)",
+        ),
+        (
+            {"model": "m", "input": "hi", "text": {"format": {"type": "json_object"}}},
+            RESPONSES,
+            MESSAGES,
+            "text.format",
+        ),
+    ],
+)
+def test_what_the_answer_needs_refuses_a_path_unless_dropping_is_allowed(
+    data: dict[str, Any], source: Codec, target: Codec, label: str
+) -> None:
+    with pytest.raises(CannotCarry) as caught:
+        translate_request(data, source, target, "x", allow_drop=False)
+    assert caught.value.labels == [label]
+    assert label in translate_request(data, source, target, "x", allow_drop=True).dropped

@@ -57,6 +57,10 @@ class StreamRelay(Protocol):
 
 class Codec(Protocol):
     name: str  # as the ledger and config know it: "openai", "anthropic", "responses"
+    #: What of the hub this wire cannot carry, and whether an answer depends on it: a path
+    #: is refused for what is needed, unless its route allows dropping; the rest is dropped
+    #: and named in the ledger.
+    cannot_carry: dict[str, bool]
 
     # The client's side: read a request, answer an error.
     def parse(self, body: bytes) -> ParsedRequest: ...

@@ -67,6 +67,7 @@ _FIELDS: dict[str, FieldRule] = {"stop": (text_or_text_list, "a string or a list
 
 class ChatCodec:
     name = "openai"
+    cannot_carry = requests.CANNOT_CARRY
 
     def parse(self, body: bytes) -> ParsedRequest:
         data = parse_json_object(body)

@@ -22,6 +22,16 @@ LABELS = {"effort": "reasoning_effort", "output_format": "response_format"}
 #: Content parts that carry what the client needs: not carried, the answer would be wrong.
 NEEDED_PARTS = frozenset({"file", "input_audio"})
 
+#: What the hub holds that Chat cannot carry, and whether the answer depends on it (needed:
+#: the path is refused unless the route allows dropping) or not (dropped and noted).
+CANNOT_CARRY: dict[str, bool] = {
+    "cache_breakpoints": False,  # Anthropic cache_control
+    "hosted_tools": False,  # tools that run at another provider (web search, bash)
+    "image_file_ids": True,  # images only a provider's file store knows
+    "tool_result_images": False,
+    "foreign_reasoning": False,  # signed or encrypted for another model
+}
+
 _MISSING = object()
 #: Values that ask for nothing beyond the default: not worth a ledger line when dropped.
 HARMLESS: dict[str, object] = {
@@ -259,10 +269,12 @@ def _encode_tools(tools: list[hub.Tool], lost: list[hub.Loss]) -> list[dict[str,
     converted = []
     for tool in tools:
         if tool.kind != "function":  # server tools (web search, bash) run at their provider
-            lost.append(hub.Loss(tool.label or f"tools ({tool.kind})"))
+            lost.append(
+                hub.Loss(tool.label or f"tools ({tool.kind})", CANNOT_CARRY["hosted_tools"])
+            )
             continue
         if tool.cache:
-            lost.append(hub.Loss("cache_control"))
+            lost.append(hub.Loss("cache_control", CANNOT_CARRY["cache_breakpoints"]))
         function: dict[str, Any] = {"name": tool.name}
         if tool.description is not None:
             function["description"] = tool.description
@@ -302,7 +314,7 @@ def _messages(request: hub.Request, lost: list[hub.Loss]) -> list[dict[str, Any]
 
 def _note_cache(parts: list[hub.Part], lost: list[hub.Loss]) -> None:
     if any(isinstance(p, hub.Text) and p.cache for p in parts):
-        lost.append(hub.Loss("cache_control"))
+        lost.append(hub.Loss("cache_control", CANNOT_CARRY["cache_breakpoints"]))
 
 
 def _encode_user(message: hub.Message, lost: list[hub.Loss]) -> list[dict[str, Any]]:
@@ -317,7 +329,8 @@ def _encode_user(message: hub.Message, lost: list[hub.Loss]) -> list[dict[str, A
         elif isinstance(part, hub.Image):
             url = image_url_of(part)
             if url is None:
-                lost.append(hub.Loss(f"{part.label} (file source)", needed=True))
+                needed = CANNOT_CARRY["image_file_ids"]
+                lost.append(hub.Loss(f"{part.label} (file source)", needed))
             else:
                 image: dict[str, Any] = {"url": url}
                 if part.detail != "auto":
@@ -332,7 +345,7 @@ def _encode_user(message: hub.Message, lost: list[hub.Loss]) -> list[dict[str, A
 
 def _encode_result(result: hub.ToolResult, lost: list[hub.Loss]) -> dict[str, Any]:
     if any(not isinstance(p, hub.Text) for p in result.content):
-        lost.append(hub.Loss("tool_result.image"))
+        lost.append(hub.Loss("tool_result.image", CANNOT_CARRY["tool_result_images"]))
     texts = [p.text for p in result.content if isinstance(p, hub.Text)]
     text = TOOL_RESULT_SEPARATOR.join(texts)
     if result.is_error and not text.lower().startswith("error"):
@@ -350,7 +363,7 @@ def _encode_assistant(message: hub.Message, lost: list[hub.Loss]) -> dict[str, A
             function = {"name": part.name, "arguments": part.arguments or "{}"}
             calls.append({"id": part.id, "type": "function", "function": function})
         elif isinstance(part, hub.Reasoning):
-            lost.append(hub.Loss(part.label))  # signed or encrypted for another model
+            lost.append(hub.Loss(part.label, CANNOT_CARRY["foreign_reasoning"]))
         elif isinstance(part, hub.Opaque):
             lost.append(hub.Loss(part.label, part.needed))
     # Text blocks of one turn are consecutive output (split around tool calls, citations).

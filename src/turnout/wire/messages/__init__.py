@@ -56,6 +56,7 @@ def _error(category: str, message: str) -> dict[str, str]:
 
 class MessagesCodec:
     name = "anthropic"
+    cannot_carry = requests.CANNOT_CARRY
 
     def parse(self, body: bytes) -> ParsedRequest:
         data = parse_json_object(body)

@@ -36,6 +36,18 @@ BUDGET_BY_EFFORT: dict[str, int] = {
 }
 MIN_BUDGET = 1024
 EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+#: What the hub holds that Messages cannot carry, and whether the answer depends on it (needed:
+#: the path is refused unless the route allows dropping) or not (dropped and noted). Several
+#: choices are refused outright: one request gets one answer.
+CANNOT_CARRY: dict[str, bool] = {
+    "structured_output": True,  # a JSON schema or JSON-object format for the answer
+    "effort_without_room": False,  # a reasoning effort whose budget does not fit the cap
+    "hosted_tools": False,
+    "unparsable_tool_arguments": False,
+    "foreign_reasoning": False,  # Anthropic accepts only thinking it signed
+    "image_detail": False,
+    "image_url_schemes": True,  # images by a URL that is neither data: nor http(s)
+}
 _MISSING = object()
 HARMLESS: dict[str, object] = {"n": 1}
 
@@ -241,9 +253,10 @@ def encode(request: hub.Request, model: str, lost: list[hub.Loss]) -> dict[str, 
     if request.effort is not None:
         _thinking_for(request.effort, body, explicit_max=explicit)
         if "thinking" not in body and request.effort != "none":
-            lost.append(hub.Loss(request.label("effort")))
+            lost.append(hub.Loss(request.label("effort"), CANNOT_CARRY["effort_without_room"]))
     if request.output_format is not None:
-        lost.append(hub.Loss(request.label("output_format"), needed=True))
+        needed = CANNOT_CARRY["structured_output"]
+        lost.append(hub.Loss(request.label("output_format"), needed))
     return body
 
 
@@ -251,7 +264,9 @@ def _encode_tools(tools: list[hub.Tool], lost: list[hub.Loss]) -> list[dict[str,
     converted = []
     for tool in tools:
         if tool.kind != "function":
-            lost.append(hub.Loss(tool.label or f"tools ({tool.kind})"))
+            lost.append(
+                hub.Loss(tool.label or f"tools ({tool.kind})", CANNOT_CARRY["hosted_tools"])
+            )
             continue
         entry: dict[str, Any] = {"name": tool.name}
         if tool.description is not None:
@@ -327,14 +342,15 @@ def _encode_part(part: hub.Part, lost: list[hub.Loss]) -> dict[str, Any] | None:
     if isinstance(part, hub.ToolCall):
         arguments = load_object(part.arguments)
         if arguments is None:
-            lost.append(hub.Loss("tool_calls[].function.arguments (not a JSON object)"))
+            label = "tool_calls[].function.arguments (not a JSON object)"
+            lost.append(hub.Loss(label, CANNOT_CARRY["unparsable_tool_arguments"]))
         return {"type": "tool_use", "id": part.id, "name": part.name, "input": arguments or {}}
     if isinstance(part, hub.ToolResult):
         return _encode_result(part, lost)
     if isinstance(part, hub.Reasoning):
         if part.origin != "anthropic":
             # Anthropic only accepts thinking it signed itself; foreign reasoning cannot go back.
-            lost.append(hub.Loss(part.label))
+            lost.append(hub.Loss(part.label, CANNOT_CARRY["foreign_reasoning"]))
             return None
         if part.redacted:
             return {"type": "redacted_thinking", "data": part.signature}
@@ -345,14 +361,15 @@ def _encode_part(part: hub.Part, lost: list[hub.Loss]) -> dict[str, Any] | None:
 
 def _encode_image(image: hub.Image, lost: list[hub.Loss]) -> dict[str, Any] | None:
     if image.detail != "auto":
-        lost.append(hub.Loss(f"{image.label}.detail"))
+        lost.append(hub.Loss(f"{image.label}.detail", CANNOT_CARRY["image_detail"]))
     inline = DATA_URL.fullmatch(image.url)
     if inline:
         source = {"type": "base64", "media_type": inline["media"], "data": inline["data"]}
     elif image.url.startswith(("https://", "http://")):
         source = {"type": "url", "url": image.url}
     else:
-        lost.append(hub.Loss(f"{image.label} (unsupported URL)", needed=True))
+        needed = CANNOT_CARRY["image_url_schemes"]
+        lost.append(hub.Loss(f"{image.label} (unsupported URL)", needed))
         return None
     return {"type": "image", "source": source}
 

@@ -24,6 +24,7 @@ STATEFUL = ("previous_response_id", "conversation")
 
 class ResponsesCodec:
     name = "responses"
+    cannot_carry = requests.CANNOT_CARRY
 
     def parse(self, body: bytes) -> ParsedRequest:
         data = parse_json_object(body)

@@ -22,6 +22,15 @@ MIN_OUTPUT_TOKENS = 16  # the API refuses a smaller max_output_tokens
 HARMLESS = frozenset(
     {"store", "prompt_cache_key", "stream_options", "safety_identifier", "client_metadata"}
 )
+#: What the hub holds that Responses cannot carry, and whether the answer depends on it (needed:
+#: the path is refused unless the route allows dropping) or not (dropped and noted). Several
+#: choices are refused outright.
+CANNOT_CARRY: dict[str, bool] = {
+    "stop_sequences": False,
+    "hosted_tools": False,  # another provider's server tools
+    "tool_result_images": False,
+    "foreign_reasoning": False,  # only its own encrypted reasoning goes back
+}
 _DEFAULT_VALUES: dict[str, object] = {"truncation": "disabled", "background": False}
 _TEXT_KINDS = ("input_text", "output_text", "text", "summary_text")
 
@@ -241,7 +250,7 @@ def encode(request: hub.Request, model: str, lost: list[hub.Loss]) -> dict[str, 
     if request.stream:
         body["stream"] = True
     if request.stop:
-        lost.append(hub.Loss("stop"))
+        lost.append(hub.Loss("stop", CANNOT_CARRY["stop_sequences"]))
     tools = _encode_tools(request.tools, lost)
     if tools:
         body["tools"] = tools
@@ -268,7 +277,8 @@ def _encode_tools(tools: list[hub.Tool], lost: list[hub.Loss]) -> list[dict[str,
     converted = []
     for tool in tools:
         if tool.kind != "function":
-            lost.append(hub.Loss(tool.label or f"tools ({tool.kind})"))
+            label = tool.label or f"tools ({tool.kind})"
+            lost.append(hub.Loss(label, CANNOT_CARRY["hosted_tools"]))
             continue
         entry: dict[str, Any] = {"type": "function", "name": tool.name}
         if tool.description is not None:
@@ -307,7 +317,7 @@ def _user_items(message: hub.Message, lost: list[hub.Loss]) -> list[dict[str, An
         if isinstance(part, hub.ToolResult):
             texts = [p.text for p in part.content if isinstance(p, hub.Text)]
             if len(texts) < len(part.content):
-                lost.append(hub.Loss("tool_result.image"))
+                lost.append(hub.Loss("tool_result.image", CANNOT_CARRY["tool_result_images"]))
             output = "\n".join(texts)
             if part.is_error and not output.lower().startswith("error"):
                 output = "Error: " + output
@@ -341,7 +351,7 @@ def _assistant_items(message: hub.Message, lost: list[hub.Loss]) -> list[dict[st
             item = {"type": "reasoning", "summary": summary, "encrypted_content": part.signature}
             items.append({**item, "id": part.item_id} if part.item_id else item)
         elif isinstance(part, hub.Reasoning):
-            lost.append(hub.Loss(part.label))
+            lost.append(hub.Loss(part.label, CANNOT_CARRY["foreign_reasoning"]))
         elif isinstance(part, hub.Opaque):
             lost.append(hub.Loss(part.label, part.needed))
     return items
