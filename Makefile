@@ -35,6 +35,7 @@ $(AGENTS)/node_modules/.installed: $(AGENTS)/package.json $(AGENTS)/package-lock
 	cd $(AGENTS) && npm ci --no-audit --no-fund
 	$(AGENTS)/node_modules/.bin/claude --version
 	$(AGENTS)/node_modules/.bin/codex --version
+	$(AGENTS)/node_modules/.bin/opencode --version
 	touch $@
 
 $(AGENTS_VENV)/bin/hermes: $(AGENTS)/requirements.txt

@@ -1,0 +1,79 @@
+"""OpenCode (npm, pinned in tests/agents/package.json) with its built-in `openai` provider,
+which speaks the Responses API, pointed at turnout: `opencode run` for a text turn and for a
+turn where it runs the bash command it was asked to, through Chat, Anthropic and Responses
+paths. Isolated as tests/test_agents.py isolates its clients: loopback only, a throwaway home,
+update checks, model-list fetches and plugins off."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import Reply, ToolCall
+from tests.gateway import RunningGateway, gateway_over
+from tests.test_agents import ROOT, installed, isolated_env, run
+from turnout.ledger.record import RequestRecord
+
+pytestmark = pytest.mark.slow
+
+OPENCODE = ROOT / "tests" / "agents" / "node_modules" / ".bin" / "opencode"
+WIRES = ["openai", "anthropic", "responses"]
+
+
+def opencode(tmp_path: Path, gw: RunningGateway, prompt: str, *, titles: bool = True) -> str:
+    """`opencode run` in a fresh project and home; what it printed. With `titles`, its
+    session-title requests go to turnout's route too (else to a small model it has no route
+    for, answered 404, which OpenCode shrugs off)."""
+    binary = installed(OPENCODE, "OpenCode")
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    provider = {"options": {"baseURL": gw.openai_base, "apiKey": "sk-gateway-key"}}
+    config = {
+        "autoupdate": False,
+        "share": "disabled",
+        "provider": {"openai": {**provider, "models": {"m": {"name": "m"}}}},
+        "model": "openai/m",
+        **({"small_model": "openai/m"} if titles else {}),
+    }
+    (work / "opencode.json").write_text(json.dumps(config))
+    env = isolated_env(
+        home,
+        XDG_STATE_HOME=str(home / ".local" / "state"),
+        OPENCODE_DISABLE_AUTOUPDATE="1",
+        OPENCODE_DISABLE_MODELS_FETCH="1",
+        OPENCODE_DISABLE_LSP_DOWNLOAD="1",
+        OPENCODE_DISABLE_DEFAULT_PLUGINS="1",
+    )
+    return run([str(binary), "run", "--pure", prompt], work, env).stdout.strip()
+
+
+@pytest.mark.parametrize("kind", WIRES)
+def test_opencode_text_turn_over_the_responses_endpoint(tmp_path: Path, kind: str) -> None:
+    with gateway_over(kind, route="m", models=["upstream-model"]) as (gw, [upstream]):
+        records: list[RequestRecord] = []
+        gw.gateway.shared.records.subscribe(records.append)
+        upstream.script(Reply(text=f"OpenCode answered by the {kind} path."))
+        assert opencode(tmp_path, gw, "Say hello to turnout.").endswith(
+            f"OpenCode answered by the {kind} path."
+        )
+        # Every request it made (the answer, and a title for the session) spoke Responses.
+        assert records
+        assert {(r.client_dialect, r.upstream_model) for r in records} == {
+            ("responses", "upstream-model")
+        }
+        assert any("Say hello to turnout." in json.dumps(r.json) for r in upstream.requests)
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_opencode_runs_the_bash_command_it_was_asked_to(tmp_path: Path, kind: str) -> None:
+    command = {"command": "echo opencode-ran-this > proof.txt", "description": "write proof"}
+    with gateway_over(kind, route="m") as (gw, [upstream]):
+        upstream.script(
+            Reply(tool_call=ToolCall("bash", command, id="call_b")), Reply(text="Wrote it.")
+        )
+        printed = opencode(tmp_path, gw, "Write proof.txt with bash.", titles=False)
+        assert printed.endswith("Wrote it.")
+        assert (tmp_path / "work" / "proof.txt").read_text() == "opencode-ran-this\n"
+        assert "call_b" in json.dumps(upstream.requests[-1].json)  # its result went back
