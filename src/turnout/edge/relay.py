@@ -36,7 +36,7 @@ from turnout.routing.resume import Broken, recover
 from turnout.runtime.gateway import Gateway
 from turnout.runtime.shutdown import SHUTDOWN
 from turnout.telemetry.accounting import CLIENT_GONE, Tally, close, trail
-from turnout.wire import CODECS, CannotCarry, Codec, StreamRelay, UpstreamStreamError, hub
+from turnout.wire import CODECS, MESSAGES, CannotCarry, Codec, StreamRelay, UpstreamStreamError, hub
 from turnout.wire.base import ParsedRequest, replace_model
 from turnout.wire.sse import Event
 from turnout.wire.translate import encode_for
@@ -473,7 +473,8 @@ async def _count_upstream(
     request = exchange.request
     for target in route.targets:
         provider = gateway.providers[target.provider]
-        if provider.dialect not in ("anthropic", "any") or await gateway.health.is_out(target.path):
+        offered = "count_tokens" in provider.operations
+        if not offered or await gateway.health.is_out(target.path):
             continue
         own = exchange.credential if provider.config.client_credential else None
         if provider.config.client_credential and own is None:
@@ -481,7 +482,7 @@ async def _count_upstream(
         model = target_model(target, request.model)
         call = UpstreamCall(
             operation="count_tokens",
-            dialect="anthropic",
+            dialect=MESSAGES.name,
             body=replace_model(request.body, request.model, model),
             model=model,
             stream=False,
