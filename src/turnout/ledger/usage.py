@@ -36,10 +36,8 @@ class UsageMeter:
     def __init__(self, codec: Codec) -> None:
         self._codec = codec
         self._usage = hub.Usage()
-
-    @property
-    def usage(self) -> Usage:
-        return Usage.of(self._usage)
+        #: The counts so far, kept in this one object (holders of it see them grow).
+        self.usage = Usage()
 
     def observe(self, event: Event) -> None:
         if '"usage"' not in event.data:
@@ -50,3 +48,6 @@ class UsageMeter:
             return
         if isinstance(data, dict):
             self._usage = self._codec.usage(data, self._usage) or self._usage
+            seen = Usage.of(self._usage)
+            self.usage.tokens_in, self.usage.tokens_out = seen.tokens_in, seen.tokens_out
+            self.usage.tokens_cached = seen.tokens_cached
