@@ -223,3 +223,34 @@ def test_metrics_carry_each_paths_headroom() -> None:
     line = 'turnout_path_headroom_ratio{path="sub/claude-sonnet-4-6",window="five_hour"}'
     [value] = [row.split()[-1] for row in metrics.splitlines() if row.startswith(line)]
     assert round(float(value), 2) == 0.03
+
+
+def test_task_routes_move_before_the_work_a_person_waits_on() -> None:
+    """At 8% left and a 5% reserve, a title request (a task route keeps twice the reserve)
+    moves to the backup while the conversation itself stays on the subscription."""
+    with ExitStack() as stack:
+        sub, backup = (stack.enter_context(RunningUpstream()) for _ in range(2))
+        paths = ["sub/claude-sonnet-4-6", "backup/claude-sonnet-4-6"]
+        config = {
+            "defaults": {"retries": 0},
+            "providers": {
+                "sub": {
+                    "kind": "anthropic",
+                    "base_url": sub.url,
+                    "api_key": "${K}",
+                    "reserve": 0.05,
+                },
+                "backup": {"kind": "anthropic", "base_url": backup.url, "api_key": "${K}"},
+            },
+            "routes": {"claude-sonnet-4-6": paths, "titles": paths},
+            "tasks": {"title": "titles"},
+        }
+        gw = stack.enter_context(running_gateway(yaml.safe_dump(config), env={"K": "sk-ant-x"}))
+        headers = nearly_spent() | {"anthropic-ratelimit-unified-5h-utilization": "0.92"}
+        sub.script(Reply(text="from the subscription", headers=headers))
+        backup.script(Reply(text="from the backup"))
+        request(gw.url, "POST", "/v1/messages", ASK)  # learns the headroom
+        title = request(gw.url, "POST", "/v1/messages", ASK, {"x-turnout-task": "title"})
+        chat = request(gw.url, "POST", "/v1/messages", ASK)
+        assert text_of(title) == "from the backup"
+        assert text_of(chat) == "from the subscription"

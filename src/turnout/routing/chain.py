@@ -53,6 +53,8 @@ GATING = frozenset(
         Category.ENDPOINT_NOT_FOUND,
     }
 )
+#: How much more headroom a task route (titles, compression, background work) keeps back.
+TASK_RESERVE_FACTOR = 2.0
 #: Why a path that takes the client's own credential was not tried.
 NO_CLIENT_CREDENTIAL = (
     "this path uses the client's own credential and the request brought none of its own "
@@ -226,13 +228,16 @@ class RouteChain:
         self, route: RouteConfig, targets: list[Target], attempts: list[Attempt]
     ) -> list[Target]:
         """The targets with those below their `reserve` of headroom moved behind the others
-        (in order): they serve only when no other path can. Each move is noted."""
+        (in order): they serve only when no other path can. Each move is noted. Task routes
+        (titles, compression, background work: `tasks:`) keep twice the reserve, so they move
+        first and leave what is left to the work a person waits on."""
         now = self._wall()
         kept: list[Target] = []
         low: list[Target] = []
+        factor = TASK_RESERVE_FACTOR if route.name in self._config.tasks.values() else 1.0
         for target in targets:
             provider = self._config.providers[target.provider]
-            reserve = self._config.settings_for(route, provider).reserve
+            reserve = min(0.99, self._config.settings_for(route, provider).reserve * factor)
             left = self.headroom.least_left(target.path, now) if reserve > 0 else None
             if left is not None and left < reserve:
                 note = f"{left:.0%} of a usage window left, below its reserve of {reserve:.0%}"
