@@ -1,11 +1,14 @@
 """Chaos run: bounded load with injected faults through a real `turnout serve`.
 
-    python scripts/chaos.py [--requests 12000] [--seconds 900] [--threads 12] [--seed 1]
+    python scripts/chaos.py [--requests 12000] [--seconds 900] [--threads 12] [--seed 1] [--pace P]
 
-Three upstreams on 127.0.0.1, two of them rolling faults (429 with and without Retry-After,
-5xx, 529, the usage gate, Cloudflare pages, slow and silent headers, stalls, cuts, malformed
-JSON and SSE, resets) and one always healthy, behind one route; real OpenAI and Anthropic SDK
-clients, streamed and not. Prints the run's figures, then one summary line:
+Three upstreams on 127.0.0.1 (in a process of their own), two of them rolling faults (429 with
+and without Retry-After, 5xx, 529, the usage gate, Cloudflare pages, slow and silent headers,
+stalls, cuts, malformed JSON and SSE, resets, oversized bodies and streams, gzip bombs, sound
+gzip answers) and one always healthy, behind one route; real OpenAI and Anthropic SDK
+clients, streamed and not, 3% of streams hung up mid-answer; the ledger's disk fills and frees
+over and over. Deadlines and fault timings are stretched by the machine's pace (its load per
+core at the start, 1 to 3; `--pace` sets it). Prints the run's figures, then one summary line:
 
     chaos: 12000 requests, 0 failed, 0 truncated, 0 duplicated, ledger matches
 
@@ -22,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.chaos.load import ChaosPlan, run_chaos
+from tests.chaos.load import ChaosPlan, machine_pace, run_chaos
 
 
 def main() -> int:
@@ -31,8 +34,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=900.0)
     parser.add_argument("--threads", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--pace", type=float, default=None, help="stretch deadlines and fault timings (measured)"
+    )
     args = parser.parse_args()
-    plan = ChaosPlan(args.requests, args.seconds, args.threads, args.seed)
+    pace = args.pace if args.pace is not None else machine_pace()
+    plan = ChaosPlan(args.requests, args.seconds, args.threads, args.seed, pace=pace)
     report = run_chaos(plan)
     print(report.details())
     print(report.summary())

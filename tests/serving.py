@@ -26,7 +26,8 @@ STOP_TIMEOUT_S = 60.0
 
 
 class GatewayProcess:
-    """`turnout serve [--config FILE] [ARGS] --port P`. `with` waits for /healthz, then stops
+    """`turnout serve [--config FILE] [ARGS] --port P` (`module` runs another entry point
+    to the same command, such as a test's launcher). `with` waits for /healthz, then stops
     it with SIGTERM (the graceful stop that stores the ledger), killing it only if that hangs.
 
     Output (stdout and stderr together) goes to `log` if given, else to a private file that
@@ -39,13 +40,14 @@ class GatewayProcess:
         env: dict[str, str] | None = None,
         log: IO[bytes] | None = None,
         port: int | None = None,
+        module: str = "turnout",
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Closed in stop() or kill(), once the process no longer writes to it.
         self._own_log = None if log is not None else tempfile.TemporaryFile()  # noqa: SIM115
         self._printed = ""
-        command = [sys.executable, "-m", "turnout", "serve"]
+        command = [sys.executable, "-m", module, "serve"]
         if config_path is not None:
             command += ["--config", str(config_path)]
         self.proc = subprocess.Popen(

@@ -19,7 +19,9 @@ fresh nonce, until the count or the time runs out. Then the checks:
 
 from __future__ import annotations
 
+import functools
 import itertools
+import os
 import random
 import sqlite3
 import tempfile
@@ -37,12 +39,29 @@ import anthropic
 import openai
 import yaml
 
-from tests.chaos.upstream import Arrival, ChaosFarm, Mix, answer_text
+from tests.chaos.farm_process import FarmProcess, FarmResult
+from tests.chaos.full_disk import FLAG_ENV
+from tests.chaos.upstream import SPACED, WHOLE, Arrival, Mix, answer_text
 from tests.serving import GatewayProcess
 
 KEY = "${CHAOS_UPSTREAM_KEY}"  # keys in a config come from the environment
 KEY_ENV = {"CHAOS_UPSTREAM_KEY": "sk-chaos-upstream"}
 RETRY_AFTER_SLACK_S = 0.005  # timer granularity; a retry sooner than R minus this breaks R
+#: Settings that are deadlines: stretched, with the faults' timings, on a slower machine.
+DEADLINES = ("connect_timeout_s", "headers_timeout_s", "first_event_timeout_s", "read_timeout_s")
+#: The most a busy machine stretches the deadlines (and the faults' timings) by.
+MAX_PACE = 3.0
+REPO = Path(__file__).resolve().parents[2]
+
+
+def machine_pace() -> float:
+    """How much slower than an idle machine this one runs now: runnable tasks per core (the
+    one-minute load average), between 1 and MAX_PACE. Every deadline of the run and every
+    timing of its faults is multiplied by it, so a fault that must beat a deadline (a slow
+    answer) or miss it (a stall) still does, and a healthy upstream is never late by the
+    machine's doing alone."""
+    cores = os.cpu_count() or 1
+    return max(1.0, min(MAX_PACE, os.getloadavg()[0] / cores))
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,9 @@ class ChaosPlan:
     threads: int = 12
     seed: int = 1
     fault_scale: float = 1.0
+    pace: float = 1.0  # see machine_pace()
+    #: Every `disk_cycle` requests the ledger's disk is full for the middle third of them.
+    disk_cycle: int = 300
     settings: dict[str, Any] = field(
         default_factory=lambda: {
             "retries": 2,
@@ -64,8 +86,22 @@ class ChaosPlan:
             "headers_timeout_s": 1,
             "first_event_timeout_s": 1,
             "read_timeout_s": 0.5,
+            # Caps far above any honest answer here, far below what a hostile body sends.
+            "max_response_bytes": 256 * 1024,
+            "max_stream_bytes": 256 * 1024,
+            "max_event_bytes": 64 * 1024,
         }
     )
+
+    def gateway_settings(self) -> dict[str, Any]:
+        return {
+            name: value * self.pace if name in DEADLINES else value
+            for name, value in self.settings.items()
+        }
+
+    def disk_full_at(self, request_no: int) -> bool:
+        third = self.disk_cycle // 3
+        return third <= request_no % self.disk_cycle < 2 * third
 
 
 @dataclass
@@ -110,6 +146,9 @@ class Report:
     ledger_attempts: list[tuple[str, int, str, str]]
     elapsed_s: float
     gateway_log: str = ""
+    farm: FarmResult = field(default_factory=FarmResult)
+    disk_fills: int = 0  # times the ledger's disk filled (and was freed again)
+    rejected_lines: int = 0  # torn journal lines set aside
 
     def count(self, verdict: str) -> int:
         return sum(1 for o in self.outcomes if o.verdict == verdict)
@@ -154,17 +193,33 @@ class Report:
         whole = Counter(
             a.nonce
             for a in self.arrivals
-            if a.fault in ("ok", "slow") and not a.continuation and a.nonce is not None
+            if a.fault in WHOLE
+            and (a.upstream, a.seq) in self.farm.whole
+            and not a.continuation
+            and a.nonce is not None
         )
         return [nonce for nonce, n in whole.items() if n > 1]
 
+    @functools.cached_property
+    def log_lines(self) -> list[str]:
+        return self.gateway_log.splitlines()
+
     def internal_errors(self) -> list[str]:
         """Log lines where the gateway reports a fault of its own."""
-        return [
-            line
-            for line in self.gateway_log.splitlines()
-            if "internal error" in line or "Traceback" in line
+        return [line for line in self.log_lines if "internal error" in line or "Traceback" in line]
+
+    def story(self, nonce: str, request_id: str | None) -> list[str]:
+        """What the upstreams and the gateway's log saw of one request, to read a failure."""
+        tries = [a for a in self.arrivals if a.nonce == nonce]
+        start = tries[0].at if tries else 0.0
+        lines = [
+            f"    +{a.at - start:.3f}s {a.upstream} {a.fault}"
+            + (" (continuation)" if a.continuation else "")
+            for a in tries
         ]
+        if request_id:
+            lines += [f"    log: {line[:300]}" for line in self.log_lines if request_id in line]
+        return lines
 
     def details(self) -> str:
         rate = len(self.outcomes) / self.elapsed_s if self.elapsed_s else 0.0
@@ -181,17 +236,32 @@ class Report:
         ]
         gone = sum(1 for row in self.ledger_rows if row["outcome"] == "client_gone")
         lines.append(f"hung up: {self.count('hung_up')} clients, {gone} recorded client_gone")
+        refused = sum("ledger journal" in line and "write" in line for line in self.log_lines)
+        lines.append(
+            f"ledger disk filled and freed {self.disk_fills} times: {refused} journal write "
+            f"errors logged, {self.rejected_lines} torn lines set aside"
+        )
+        over = ", ".join(f"{n} over {bound:g} s" for bound, n in self.farm.lag_over.items())
+        lines.append(
+            f"pace x{self.plan.pace:.2f} (deadlines and fault timings); upstream loop woke "
+            f"at worst {self.farm.worst_lag_s:.3f} s late ({over or 'not measured'})"
+        )
         for verdict in ("failed", "truncated", "duplicated", "garbled"):
             for outcome in [o for o in self.outcomes if o.verdict == verdict][:5]:
                 lines.append(f"  {verdict}: {outcome}")
+                lines += self.story(outcome.nonce, outcome.request_id)
+        for nonce in self.served_twice()[:5]:
+            twice = next((o for o in self.outcomes if o.nonce == nonce), None)
+            lines.append(f"  served twice: {twice}")
+            lines += self.story(nonce, twice.request_id if twice is not None else None)
         lines += [f"  problem: {p}" for p in (self.ledger_problems() + self.retry_problems())[:20]]
         return "\n".join(lines)
 
 
-def gateway_config(plan: ChaosPlan, farm: ChaosFarm, ledger: Path) -> dict[str, Any]:
+def gateway_config(plan: ChaosPlan, farm: FarmProcess, ledger: Path) -> dict[str, Any]:
     return {
         "ledger": str(ledger),
-        "defaults": plan.settings,
+        "defaults": plan.gateway_settings(),
         "providers": {
             "chaos1": {"kind": "anthropic", "base_url": farm.url("chaos1"), "api_key": KEY},
             "chaos2": {"kind": "openai", "base_url": farm.url("chaos2") + "/v1", "api_key": KEY},
@@ -202,40 +272,75 @@ def gateway_config(plan: ChaosPlan, farm: ChaosFarm, ledger: Path) -> dict[str, 
 
 
 @contextmanager
-def chaos_gateway(plan: ChaosPlan, workdir: Path) -> Iterator[tuple[ChaosFarm, GatewayProcess]]:
+def chaos_gateway(
+    plan: ChaosPlan, workdir: Path
+) -> Iterator[tuple[FarmProcess, GatewayProcess, Disk]]:
     mixes = {
-        "chaos1": Mix.hostile(plan.fault_scale),
-        "chaos2": Mix.hostile(plan.fault_scale),
+        "chaos1": Mix.hostile(plan.fault_scale).scaled(plan.pace),
+        "chaos2": Mix.hostile(plan.fault_scale).scaled(plan.pace),
         "healthy": Mix.none(),
     }
-    with ChaosFarm(mixes, seed=plan.seed) as farm:
+    disk = Disk(workdir / "disk-full")
+    with FarmProcess(mixes, seed=plan.seed) as farm:
         config_path = workdir / "turnout.yaml"
         config = gateway_config(plan, farm, workdir / "ledger.sqlite3")
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        # The real command, its journal on a disk this run fills and frees (tests.chaos.full_disk)
+        env = {**KEY_ENV, FLAG_ENV: str(disk.flag), "PYTHONPATH": str(REPO)}
         with (
             (workdir / "gateway.log").open("wb") as log,
-            GatewayProcess(config_path, env=KEY_ENV, log=log) as gateway,
+            GatewayProcess(
+                config_path, env=env, log=log, module="tests.chaos.full_disk"
+            ) as gateway,
         ):
-            yield farm, gateway
+            yield farm, gateway, disk
+
+
+class Disk:
+    """The ledger's disk as the run sees it: full while `flag` exists."""
+
+    def __init__(self, flag: Path) -> None:
+        self.flag = flag
+        self.fills = 0
+        self._lock = threading.Lock()
+
+    def set_full(self, full: bool) -> None:
+        with self._lock:
+            if full and not self.flag.exists():
+                self.flag.touch()
+                self.fills += 1
+            elif not full:
+                self.flag.unlink(missing_ok=True)
 
 
 def run_chaos(plan: ChaosPlan) -> Report:
     with tempfile.TemporaryDirectory(prefix="turnout-chaos-") as scratch:
         workdir = Path(scratch)
-        with chaos_gateway(plan, workdir) as (farm, gateway):
+        with chaos_gateway(plan, workdir) as (farm, gateway, disk):
             started = time.monotonic()
-            outcomes = drive(gateway.url, plan)
+            outcomes = drive(gateway.url, plan, disk)
             elapsed = time.monotonic() - started
+            disk.set_full(False)
+            time.sleep(FREED_GRACE_S)  # the writer finds room and writes what waited
             gateway.stop()  # the graceful stop stores what the ledger journaled
-            arrivals = farm.arrivals()
+            result = farm.stop()
         rows, attempts = read_ledger(workdir / "ledger.sqlite3")
         log = (workdir / "gateway.log").read_text(errors="replace")
-    return Report(plan, outcomes, arrivals, rows, attempts, elapsed, log)
+        rejected = sum(len(path.read_bytes().splitlines()) for path in workdir.glob("*.rejected"))
+    return Report(
+        plan, outcomes, result.arrivals, rows, attempts, elapsed, log, result, disk.fills, rejected
+    )
 
 
-def drive(url: str, plan: ChaosPlan) -> list[Outcome]:
+#: After the disk is freed, time for the ledger writer's next round (it runs every 0.25 s);
+#: the graceful stop writes whatever still waits in any case.
+FREED_GRACE_S = 1.0
+
+
+def drive(url: str, plan: ChaosPlan, disk: Disk | None = None) -> list[Outcome]:
     """Send up to `plan.requests` requests from `plan.threads` threads, for at most
-    `plan.seconds`; every request started is waited for (each has a client timeout)."""
+    `plan.seconds`; every request started is waited for (each has a client timeout). The
+    ledger's `disk` fills and frees as the plan says, by the count of requests sent."""
     outcomes: list[Outcome] = []
     lock = threading.Lock()
     issued = 0
@@ -246,6 +351,8 @@ def drive(url: str, plan: ChaosPlan) -> list[Outcome]:
         with lock:
             if issued >= plan.requests or time.monotonic() > deadline:
                 return False
+            if disk is not None:
+                disk.set_full(plan.disk_full_at(issued))
             issued += 1
             return True
 
@@ -279,6 +386,8 @@ def one_request(
 ) -> Outcome:
     outcome = Outcome(uuid.uuid4().hex[:16], dialect, stream, hang_up=hang_up)
     prompt = f"Answer with your token. nonce={outcome.nonce}"
+    if hang_up:  # a sound stream is then still being written when the client goes
+        prompt += " " + SPACED.decode()
     started = time.monotonic()
     try:
         if dialect == "openai":

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
-from tests.chaos.load import ChaosPlan, Report, run_chaos
+from tests.chaos.load import ChaosPlan, Report, machine_pace, run_chaos
 from tests.chaos.upstream import FAULTS, ChaosFarm, Mix, answer_text, end_marker
 from tests.clients import Clients
 from tests.fakes import Cut, Reply, Stall
@@ -25,7 +26,8 @@ CI_SECONDS = 150.0
 
 @pytest.fixture(scope="module")
 def report() -> Report:
-    result = run_chaos(ChaosPlan(requests=CI_REQUESTS, seconds=CI_SECONDS, seed=20))
+    plan = ChaosPlan(requests=CI_REQUESTS, seconds=CI_SECONDS, seed=20, pace=machine_pace())
+    result = run_chaos(plan)
     print(result.details())
     print(result.summary())
     return result
@@ -48,6 +50,34 @@ def test_clients_that_hang_up_are_recorded_as_gone(report: Report) -> None:
     gone = {row["id"] for row in report.ledger_rows if row["outcome"] == "client_gone"}
     assert gone <= hung_up  # only a client that hung up is ever recorded as gone
     assert gone, "no hang-up reached the gateway before the answer was whole"
+
+
+def test_oversized_and_compressed_bodies_are_refused_and_the_answer_still_comes(
+    report: Report,
+) -> None:
+    hostile = {a.nonce for a in report.arrivals if a.fault in ("huge", "bomb")}
+    assert hostile, "no oversized body or gzip bomb was rolled"
+    verdicts = Counter(o.verdict for o in report.outcomes if o.nonce in hostile)
+    assert set(verdicts) <= {"ok", "hung_up"}
+    # None was taken for an answer: each was refused at a cap, and the answer (or the rest of
+    # it) came from a later call, on another path or by a continuation.
+    stayed = {o.nonce for o in report.outcomes if o.verdict == "ok"}
+    for refused in [a for a in report.arrivals if a.fault in ("huge", "bomb")]:
+        if refused.nonce in stayed:
+            later = [a for a in report.arrivals if a.nonce == refused.nonce and a.at > refused.at]
+            assert later, f"{refused.nonce}: nothing after the {refused.fault} body"
+    gzipped = [a for a in report.arrivals if a.fault == "gzip"]
+    assert gzipped, "no sound gzip answer was rolled"
+    assert any((a.upstream, a.seq) in report.farm.whole for a in gzipped)
+
+
+def test_a_ledger_disk_that_fills_and_frees_loses_no_record(report: Report) -> None:
+    assert report.disk_fills >= 1
+    # A full disk cut a journal line short; the reader set the torn line aside...
+    assert report.rejected_lines >= 1
+    # ...and every request, served while the disk was full or not, is in the ledger once.
+    assert report.ledger_problems() == []
+    assert [o for o in report.outcomes if o.verdict == "failed"] == []
 
 
 def test_with_a_healthy_path_no_client_request_fails(report: Report) -> None:

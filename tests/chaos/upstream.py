@@ -18,10 +18,15 @@ All upstreams of a farm share one event loop on one daemon thread; stalls are bo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import functools
+import gzip
 import hashlib
 import random
 import re
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,7 +127,9 @@ class Mix:
 
     Timings: `slow_s` delays the headers of a correct answer (within the gateway's deadline),
     `silent_s` holds them past it, `stall_s` pauses a body mid-way past the read deadline,
-    `retry_after_s` is the Retry-After of the fault `429_retry_after`.
+    `retry_after_s` is the Retry-After of the fault `429_retry_after`. `huge_bytes` is what an
+    oversized body or stream sends at most (and, decompressed, what a bomb expands to): more
+    than the gateway's caps, so it must refuse them part-way.
     """
 
     rates: Mapping[str, float] = field(default_factory=dict)
@@ -130,6 +137,16 @@ class Mix:
     silent_s: float = 2.0
     stall_s: float = 2.0
     retry_after_s: tuple[int, ...] = (1,)
+    huge_bytes: int = 1 << 20
+
+    def scaled(self, factor: float) -> Mix:
+        """The same faults with every timing stretched by `factor` (a slower machine)."""
+        return dataclasses.replace(
+            self,
+            slow_s=self.slow_s * factor,
+            silent_s=self.silent_s * factor,
+            stall_s=self.stall_s * factor,
+        )
 
     @staticmethod
     def none() -> Mix:
@@ -155,6 +172,9 @@ class Mix:
             "malformed_json": 0.02,
             "malformed_sse": 0.02,
             "reset": 0.03,
+            "huge": 0.01,
+            "bomb": 0.01,
+            "gzip": 0.02,
         }
         return Mix({name: rate * scale for name, rate in base.items()})
 
@@ -180,6 +200,7 @@ class Arrival:
     retry_after_s: int | None
     peer_port: int | None
     prefill: str | None = None
+    seq: int = 0  # its place among the upstream's arrivals, to match `ChaosUpstream.whole`
 
 
 @dataclass(frozen=True)
@@ -221,12 +242,22 @@ class Roll:
     mix: Mix
     rng: random.Random
     retry_after_s: int
+    spaced: bool = False  # the client asked for `SPACED`: a sound stream takes its time
 
+
+#: A client that means to hang up mid-answer puts this in its message, so that a sound stream
+#: is still being written when it goes (a model writes token by token): its events come
+#: `SPACED_S` apart, well inside any read deadline.
+SPACED = b"spaced=yes"
+SPACED_S = 0.05
 
 Fault = Callable[[Exchange, Roll], Awaitable[web.StreamResponse]]
 
 
 async def _ok(exchange: Exchange, roll: Roll) -> web.StreamResponse:
+    if roll.spaced and exchange.streaming:
+        frames = exchange.dialect.events(Reply(text=roll.text), exchange.json)
+        return await _stream(exchange, frames, None, 0.0, every_s=SPACED_S)
     return await answer(Reply(text=roll.text), exchange)
 
 
@@ -262,13 +293,19 @@ async def _stall(exchange: Exchange, roll: Roll) -> web.StreamResponse:
 
 
 async def _stream(
-    exchange: Exchange, frames: list[bytes], pause_at: int | None, pause_s: float
+    exchange: Exchange,
+    frames: list[bytes],
+    pause_at: int | None,
+    pause_s: float,
+    every_s: float = 0.0,
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers=exchange.headers(SSE_HEADERS))
     await response.prepare(exchange.request)
     for index, frame in enumerate(frames):
         if index == pause_at:
             await asyncio.sleep(pause_s)
+        elif every_s and index:
+            await asyncio.sleep(every_s)
         await response.write(frame)
     await response.write_eof()
     return response
@@ -313,6 +350,107 @@ async def _malformed_json(exchange: Exchange, roll: Roll) -> web.StreamResponse:
     return await answer(Malformed("json"), exchange)
 
 
+#: The padding of oversized and compressed-bomb streams: SSE comment lines, which every SSE
+#: parser skips (the spec's keep-alive), so only their size matters.
+PAD_FRAME = b": " + b"pad " * 4096 + b"\n\n"
+PIECE_BYTES = 64 * 1024
+
+
+def _accepts_gzip(exchange: Exchange) -> bool:
+    return "gzip" in exchange.request.headers.get("Accept-Encoding", "")
+
+
+@functools.cache
+def _padding_gzip(total: int) -> bytes:
+    """`total` bytes of padding frames as one gzip member (a few KB on the wire)."""
+    return gzip.compress(PAD_FRAME * (total // len(PAD_FRAME) + 1), compresslevel=9)
+
+
+async def _send(response: web.StreamResponse, data: bytes) -> bool:
+    """Write `data`; False once the gateway has hung up (it refused the rest)."""
+    try:
+        await response.write(data)
+    except (ConnectionError, RuntimeError):
+        return False
+    return True
+
+
+async def _huge(exchange: Exchange, roll: Roll) -> web.StreamResponse:
+    """More than the gateway's caps: a 200 whose JSON body never closes, or a stream that,
+    after a random number of the answer's events, sends only padding. Bounded by `huge_bytes`."""
+    if exchange.streaming:
+        frames = exchange.dialect.events(Reply(text=roll.text), exchange.json)
+        response = web.StreamResponse(headers=exchange.headers(SSE_HEADERS))
+        await response.prepare(exchange.request)
+        head = frames[: roll.rng.randrange(len(frames))]
+        chunks = [*head, *[PAD_FRAME] * (roll.mix.huge_bytes // len(PAD_FRAME))]
+    else:
+        response = web.StreamResponse(
+            headers=exchange.headers({"Content-Type": "application/json"})
+        )
+        await response.prepare(exchange.request)
+        opening = b'{"id": "huge", "choices": [{"index": 0, "message": {"content": "'
+        chunks = [opening, *[b" " * PIECE_BYTES] * (roll.mix.huge_bytes // PIECE_BYTES)]
+    for chunk in chunks:
+        if not await _send(response, chunk):
+            return response
+    await _send_eof(response)
+    return response
+
+
+async def _bomb(exchange: Exchange, roll: Roll) -> web.StreamResponse:
+    """A gzip body of a few KB that expands past the caps: for a stream, a random number of the
+    answer's events, then a second gzip member of padding; whole, a body of padding. Sent
+    compressed whether asked for or not (a hostile upstream does)."""
+    headers = {"Content-Encoding": "gzip"}
+    padding = _padding_gzip(roll.mix.huge_bytes * 8)
+    if exchange.streaming:
+        frames = exchange.dialect.events(Reply(text=roll.text), exchange.json)
+        head = b"".join(frames[: roll.rng.randrange(len(frames))])
+        body = (gzip.compress(head) if head else b"") + padding
+        response = web.StreamResponse(headers=exchange.headers({**SSE_HEADERS, **headers}))
+    else:
+        body = padding
+        response = web.StreamResponse(
+            headers=exchange.headers({"Content-Type": "application/json", **headers})
+        )
+    response.content_length = len(body)
+    await response.prepare(exchange.request)
+    if await _send(response, body):
+        await _send_eof(response)
+    return response
+
+
+async def _send_eof(response: web.StreamResponse) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await response.write_eof()
+
+
+async def _gzip(exchange: Exchange, roll: Roll) -> web.StreamResponse:
+    """A correct answer, gzip-compressed when the gateway asks for it (a stream flushed event
+    by event, so each arrives when sent)."""
+    if not _accepts_gzip(exchange):
+        return await _ok(exchange, roll)
+    if not exchange.streaming:
+        body = gzip.compress(
+            orjson.dumps(exchange.dialect.body(Reply(text=roll.text), exchange.json))
+        )
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        return web.Response(body=body, headers=exchange.headers(headers))
+    headers = {**SSE_HEADERS, "Content-Encoding": "gzip"}
+    response = web.StreamResponse(headers=exchange.headers(headers))
+    await response.prepare(exchange.request)
+    packer = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    for frame in exchange.dialect.events(Reply(text=roll.text), exchange.json):
+        await response.write(packer.compress(frame) + packer.flush(zlib.Z_SYNC_FLUSH))
+    await response.write(packer.flush())
+    await response.write_eof()
+    return response
+
+
+#: Faults whose answer is correct and complete when it is written to its end.
+WHOLE = frozenset({"ok", "slow", "gzip"})
+
 #: Fault name -> how it is answered. `Mix.rates` keys must come from here.
 FAULTS: dict[str, Fault] = {
     "ok": _ok,
@@ -332,6 +470,9 @@ FAULTS: dict[str, Fault] = {
     "malformed_json": _malformed_json,
     "malformed_sse": _malformed_sse,
     "reset": _reset,
+    "huge": _huge,
+    "bomb": _bomb,
+    "gzip": _gzip,
 }
 
 
@@ -345,6 +486,7 @@ class ChaosUpstream:
         self.name = name
         self.mix = mix
         self.arrivals: list[Arrival] = []
+        self.whole: set[int] = set()  # arrivals (by seq) whose answer was written to its end
         self._rng = random.Random(f"{seed}:{name}")
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -395,14 +537,19 @@ class ChaosUpstream:
                 retry_after_s=retry_after if fault == "429_retry_after" else None,
                 peer_port=peer[1] if isinstance(peer, tuple) else None,
                 prefill=turn.prefill,
+                seq=len(self.arrivals),
             )
         )
+        seq = self.arrivals[-1].seq
         exchange = Exchange(request, ROUTES[request.path], data)
         try:
-            roll = Roll(turn.text, self.mix, self._rng, retry_after)
-            return await FAULTS[fault](exchange, roll)
+            roll = Roll(turn.text, self.mix, self._rng, retry_after, SPACED in body)
+            response = await FAULTS[fault](exchange, roll)
         except ConnectionError:  # the gateway gave up on a stall: nothing more to say
             return web.Response()
+        if fault in WHOLE:
+            self.whole.add(seq)
+        return response
 
 
 async def _count_tokens(request: web.Request) -> web.Response:
@@ -413,6 +560,30 @@ async def _models(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": [{"id": "m", "object": "model"}]})
 
 
+class LagMeter:
+    """How late the farm's event loop wakes up: a tick every `TICK_S`, and the worst delay.
+
+    An upstream whose loop wakes late answers late, whatever its fault: on a busy machine that
+    is the machine's doing, and the run's figures say how much of it there was."""
+
+    TICK_S = 0.05
+
+    def __init__(self) -> None:
+        self.worst_s = 0.0
+        self.over: dict[float, int] = {0.1: 0, 0.25: 0, 0.5: 0}  # ticks later than each
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            planned = loop.time() + self.TICK_S
+            await asyncio.sleep(self.TICK_S)
+            late = loop.time() - planned
+            self.worst_s = max(self.worst_s, late)
+            for bound in self.over:
+                if late > bound:
+                    self.over[bound] += 1
+
+
 class ChaosFarm(ServingThread):
     """Several chaos upstreams on one event loop in a daemon thread; `close()` stops them."""
 
@@ -420,15 +591,24 @@ class ChaosFarm(ServingThread):
 
     def __init__(self, mixes: Mapping[str, Mix], seed: int = 0) -> None:
         self.upstreams = {name: ChaosUpstream(name, mix, seed) for name, mix in mixes.items()}
+        self.lag = LagMeter()
+        self._lag_task: asyncio.Task[None] | None = None
         super().__init__()
 
     async def start_servers(self) -> None:
         for upstream in self.upstreams.values():
             await upstream.start()
+        self._lag_task = asyncio.create_task(self.lag.run())
 
     async def stop_servers(self) -> None:
+        if self._lag_task is not None:
+            self._lag_task.cancel()
         for upstream in self.upstreams.values():
             await upstream.stop()
+
+    def whole(self) -> set[tuple[str, int]]:
+        """(upstream, seq) of every arrival whose answer was written whole."""
+        return {(name, seq) for name, up in self.upstreams.items() for seq in list(up.whole)}
 
     def url(self, name: str) -> str:
         return self.upstreams[name].url
