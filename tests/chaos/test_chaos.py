@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+import yaml
 
 from tests.chaos.load import ChaosPlan, Report, machine_pace, run_chaos
 from tests.chaos.upstream import FAULTS, ChaosFarm, Mix, answer_text, end_marker
 from tests.clients import Clients
 from tests.fakes import Cut, Reply, Stall
 from tests.fakes.steps import Step
-from tests.gateway import RunningGateway, gateway_over
+from tests.gateway import RunningGateway, gateway_over, running_gateway
 
 CI_REQUESTS = 600
 CI_SECONDS = 150.0
@@ -191,3 +192,39 @@ def test_a_stream_broken_before_any_text_is_served_by_the_next_path(
             )
             text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "the whole answer"
+
+
+# The chaos run's one failure on a loaded machine: an OpenAI client's stream from an
+# Anthropic-kind path went silent after its first text, the read timeout cut it, and it was
+# not continued. With the route of the run and a continuing path that answers in time, every
+# such stream is finished whole: the gateway continues it on the next path that accepts a
+# prefill (past the OpenAI-kind one, which cannot), whatever point the stall came at.
+
+
+def test_a_stream_that_stalls_after_its_first_text_is_continued_whole(clients: Clients) -> None:
+    mixes = {"stalls": Mix({"stall": 1.0}, stall_s=3.0), "plain": Mix.none(), "spare": Mix.none()}
+    with ChaosFarm(mixes, seed=4) as farm:
+        config = {
+            "defaults": {"retries": 0, "cooldown_s": 0, "read_timeout_s": 0.5},
+            "providers": {
+                "stalls": {"kind": "anthropic", "base_url": farm.url("stalls")},
+                "plain": {"kind": "openai", "base_url": farm.url("plain") + "/v1"},
+                "spare": {"kind": "anthropic", "base_url": farm.url("spare")},
+            },
+            # `plain` answers only what it is sent first-hand; a stall after text skips it.
+            "routes": {"m": ["stalls/model-a", "plain/model-b", "spare/model-c"]},
+        }
+        with running_gateway(yaml.safe_dump(config)) as gw:
+            client = clients.openai(gw.url)
+            nonces = [f"{n:016x}" for n in range(6)]
+            for nonce in nonces:
+                chunks = client.chat.completions.create(
+                    model="m",
+                    messages=[{"role": "user", "content": f"nonce={nonce}"}],
+                    stream=True,
+                )
+                text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+                assert text == answer_text(nonce)
+        continued = [a for a in farm.arrivals() if a.continuation]
+    assert continued, "no stall came after the first text"
+    assert {a.upstream for a in continued} == {"spare"}

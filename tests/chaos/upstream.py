@@ -113,6 +113,26 @@ def _error(dialect: Dialect, kind: str, message: str) -> str:
     return orjson.dumps({"error": {"message": message, "type": kind, "code": None}}).decode()
 
 
+#: A model whose name holds this is one the provider does not have (a client's typo or
+#: invention): a 404 as the provider words it, before any fault is rolled.
+UNKNOWN_MODEL = "no-such-"
+
+
+def _no_such_model(dialect: Dialect, data: Mapping[str, Any]) -> str:
+    model = str(data.get("model", ""))
+    if dialect is ANTHROPIC:
+        return _error(dialect, "not_found_error", f"model: {model}")
+    body = {
+        "error": {
+            "message": f"The model `{model}` does not exist or you do not have access to it.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "model_not_found",
+        }
+    }
+    return orjson.dumps(body).decode()
+
+
 def _rate_limited(dialect: Dialect) -> str:
     if dialect is ANTHROPIC:
         return _error(
@@ -542,6 +562,8 @@ class ChaosUpstream:
         )
         seq = self.arrivals[-1].seq
         exchange = Exchange(request, ROUTES[request.path], data)
+        if UNKNOWN_MODEL in str(data.get("model", "")):
+            return await answer(Fail(404, _no_such_model(exchange.dialect, data)), exchange)
         try:
             roll = Roll(turn.text, self.mix, self._rng, retry_after, SPACED in body)
             response = await FAULTS[fault](exchange, roll)
