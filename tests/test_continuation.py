@@ -143,6 +143,39 @@ def test_a_fallback_that_rejects_prefill_leaves_the_path_that_broke_to_continue(
         assert gw.gateway.prefill.continues("primary/model-a")
 
 
+def test_the_path_that_broke_has_only_its_remaining_retries_to_continue(
+    tmp_path: Path, clients: Clients
+) -> None:
+    # retries: 2, so three tries of a path per walk of the route. The broken stream was the
+    # primary's first; the continuation may try it twice more, then moves on to the spare.
+    with cut_and_spare("anthropic", "anthropic", tmp_path, cooldown_s=0, retries=2) as (
+        gw,
+        primary,
+        spare,
+    ):
+        primary.script(
+            Cut(after_events=5, text="alpha beta gamma delta"),
+            Fail(500, "internal error"),
+            Fail(500, "internal error"),
+            Reply(text=" gamma delta"),  # a fourth try would be served: there must be none
+        )
+        spare.script(Reply(text=" gamma delta"))
+        with clients.anthropic(gw.url).messages.stream(
+            model="m", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            assert "".join(stream.text_stream) == "alpha beta gamma delta"
+        assert len(primary.requests) == 3
+        assert len(spare.requests) == 1
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        trail = conn.execute("SELECT path, outcome FROM attempts ORDER BY seq").fetchall()
+    assert [tuple(step) for step in trail] == [
+        ("primary/model-a", "ok"),
+        ("primary/model-a", "server_error"),
+        ("primary/model-a", "server_error"),
+        ("spare/model-b", "ok"),
+    ]
+
+
 def test_a_continued_row_carries_both_attempts_tokens_and_the_estimated_cost(
     tmp_path: Path, clients: Clients
 ) -> None:

@@ -320,7 +320,8 @@ class RouteChain:
         diagnosis: Diagnosis | None = None
         trusted = True
         failure: UpstreamError | None = None
-        for attempt_no in range(settings.retries + 1):
+        # A continuation's walk counts the broken stream as the broken path's first try.
+        for attempt_no in range(first, settings.retries + 1):
             started = time.perf_counter()
             try:
                 served = await self._open(target, provider, target_call, ask)
