@@ -43,6 +43,7 @@ from tests.chaos.farm_process import FarmProcess, FarmResult
 from tests.chaos.full_disk import FLAG_ENV
 from tests.chaos.upstream import SPACED, WHOLE, Arrival, Mix, answer_text
 from tests.serving import GatewayProcess
+from turnout.routing.resume import MAX_CONTINUATIONS
 
 KEY = "${CHAOS_UPSTREAM_KEY}"  # keys in a config come from the environment
 KEY_ENV = {"CHAOS_UPSTREAM_KEY": "sk-chaos-upstream"}
@@ -200,6 +201,19 @@ class Report:
         )
         return [nonce for nonce, n in whole.items() if n > 1]
 
+    def healthy_timeouts(self) -> int:
+        """Tries at the healthy upstream that the gateway gave up on as too slow: in the
+        ledger's attempts, and continuations (which only the log tells of)."""
+        tries = sum(
+            1
+            for _, _, path, outcome in self.ledger_attempts
+            if path.startswith("healthy/") and outcome == "timeout"
+        )
+        continuations = sum(
+            "continuation on healthy/" in line and "timeout" in line for line in self.log_lines
+        )
+        return tries + continuations
+
     @functools.cached_property
     def log_lines(self) -> list[str]:
         return self.gateway_log.splitlines()
@@ -240,6 +254,10 @@ class Report:
         lines.append(
             f"ledger disk filled and freed {self.disk_fills} times: {refused} journal write "
             f"errors logged, {self.rejected_lines} torn lines set aside"
+        )
+        lines.append(
+            f"the healthy upstream missed a gateway deadline {self.healthy_timeouts()} times "
+            "(it never delays on purpose: each is the machine running slower than the deadlines)"
         )
         over = ", ".join(f"{n} over {bound:g} s" for bound, n in self.farm.lag_over.items())
         lines.append(
@@ -530,16 +548,21 @@ def check_budget(
     for (nonce, upstream), tries in _tries(arrivals).items():
         if len(tries) > retries + 1:
             problems.append(f"{nonce}: {len(tries)} requests reached {upstream}")
-    per_path = Counter(
-        (request_id, path)
-        for request_id, _, path, outcome in ledger_attempts
-        if not outcome.startswith("skipped")
-    )
-    problems += [
-        f"ledger: {request_id} tried {path} {n} times"
-        for (request_id, path), n in per_path.items()
-        if n > retries + 1
-    ]
+    trails: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    for request_id, seq, path, result in ledger_attempts:
+        trails[request_id].append((seq, path, result))
+    for request_id, rows in trails.items():
+        steps = [(path, result) for _, path, result in sorted(rows)]
+        walks = _walks(steps)
+        told = " -> ".join(f"{path}:{result}" for path, result in steps)
+        if len(walks) > 1 + MAX_CONTINUATIONS:
+            problems.append(f"ledger: {request_id} continued {len(walks) - 1} times")
+        problems += [
+            f"ledger: {request_id} tried {path} {n} times in one walk of the route ({told})"
+            for walk in walks
+            for path, n in walk.items()
+            if n > retries + 1
+        ]
     for outcome in outcomes:
         trail = Counter(
             step.split(":")[0]
@@ -552,6 +575,24 @@ def check_budget(
             if n > retries + 1
         ]
     return problems
+
+
+def _walks(trail: list[tuple[str, str]]) -> list[Counter[str]]:
+    """A request's ledger attempts as walks of its route, with the tries of each path: the
+    first walk up to the path that served it; after a stream broke, one walk per
+    continuation, up to the path that continued it. The path a stream broke on had its try
+    in that stream, so it counts once more in the next walk (it continues only with a retry
+    left)."""
+    walks: list[Counter[str]] = [Counter()]
+    for path, outcome in trail:
+        if outcome.startswith("skipped"):
+            continue
+        walks[-1][path] += 1
+        if outcome == "ok":
+            walks.append(Counter({path: 1}))
+    if len(walks) > 1 and sum(walks[-1].values()) == 1:
+        walks.pop()  # the last path served it and nothing broke after
+    return walks
 
 
 def _tries(arrivals: list[Arrival]) -> dict[tuple[str, str], list[Arrival]]:
