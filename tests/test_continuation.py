@@ -147,33 +147,52 @@ def test_the_path_that_broke_has_only_its_remaining_retries_to_continue(
     tmp_path: Path, clients: Clients
 ) -> None:
     # retries: 2, so three tries of a path per walk of the route. The broken stream was the
-    # primary's first; the continuation may try it twice more, then moves on to the spare.
-    with cut_and_spare("anthropic", "anthropic", tmp_path, cooldown_s=0, retries=2) as (
-        gw,
-        primary,
-        spare,
-    ):
+    # only path's first; the continuation may try it twice more, and no more.
+    route = ["primary/model-a"]
+    with cut_and_spare(
+        "anthropic", "anthropic", tmp_path, cooldown_s=0, retries=2, route=route
+    ) as (gw, primary, _):
         primary.script(
             Cut(after_events=5, text="alpha beta gamma delta"),
             Fail(500, "internal error"),
             Fail(500, "internal error"),
             Reply(text=" gamma delta"),  # a fourth try would be served: there must be none
         )
-        spare.script(Reply(text=" gamma delta"))
-        with clients.anthropic(gw.url).messages.stream(
-            model="m", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
-        ) as stream:
-            assert "".join(stream.text_stream) == "alpha beta gamma delta"
+        with (
+            pytest.raises(anthropic.APIError, match="broke before the answer was complete"),
+            clients.anthropic(gw.url).messages.stream(
+                model="m", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+            ) as stream,
+        ):
+            "".join(stream.text_stream)
         assert len(primary.requests) == 3
-        assert len(spare.requests) == 1
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
         trail = conn.execute("SELECT path, outcome FROM attempts ORDER BY seq").fetchall()
     assert [tuple(step) for step in trail] == [
         ("primary/model-a", "ok"),
         ("primary/model-a", "server_error"),
         ("primary/model-a", "server_error"),
-        ("spare/model-b", "ok"),
     ]
+
+
+def test_another_path_continues_before_the_one_that_broke(tmp_path: Path, clients: Clients) -> None:
+    # The chaos run's failure after continuations walked the chain: a flaky first path broke,
+    # and every continuation went to it again (first in the route, retries left) and broke
+    # again, until the continuations were spent; the sound path behind it was never asked.
+    with cut_and_spare("anthropic", "anthropic", tmp_path, cooldown_s=0, retries=2) as (
+        gw,
+        primary,
+        spare,
+    ):
+        cut = Cut(after_events=5, text="alpha beta gamma delta")
+        primary.script(cut, cut, cut, cut)
+        spare.script(Reply(text=" gamma delta"))
+        with clients.anthropic(gw.url).messages.stream(
+            model="m", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            assert "".join(stream.text_stream) == "alpha beta gamma delta"
+        assert len(primary.requests) == 1
+        assert spare.requests[0].json["messages"][-1]["content"] == "alpha beta"
 
 
 def test_a_continued_row_carries_both_attempts_tokens_and_the_estimated_cost(
@@ -202,10 +221,9 @@ def test_a_continued_row_carries_both_attempts_tokens_and_the_estimated_cost(
     assert row["cost_usd"] == pytest.approx(expected)
     notes = json.loads(row["notes"])
     assert "estimated tokens: primary/model-a output" in notes
-    # Served, then continued: the path that broke had no retry left (retries: 0).
+    # Served, then continued by the spare, asked before the path that broke.
     assert [tuple(step) for step in trail] == [
         ("primary/model-a", "ok"),
-        ("primary/model-a", "skipped"),
         ("spare/model-b", "ok"),
     ]
 

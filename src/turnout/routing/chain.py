@@ -175,6 +175,10 @@ class RouteChain:
         targets = self._reserve_last(
             route, [self._target(t, call, requested_model) for t in route.targets], attempts
         )
+        if resumption is not None:
+            # The path that just broke is the likeliest to break again: every other path
+            # that can continue is asked first, in the route's order (a stable sort).
+            targets.sort(key=lambda target: target == resumption.broken)
         too_long_for: int | None = None  # a window the prompt did not fit in
         for target in targets:
             provider = self._providers[target.provider]

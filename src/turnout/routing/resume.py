@@ -2,7 +2,7 @@
 
 The continuation is one more walk of the route: admission, probe leases, path budgets,
 retries and cooldowns apply as to any request, and every path is a candidate, the one that
-broke included (its retries count the broken stream as its first try). A path that declines
+broke last (its retries count the broken stream as its first try). A path that declines
 the prefill is skipped and, when it said so in words, remembered (routing/prefill.py). Each
 continuation's tokens are kept as a `Leg` for the ledger, estimated where the upstream never
 said.
