@@ -3,8 +3,11 @@ that accepts a prefill, so the client reads one seamless answer; never inside a 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +23,7 @@ from tests.clients import Clients
 from tests.fakes import Cut, Fail, Reply, RunningUpstream
 from tests.gateway import RunningGateway, gateway_over
 from turnout.routing.continuation import ClientStream
+from turnout.routing.health import PathHealth
 
 
 @contextmanager
@@ -193,6 +197,51 @@ def test_another_path_continues_before_the_one_that_broke(tmp_path: Path, client
             assert "".join(stream.text_stream) == "alpha beta gamma delta"
         assert len(primary.requests) == 1
         assert spare.requests[0].json["messages"][-1]["content"] == "alpha beta"
+
+
+def test_a_client_that_leaves_once_it_has_the_whole_continued_answer_is_served(
+    tmp_path: Path,
+) -> None:
+    # After a continuation the gateway still cools the path that broke. A client that closes
+    # its connection the moment it has read the answer's end (most SDKs do) must find its
+    # request recorded as served, not as a client that hung up.
+    with cut_and_spare("anthropic", "anthropic", tmp_path) as (gw, primary, spare):
+        primary.script(Cut(after_events=5, text="alpha beta gamma delta"))
+        spare.script(Reply(text=" gamma delta"))
+        health = gw.gateway.health
+        cooled = threading.Event()
+
+        async def cool_until_the_client_is_gone(*args: Any, **kwargs: Any) -> Any:
+            cooled.set()
+            # Ends only when the client's hang-up cancels the request (or after 10 s).
+            await asyncio.sleep(10)
+            return await PathHealth.failed(health, *args, **kwargs)
+
+        health.failed = cool_until_the_client_is_gone  # type: ignore[method-assign]
+        body = {
+            "model": "m", "max_tokens": 50, "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        }  # fmt: skip
+        host, port = gw.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            payload = json.dumps(body).encode()
+            conn.sendall(
+                b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nanthropic-version: 2023-06-01\r\n"
+                + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+                + payload
+            )
+            received = b""
+            while b"message_stop" not in received:
+                chunk = conn.recv(65536)
+                assert chunk, "the stream ended before the answer did"
+                received += chunk
+            assert cooled.wait(10)  # the gateway is cooling the broken path: the client leaves
+        assert b"gamma" in received  # the remainder, continued
+        assert b"delta" in received
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
+        [(status, outcome)] = db.execute("SELECT status, outcome FROM requests").fetchall()
+    assert (status, outcome) == (200, "ok")
 
 
 def test_a_continued_row_carries_both_attempts_tokens_and_the_estimated_cost(

@@ -585,8 +585,8 @@ def _walks(trail: list[tuple[str, str]]) -> list[Counter[str]]:
     left)."""
     walks: list[Counter[str]] = [Counter()]
     for path, outcome in trail:
-        if outcome.startswith("skipped"):
-            continue
+        if outcome.startswith("skipped") or outcome == "deferred":
+            continue  # noted, not tried
         walks[-1][path] += 1
         if outcome == "ok":
             walks.append(Counter({path: 1}))

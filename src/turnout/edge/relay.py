@@ -32,7 +32,7 @@ from turnout.routing.continuation import ClientStream
 from turnout.routing.deadlines import ask_of
 from turnout.routing.echo import ClientEcho
 from turnout.routing.resolve import resolve_route, target_model
-from turnout.routing.resume import Broken, recover
+from turnout.routing.resume import Broken, Continued, cool_broken, recover
 from turnout.runtime.gateway import Gateway
 from turnout.runtime.shutdown import SHUTDOWN
 from turnout.telemetry.accounting import CLIENT_GONE, Tally, close, trail
@@ -309,6 +309,7 @@ async def _relay_stream(
         await _end_for_shutdown(gateway, exchange, tally, served, send)
         return
     attempts = served.attempts
+    broke: tuple[Broken, Diagnosis, Continued] | None = None
     if failure is not None:
         request = exchange.request
         broken = Broken(
@@ -316,6 +317,7 @@ async def _relay_stream(
             served.target,
         )  # fmt: skip
         continued = await recover(gateway, broken, failure, client, tally.meter.usage, send)
+        broke = (broken, failure, continued)
         tally.legs, attempts = continued.legs, served.attempts + continued.attempts
         if continued.path is not None:
             tally.notes.append(f"continued on {continued.path} after {failure.code}")
@@ -327,6 +329,8 @@ async def _relay_stream(
         category=failure.category.value if failure else None, attempts=attempts,
         served=served, upstream_dialect=upstream.name, upstream_s=served.upstream_s,
     )  # fmt: skip
+    if broke is not None:
+        await cool_broken(gateway, *broke)
     await end_stream(send)
 
 

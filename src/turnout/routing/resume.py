@@ -76,8 +76,8 @@ async def recover(
     metered: Usage,
     send: Send,
 ) -> Continued:
-    """After a stream broke mid-answer: continue it if the client's answer allows, count
-    what the broken stream used, and cool the broken path down unless it continued."""
+    """After a stream broke mid-answer: continue it if the client's answer allows, and count
+    what the broken stream used. The caller records the request, then calls `cool_broken`."""
     written = client.so_far
     first = Leg(broken.target, metered)
     estimate(first, broken.body_bytes // 4, written, final=False)
@@ -85,11 +85,19 @@ async def recover(
     if client.continuable:
         done = await continue_stream(gateway, broken, client, send)
     done.legs.insert(0, first)
+    return done
+
+
+async def cool_broken(
+    gateway: Gateway, broken: Broken, failure: Diagnosis, done: Continued
+) -> None:
+    """Cool the path that broke down, unless it finished the answer itself. Only once the
+    request is recorded: by then a continued answer is whole, and a client that leaves as
+    soon as it has read it has not hung up (its request must not be recorded as gone)."""
     if done.path != broken.target.path:
         provider = gateway.providers[broken.target.provider].config
         settings = gateway.config.settings_for(broken.route, provider)
         await gateway.health.failed(broken.target.path, failure, settings.cooldown_s, gated=False)
-    return done
 
 
 async def continue_stream(
