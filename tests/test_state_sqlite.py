@@ -93,3 +93,21 @@ def test_an_unusable_file_falls_back_on_memory(tmp_path: Path) -> None:
         await store.aclose()
 
     asyncio.run(main())
+
+
+def test_marks_stay_within_their_bound_whatever_names_clients_invent(tmp_path: Path) -> None:
+    from turnout.state.memory import MAX_MARKS
+
+    async def scenario() -> tuple[int, set[str]]:
+        state = open_state(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+        await state.mark("relay", True, "credential gate", 3600)
+        for i in range(MAX_MARKS + 500):
+            await state.mark(f"relay/no-such-{i}", True, "model not found", 3600)
+        gates = await state.gates()
+        return len(gates), set(gates)
+
+    count, paths = asyncio.run(scenario())
+    assert count == MAX_MARKS
+    assert "relay" in paths  # a credential's mark goes last
+    assert "relay/no-such-0" not in paths  # the oldest on one model went first
+    assert f"relay/no-such-{MAX_MARKS + 499}" in paths

@@ -35,7 +35,7 @@ from turnout.state.base import (
     Settlement,
     StateStatus,
 )
-from turnout.state.memory import WINDOW_S, MemoryState
+from turnout.state.memory import MAX_MARKS, WINDOW_S, MemoryState
 
 log = logging.getLogger("turnout.state")
 
@@ -154,6 +154,7 @@ class SqliteState:
 
     async def mark(self, path: str, gated: bool, reason: str, seconds: float) -> None:
         def mark(db: sqlite3.Connection, now: float) -> bool:
+            _make_room(db, path, now)
             db.execute(
                 "INSERT INTO marks (path, gated, reason, until, probe_until) "
                 "VALUES (?, ?, ?, ?, 0) ON CONFLICT (path) DO UPDATE SET gated = excluded.gated, "
@@ -299,3 +300,23 @@ def _counter(
     db.execute("DELETE FROM holds WHERE budget NOT IN (SELECT budget FROM counters)")
     db.execute("INSERT INTO counters VALUES (?, ?, ?)", (budget, seed, expires_at))
     return seed
+
+
+def _make_room(db: sqlite3.Connection, path: str, now: float) -> None:
+    """Keep at most MAX_MARKS marks, as in memory: model names are the client's to invent
+    (a pattern route), and each unknown one gates its own path. Before a new mark goes in at
+    the bound, marks that are over go first, then the oldest on one model; a credential's
+    mark last."""
+    if db.execute("SELECT 1 FROM marks WHERE path = ?", (path,)).fetchone() is not None:
+        return
+    (count,) = db.execute("SELECT count(*) FROM marks").fetchone()
+    if count < MAX_MARKS:
+        return
+    db.execute("DELETE FROM marks WHERE max(until, probe_until) <= ?", (now,))
+    (count,) = db.execute("SELECT count(*) FROM marks").fetchone()
+    if count >= MAX_MARKS:
+        db.execute(
+            "DELETE FROM marks WHERE rowid IN (SELECT rowid FROM marks "
+            "ORDER BY instr(path, '/') = 0, rowid LIMIT ?)",
+            (count - MAX_MARKS + 1,),
+        )
