@@ -55,6 +55,7 @@ COMPLETION = json.dumps(
     }
 )
 RATE_LIMITS = {
+    "x-ratelimit-limit-requests": "60",
     "x-ratelimit-remaining-requests": "59",
     "x-ratelimit-remaining-tokens": "149990",
     "x-ratelimit-reset-requests": "1s",
@@ -148,6 +149,8 @@ def test_a_healthy_path_reports_ok_with_its_quota(broken_run: Run, upstreams: Up
         "requests_reset": "1s",
         "tokens_reset": "6m0s",
     }
+    [window] = path["headroom"]  # a limit and what remains of it: a share left
+    assert (window["name"], window["left"]) == ("requests", round(59 / 60, 4))
     sent = next(r for r in upstreams.good.requests if r.path == "/v1/chat/completions")
     assert sent.json == {
         "model": "good-model",
@@ -217,6 +220,7 @@ def test_json_shape_and_routes_down(broken_run: Run) -> None:
         "latency_ms",
         "diagnosis",
         "quota",
+        "headroom",
         "gateway",
     }
     assert data["routes"]["fine"] == {
@@ -323,7 +327,8 @@ def test_gated_state_is_read_from_a_running_gateway(tmp_path: Path) -> None:
     )
     assert 0 < gate["seconds_left"] <= 300
     assert paths["backup/claude-x"]["gateway"] is None
-    assert re.search(r"gated by the gateway: quota/subscription_usage_gate, \d+s left", table.out)
+    note = r"gated by the gateway: quota/subscription_usage_gate, next probe in \d+s"
+    assert re.search(note, table.out)
 
 
 def test_star_targets_take_an_exact_route_name_and_skip_patterns() -> None:

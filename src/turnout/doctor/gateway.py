@@ -25,7 +25,8 @@ class GatedPath:
     state: str
     category: str
     code: str
-    seconds_left: float
+    seconds_left: float  # to the gateway's next probe
+    provider_reset_at: float | None = None  # when the provider said it lifts (epoch s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +52,14 @@ def _gated(entry: Any) -> GatedPath | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
         return None
     seconds = entry.get("seconds_left")
+    reset = entry.get("provider_reset_at")
     return GatedPath(
         path=entry["path"],
         state=str(entry.get("state", "gated")),
         category=str(entry.get("category", "unknown")),
         code=str(entry.get("code", "unknown")),
         seconds_left=float(seconds) if isinstance(seconds, int | float) else 0.0,
+        provider_reset_at=float(reset) if isinstance(reset, int | float) else None,
     )
 
 

@@ -23,6 +23,7 @@ from turnout.providers import Provider, UpstreamCall, build_provider
 from turnout.providers.anthropic import is_oauth_token
 from turnout.providers.transport import HttpTransport
 from turnout.routing.chain import diagnose_upstream_error
+from turnout.routing.headroom import Window, read_windows
 from turnout.wire import CHAT, CODECS, Codec, hub
 
 DEFAULT_TIMEOUT_S = 20.0
@@ -73,6 +74,8 @@ class PathResult:
     latency_ms: int | None = None
     diagnosis: Diagnosis | None = None
     quota: dict[str, str] = field(default_factory=dict)
+    #: The usage windows the answer's headers report (subscription 5h/7d, request limits...).
+    headroom: tuple[Window, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -248,10 +251,12 @@ async def probe_path(provider: Provider, plan: PathPlan, timeout: float) -> Path
         exc = caught
     else:
         elapsed = round((time.perf_counter() - started) * 1000)
-        return PathResult(plan, status, elapsed, None, read_quota(headers))
+        windows = tuple(read_windows(headers, time.time()))
+        return PathResult(plan, status, elapsed, None, read_quota(headers), windows)
     elapsed = round((time.perf_counter() - started) * 1000)
     diagnosis = diagnose_failure(exc, plan)
-    return PathResult(plan, exc.status, elapsed, diagnosis, read_quota(exc.headers))
+    windows = tuple(read_windows(exc.headers, time.time()))
+    return PathResult(plan, exc.status, elapsed, diagnosis, read_quota(exc.headers), windows)
 
 
 def route_health(config: GatewayConfig, results: list[PathResult]) -> dict[str, RouteHealth]:

@@ -6,6 +6,7 @@ endpoints are shown without user info or query, and auth only by its kind.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console, Group
@@ -24,9 +25,19 @@ _QUOTA_LINES = (
 )
 
 
+#: Short names of the usage windows, as the providers' own pages call them.
+_WINDOW_NAMES = {"five_hour": "5h", "seven_day": "7d", "seven_day_opus": "7d opus",
+                 "seven_day_sonnet": "7d sonnet"}  # fmt: skip
+
+
 def gated_note(gated: GatedPath) -> str:
+    """The gateway's mark: the provider's stated reset and the gateway's probe timer apart."""
     verb = "gated" if gated.state == "gated" else "cooling down"
-    return f"{verb} by the gateway: {gated.category}/{gated.code}, {gated.seconds_left:.0f}s left"
+    note = f"{verb} by the gateway: {gated.category}/{gated.code}"
+    if gated.provider_reset_at is not None:
+        stamp = datetime.fromtimestamp(gated.provider_reset_at).strftime("%Y-%m-%d %H:%M")
+        note += f", the provider says it resets at {stamp}"
+    return note + f", next probe in {gated.seconds_left:.0f}s"
 
 
 def _diagnosis_json(result: PathResult) -> dict[str, Any] | None:
@@ -52,6 +63,7 @@ def _gated_json(gated: GatedPath | None) -> dict[str, Any] | None:
         "category": gated.category,
         "code": gated.code,
         "seconds_left": gated.seconds_left,
+        "provider_reset_at": gated.provider_reset_at,
     }
 
 
@@ -71,6 +83,7 @@ def path_json(result: PathResult, gateway: GatewayState) -> dict[str, Any]:
         "latency_ms": result.latency_ms,
         "diagnosis": _diagnosis_json(result),
         "quota": {name: result.quota.get(name) for name in QUOTA_HEADERS},
+        "headroom": [w.to_dict() for w in result.headroom],
         "gateway": _gated_json(gateway.gate_for(plan.path)),
     }
 
@@ -120,12 +133,17 @@ def _result_cell(result: PathResult, gateway: GatewayState) -> Text:
     return text
 
 
-def _quota_cell(quota: dict[str, str]) -> str:
+def _quota_cell(result: PathResult) -> str:
+    """Counted limits as the provider gave them, then the subscription windows' headroom."""
+    quota = result.quota
     lines = []
     for amount, reset, label in _QUOTA_LINES:
         if amount in quota or reset in quota:
             line = f"{label} {quota.get(amount, '?')}"
             lines.append(line + (f", resets {quota[reset]}" if reset in quota else ""))
+    for window in result.headroom:
+        if window.name not in ("requests", "tokens"):  # those are the lines above
+            lines.append(f"{_WINDOW_NAMES.get(window.name, window.name)} {window.left:.0%} left")
     return "\n".join(lines)
 
 
@@ -134,7 +152,7 @@ def _table(report: DoctorReport) -> Table:
     kind sits under the kind, so that at 100 columns no word has to break."""
     table = Table(title=f"turnout doctor  ({report.source})", show_lines=True)
     # The quota column only when some provider said: on a narrow terminal every column counts.
-    with_quota = any(result.quota for result in report.results)
+    with_quota = any(result.quota or result.headroom for result in report.results)
     columns = ("path", "kind, auth", "endpoint", "HTTP", "ms", "result", "quota")
     for column in columns[: None if with_quota else -1]:
         right = column in ("HTTP", "ms")
@@ -152,7 +170,7 @@ def _table(report: DoctorReport) -> Table:
             "-" if result.status is None else str(result.status),
             "-" if result.latency_ms is None else str(result.latency_ms),
             _result_cell(result, report.gateway),
-            *([_quota_cell(result.quota)] if with_quota else []),
+            *([_quota_cell(result)] if with_quota else []),
         )
     return table
 
@@ -229,7 +247,7 @@ def _entries(report: DoctorReport) -> list[Group]:
         if result.latency_ms is not None:
             facts.append(f"{result.latency_ms} ms")
         lines = [*more, Text(", ".join(facts), style="dim")]
-        quota = _quota_cell(result.quota).replace("\n", "; ")
+        quota = _quota_cell(result).replace("\n", "; ")
         if quota:
             lines.append(Text(quota))
         blocks.append(Group(head, *(Padding(line, (0, 0, 0, 2), expand=False) for line in lines)))
