@@ -267,6 +267,11 @@ def test_the_page_shows_a_gated_path_switches_language_and_updates_live(
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, gated))
         assert english in text_of(browser, gated)
         assert re.search(r"probes it again in \d+:\d\d", text_of(browser, f"{gated} .countdown"))
+        # The provider's reset is its own line (none was given here), and what a gate means
+        # is said once, above the routes, not on each card.
+        assert "the provider gave no reset time" in text_of(browser, f"{gated} .provider-reset")
+        assert "does not lift it" in text_of(browser, "#gate-meaning")
+        assert "does not lift it" not in text_of(browser, gated)
         assert text_of(browser, '[data-path="backup/gpt-4o-mini"] .badge') == "healthy"
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#traffic svg rect.err"))
         assert english in text_of(browser, "#failures")
