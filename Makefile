@@ -32,7 +32,10 @@ browser:
 agents: $(AGENTS)/node_modules/.installed $(AGENTS_VENV)/bin/hermes
 
 $(AGENTS)/node_modules/.installed: $(AGENTS)/package.json $(AGENTS)/package-lock.json
-	cd $(AGENTS) && npm ci --no-audit --no-fund
+	# npm install, not npm ci: the lock pins every version, but opencode-ai lists a platform
+	# package per OS as optional and the registry here serves this platform's only, which npm ci
+	# refuses as a lock out of sync.
+	cd $(AGENTS) && npm install --no-audit --no-fund
 	$(AGENTS)/node_modules/.bin/claude --version
 	touch $@
 
