@@ -65,10 +65,6 @@ def wants_usage(data: dict[str, Any]) -> bool:
 _FIELDS: dict[str, FieldRule] = {"stop": (text_or_text_list, "a string or a list of strings")}
 
 
-#: Put first in a streamed request's object, so the upstream reports usage in its last chunk.
-_USAGE_OPTION = b'"stream_options":{"include_usage":true},'
-
-
 class ChatCodec:
     name = "openai"
     cannot_carry = requests.CANNOT_CARRY
@@ -109,16 +105,11 @@ class ChatCodec:
         return streams.Encoder(model, request.include_usage)
 
     def same_wire_body(self, request: ParsedRequest, model: str) -> bytes:
-        body = request.body
         if request.stream and not wants_usage(request.data):
             # Ask for the usage chunk the ledger needs; the relay keeps it from the client.
-            if "stream_options" in request.data:  # rare: re-serialised, its other options lost
-                options = {"include_usage": True}
-                return orjson.dumps({**request.data, "model": model, "stream_options": options})
-            # The common case, in bytes: a conversation of a megabyte is not written again.
-            start = body.index(b"{") + 1
-            body = body[:start] + _USAGE_OPTION + body[start:]
-        return replace_model(body, request.model, model)
+            options = {"include_usage": True}
+            return orjson.dumps({**request.data, "model": model, "stream_options": options})
+        return replace_model(request.body, request.model, model)
 
     def passthrough(self, data: dict[str, Any]) -> streams.Passthrough:
         return streams.Passthrough(hide_usage=not wants_usage(data))
