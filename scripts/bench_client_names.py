@@ -17,10 +17,10 @@ import time
 import tracemalloc
 from typing import Any
 
-from turnout.config import load_config_text
 from turnout.diagnosis import diagnose
 from turnout.edge.dashboard import AdminViews
 from turnout.ledger.record import AttemptRecord, RequestRecord
+from turnout.runtime.configs import load_config_text
 from turnout.runtime.gateway import Gateway, Shared
 from turnout.state import memory
 from turnout.telemetry.labels import PathLabels

@@ -21,11 +21,12 @@ from tests.clock import FakeClock
 from tests.fakes import RunningUpstream
 from tests.waiting import wait_until
 from turnout.access.limits import Budgets
-from turnout.config import GatewayConfig, load_config_text
+from turnout.config import GatewayConfig
 from turnout.edge.app import TurnoutApp
 from turnout.edge.protocol import BoundedHttpProtocol
 from turnout.ledger.ledger import Ledger
 from turnout.routing.health import PathHealth
+from turnout.runtime.configs import load_config_text
 from turnout.runtime.gateway import Gateway, Shared
 from turnout.state import MemoryState
 

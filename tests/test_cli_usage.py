@@ -17,9 +17,9 @@ import yaml
 
 from tests.gateway import request, running_gateway
 from tests.test_ledger import postgres_url  # noqa: F401  (the fixture, for the PostgreSQL run)
-from turnout.config import load_config
 from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.ledger.store import LedgerStore, migrate, open_database
+from turnout.runtime.configs import load_config
 
 RUN_TIMEOUT_S = 60
 HOUR = 3600.0

@@ -20,10 +20,11 @@ import yaml
 
 from tests.fakes import RunningUpstream
 from tests.gateway import RunningGateway, request, running_gateway
-from turnout.config import ConfigError, load_config_text
+from turnout.config import ConfigError
 from turnout.errors import ClientRequestError
 from turnout.ledger.keys import KeyStore
 from turnout.ledger.store import LedgerError, migrate, open_database
+from turnout.runtime.configs import load_config_text
 from turnout.wire.base import MAX_JSON_DEPTH, parse_json_object
 
 ANTHROPIC = {"anthropic-version": "2023-06-01"}

@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from turnout.config import ConfigError, load_config_text
-from turnout.config.default import demo_config, embedded_default, find_config
+from turnout.config import ConfigError
+from turnout.config.default import find_config
 from turnout.routing.resolve import resolve_route, target_model
+from turnout.runtime.configs import demo_config, embedded_default, load_config_text
 
 EXAMPLE = """
 providers:

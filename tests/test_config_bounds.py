@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from turnout.config import ConfigError, load_config_text
-from turnout.config.load import load_config
+from turnout.config import ConfigError
 from turnout.edge.app import TurnoutApp
+from turnout.runtime.configs import load_config, load_config_text
 from turnout.runtime.gateway import Gateway
 
 GOOD = "providers: {p: {kind: mock}}\nroutes: {m: [p/x]}\nledger: off\n"

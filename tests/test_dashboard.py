@@ -24,7 +24,6 @@ from tests.fakes import Fail, Reply, RunningUpstream
 from tests.gateway import RunningGateway, gateway_over, request, running_gateway
 from tests.serving import GatewayProcess
 from tests.waiting import READY_WITHIN_S, wait_until
-from turnout.config import load_config_text
 from turnout.diagnosis.messages import advice_for
 from turnout.diagnosis.taxonomy import Category
 from turnout.edge.app import Request
@@ -32,6 +31,7 @@ from turnout.edge.dashboard import _admit, _cookie_token
 from turnout.errors import ClientRequestError
 from turnout.ledger.record import RequestRecord
 from turnout.ledger.store import LedgerStore, migrate, open_database
+from turnout.runtime.configs import load_config_text
 from turnout.runtime.gateway import Gateway
 
 ADMIN_KEY = "admin-planted-7a1e44c0"

@@ -18,8 +18,8 @@ import yaml
 
 from tests.fakes import Fail, RunningUpstream, Stall
 from tests.gateway import free_port, request, running_gateway
-from turnout.config import load_config_text
 from turnout.doctor import plan_paths
+from turnout.runtime.configs import load_config_text
 
 GOOD_KEY = "sk-good-secret-123"
 BAD_KEY = "sk-bad-secret-456"

@@ -16,8 +16,8 @@ from tests.fakes import Fail, Reply, RunningUpstream
 from tests.gateway import RunningGateway, request, running_gateway
 from turnout.cli.main import main
 from turnout.cli.watch import screen
-from turnout.config import load_config_text
 from turnout.routing.headroom import read_windows
+from turnout.runtime.configs import load_config_text
 
 NOW = 1789600000.0
 #: A subscription response's unified headers, as a real one carries them (OpenCode #49499).

@@ -21,9 +21,10 @@ import pytest
 import yaml
 
 from turnout.cli.init import probe_local
-from turnout.config import GatewayConfig, load_config, load_config_text
+from turnout.config import GatewayConfig
 from turnout.config.template import ProviderPath, config_data, render_config, scalar
 from turnout.routing.resolve import resolve_route
+from turnout.runtime.configs import load_config, load_config_text
 
 SECRETS = {
     "api": "sk-ant-api03-SECRET-api-key",

@@ -300,7 +300,7 @@ def test_metrics_count_with_the_ledger_off(clients: Clients) -> None:
 
 def test_counts_survive_a_config_reload(tmp_path: Path) -> None:
     """A reload builds a new Gateway over the same Shared: the counts carry over."""
-    from turnout.config import load_config_text
+    from turnout.runtime.configs import load_config_text
 
     config = load_config_text("providers: {p: {kind: mock}}\nroutes: {m: [p/x]}\n", "<test>", {})
     ledger = Ledger(str(tmp_path / "ledger.sqlite3"), "test")

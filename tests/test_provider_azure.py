@@ -12,7 +12,8 @@ import pytest
 from tests.clients import Clients
 from tests.fakes.azure_wire import FILTERED_WORD, FakeAzure
 from tests.gateway import RunningGateway, running_gateway
-from turnout.config import ConfigError, load_config_text
+from turnout.config import ConfigError
+from turnout.runtime.configs import load_config_text
 
 KEY = "azure-key-0123456789abcdef"
 

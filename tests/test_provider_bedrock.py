@@ -18,9 +18,10 @@ from tests.clients import Clients
 from tests.fakes import Fail, RunningUpstream
 from tests.fakes.bedrock_wire import BedrockStep, FakeBedrock, Keys, chunk_frame, frame
 from tests.gateway import RunningGateway, running_gateway
-from turnout.config import ConfigError, load_config_text
+from turnout.config import ConfigError
 from turnout.errors import ResponseRefused
 from turnout.providers.eventstream import EventStreamDecoder
+from turnout.runtime.configs import load_config_text
 
 MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 ACCESS = "AKIAFAKEFAKEFAKE0001"

@@ -19,9 +19,10 @@ from tests.clients import Clients
 from tests.clock import FakeClock
 from tests.fakes.vertex_wire import PROJECT, FakeVertex
 from tests.gateway import RunningGateway, running_gateway
-from turnout.config import ConfigError, load_config_text
+from turnout.config import ConfigError
 from turnout.providers import vertex
 from turnout.providers.google import BearerRefresher
+from turnout.runtime.configs import load_config_text
 
 EMAIL = "gateway@demo-project-42.iam.gserviceaccount.com"
 MODEL = "claude-sonnet-4-5@20250929"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from turnout.cli.main import build_parser
-from turnout.config import load_config_text
+from turnout.runtime.configs import load_config_text
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from turnout.config import load_config_text
 from turnout.redaction import SecretMask, mask_shapes
+from turnout.runtime.configs import load_config_text
 from turnout.telemetry.logs import JsonFormatter, setup_logging
 
 SHAPES = [

@@ -13,7 +13,8 @@ import yaml
 from tests.clients import Clients
 from tests.clock import FakeClock
 from tests.gateway import request, running_gateway
-from turnout.config.default import DEMO_GATE_BODY, demo_config
+from turnout.config.default import DEMO_GATE_BODY
+from turnout.runtime.configs import demo_config
 
 FAST = {"backoff_s": 0.01, "backoff_max_s": 0.02, "gate_s": 0.3, "cooldown_s": 0.3}
 QUOTA = {"status": 400, "body": DEMO_GATE_BODY}

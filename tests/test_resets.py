@@ -14,14 +14,14 @@ import yaml
 from tests.fakes import Fail, FakeUpstream, Reply, RunningUpstream
 from tests.gateway import request, running_gateway
 from turnout import diagnose
-from turnout.config import load_config_text
+from turnout.edge.server import default_state
 from turnout.providers import UpstreamCall, build_provider
 from turnout.providers.transport import HttpTransport
 from turnout.redaction import SecretMask
 from turnout.routing.chain import Failed, RouteChain, Served
 from turnout.routing.health import PathHealth
 from turnout.routing.resets import provider_reset
-from turnout.runtime.run import default_state
+from turnout.runtime.configs import load_config_text
 from turnout.state import MemoryState
 
 NOW = 1777922696.0  # 13872 s before the Codex body's resets_at

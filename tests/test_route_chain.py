@@ -11,13 +11,14 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from turnout.config import GatewayConfig, load_config_text
+from turnout.config import GatewayConfig
 from turnout.config.model import Target
 from turnout.diagnosis import Category
 from turnout.errors import ClientRequestError, UpstreamHTTPError
 from turnout.providers.base import Provider, UpstreamCall, UpstreamResponse
 from turnout.routing.chain import Failed, RouteChain, Served
 from turnout.routing.health import Admission, PathHealth
+from turnout.runtime.configs import load_config_text
 
 RATE_LIMITED = UpstreamHTTPError(
     "HTTP 429",

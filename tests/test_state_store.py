@@ -177,8 +177,8 @@ def test_concurrent_holds_never_exceed_the_limit(make_store: Callable[[], StateS
 
 
 def test_the_config_names_the_state_store() -> None:
-    from turnout.config import load_config_text
     from turnout.config.load import ConfigError
+    from turnout.runtime.configs import load_config_text
 
     routes = "providers: {m: {kind: mock}}\nroutes: {x: [m/x]}\n"
     assert load_config_text(routes).state is None

@@ -26,7 +26,6 @@ from tests.gateway import Reply as HttpReply
 from tests.gateway import gateway_over, request, running_gateway
 from tests.test_keys_budgets import make_key
 from turnout.catalog import price_of
-from turnout.config import load_config_text
 from turnout.config.load import ConfigError
 from turnout.config.model import ProviderConfig
 from turnout.diagnosis import Category, diagnose
@@ -37,6 +36,7 @@ from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.ledger.store import open_database
 from turnout.routing.chain import read_failure
 from turnout.routing.echo import ClientEcho
+from turnout.runtime.configs import load_config_text
 from turnout.runtime.gateway import Gateway, Shared
 from turnout.state.memory import MAX_MARKS
 from turnout.telemetry.labels import DYNAMIC_PATHS, OTHER_MODELS

@@ -43,7 +43,7 @@ from tests.chaos.farm_process import FarmProcess, FarmResult
 from tests.chaos.full_disk import FLAG_ENV
 from tests.chaos.upstream import SPACED, WHOLE, Arrival, Mix, answer_text
 from tests.serving import GatewayProcess
-from turnout.routing.resume import MAX_CONTINUATIONS
+from turnout.edge.resume import MAX_CONTINUATIONS
 
 KEY = "${CHAOS_UPSTREAM_KEY}"  # keys in a config come from the environment
 KEY_ENV = {"CHAOS_UPSTREAM_KEY": "sk-chaos-upstream"}

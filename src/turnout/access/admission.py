@@ -1,4 +1,5 @@
-"""Admission of one request under its gateway key: route allowed, rate limits, budget.
+"""Admission of one request under its gateway key (route allowed, rate limits, budget), and
+settling its budgets with what it cost once it is recorded.
 
 A refused request never reaches a provider; it gets an error in its dialect with the code a
 diagnosis would give (`gateway_budget_exhausted` for a spent budget).
@@ -8,16 +9,17 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from turnout.access.limits import OverBudget, OverRate
-from turnout.catalog.prices import price_of
+from turnout.access.limits import Budgets, KeyRing, OverBudget, OverRate, Spend
+from turnout.catalog.prices import Price, price_of
 from turnout.config.model import RouteConfig
 from turnout.errors import ClientRequestError
 from turnout.ledger.keys import GatewayKey
+from turnout.ledger.record import RequestRecord
 from turnout.routing.resolve import target_model
-from turnout.runtime.gateway import Gateway
-from turnout.telemetry.accounting import Tally
+from turnout.telemetry.accounting import Tally, cost_of
 from turnout.wire.base import ParsedRequest
 
 #: Output tokens assumed when a request does not cap them.
@@ -25,7 +27,7 @@ DEFAULT_OUTPUT_TOKENS = 4096
 
 
 def estimate_cost(
-    gateway: Gateway, route: RouteConfig, body: bytes, data: dict[str, object]
+    prices: Mapping[str, Price], route: RouteConfig, body: bytes, data: dict[str, object]
 ) -> float | str:
     """The most this request may cost on any path of its route (about 4 bytes a token in),
     or the first path whose model has no price: its cost could not be counted."""
@@ -36,7 +38,7 @@ def estimate_cost(
     costs = []
     for target in route.targets:
         name = target_model(target, model)
-        price = price_of(name, gateway.config.prices)
+        price = price_of(name, prices)
         if price is None:
             return f"{target.provider}/{name}"
         costs.append(price.cost(tokens_in, tokens_out))
@@ -60,7 +62,8 @@ def _priced(key: GatewayKey, route: RouteConfig, estimate: float | str) -> float
 
 
 async def admit(
-    gateway: Gateway,
+    budgets: Budgets,
+    prices: Mapping[str, Price],
     key: GatewayKey | None,
     route: RouteConfig,
     request: ParsedRequest,
@@ -80,10 +83,10 @@ async def admit(
             code="permission_denied",
             headers=(("x-should-retry", "false"),),
         )
-    budgets, now = gateway.shared.budgets, time.time()
+    now = time.time()
     estimate = 0.0
     if key.id in budgets.keys and not free:
-        estimate = _priced(key, route, estimate_cost(gateway, route, request.body, request.data))
+        estimate = _priced(key, route, estimate_cost(prices, route, request.body, request.data))
     try:
         tally.hold = await budgets.admit(key, estimate, now) or ""
     except OverRate as over:
@@ -106,3 +109,33 @@ async def admit(
             headers=(("x-should-retry", "false"),),
         ) from over
     tally.reserved = estimate if tally.hold else 0.0
+
+
+async def settle(
+    budgets: Budgets,
+    keyring: KeyRing,
+    prices: Mapping[str, Price],
+    tally: Tally,
+    record: RequestRecord,
+) -> None:
+    """Replace the reservation with what the request cost, on every budget it touches:
+    the key's for the whole request, each path's for its own legs."""
+    key = keyring.find(tally.key_id) if tally.key_id else None
+    now = time.time()
+    spend = Spend(
+        key_id=tally.key_id,
+        token=tally.hold,
+        held=tally.reserved,
+        cost=record.cost_usd,
+        tokens=record.tokens_in + record.tokens_cached + record.tokens_out,
+        provider=None if tally.legs else record.provider,
+        tpm_limited=key is not None and key.tpm is not None,
+    )
+    await budgets.settle(spend, now)
+    per_provider: dict[str, float] = {}
+    for leg in tally.legs:
+        cost = cost_of(leg.target, leg.usage, prices)
+        per_provider[leg.target.provider] = per_provider.get(leg.target.provider, 0.0) + cost
+    for provider, cost in per_provider.items():
+        path_spend = Spend(None, "", 0.0, round(cost, 8), 0, provider, False)
+        await budgets.settle(path_spend, now)

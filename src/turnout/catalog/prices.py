@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cache, lru_cache
@@ -39,7 +40,7 @@ def _entries() -> tuple[tuple[str, Price], ...]:
     return tuple((e["match"], price_from_table(e)) for e in tomllib.loads(text)["price"])
 
 
-def price_of(model: str, overrides: dict[str, Price] | None = None) -> Price | None:
+def price_of(model: str, overrides: Mapping[str, Price] | None = None) -> Price | None:
     """The price of a model, or None when unknown (a local model, an unlisted one)."""
     bare = model.rsplit("/", 1)[-1].lower()
     if overrides:

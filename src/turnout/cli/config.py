@@ -6,8 +6,9 @@ import argparse
 
 from turnout.cli.options import add_config_option
 from turnout.config.default import find_config
-from turnout.config.load import ConfigError, ConfigErrors, load_config
+from turnout.config.load import ConfigError, ConfigErrors
 from turnout.config.ports import port_problem
+from turnout.runtime.configs import load_config
 
 HELP = "check a config file: every mistake with its file, line and fix"
 

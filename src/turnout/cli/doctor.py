@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-from turnout.config.default import load_for_command
 from turnout.config.load import ConfigError
 from turnout.config.model import GatewayConfig
 from turnout.doctor import (
@@ -25,6 +24,7 @@ from turnout.doctor import (
     run_doctor,
 )
 from turnout.doctor.report import render_report, report_json
+from turnout.runtime.configs import load_for_command
 
 HELP = "probe every configured path with a one-token request and show which routes work"
 #: Width of the table when stdout is not a terminal (a file or a pipe): wide enough to stay

@@ -25,9 +25,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from turnout.config.default import ENV_PROVIDERS, LOCAL_SERVERS, user_config_path
-from turnout.config.load import ConfigError, load_config_text
+from turnout.config.load import ConfigError
 from turnout.config.model import GatewayConfig, ServerConfig
 from turnout.config.template import ProviderPath, render_config
+from turnout.runtime.configs import load_config_text
 
 HELP = "write a config for the provider paths you have and print how to point agents at it"
 

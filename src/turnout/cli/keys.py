@@ -11,11 +11,11 @@ from rich.table import Table
 
 from turnout.access.limits import period_start
 from turnout.cli.options import add_config_option
-from turnout.config.default import load_for_command
 from turnout.config.load import ConfigError
 from turnout.ledger.keys import PERIODS, GatewayKey, KeyStore
 from turnout.ledger.ledger import default_location
 from turnout.ledger.store import LedgerError, LedgerStore, migrate, open_database
+from turnout.runtime.configs import load_for_command
 
 HELP = "manage gateway keys: create (shown once), list, revoke"
 

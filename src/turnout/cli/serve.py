@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from turnout.config.default import find_config, load_for_command
+from turnout.config.default import find_config
 from turnout.config.load import ConfigError
 from turnout.config.model import GatewayConfig
 from turnout.config.ports import port_problem, providers_at
 from turnout.ledger.store import LedgerError
+from turnout.runtime.configs import load_for_command
 
 HELP = "run the gateway: OpenAI and Anthropic APIs, routed along fallback chains"
 
@@ -57,7 +58,7 @@ def describe(config: GatewayConfig, host: str, port: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from turnout.cli.main import CommandError
-    from turnout.runtime.run import is_loopback, serve
+    from turnout.edge.server import is_loopback, serve
 
     try:
         config = load_for_command(args.config, demo=args.demo)

@@ -20,9 +20,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from turnout.config.default import load_for_command
 from turnout.config.model import GatewayConfig
 from turnout.doctor.gateway import default_gateway_url
+from turnout.runtime.configs import load_for_command
 
 HELP = "a running gateway's paths: state, provider reset, next probe, headroom"
 _WINDOW_LABELS = {"five_hour": "5h", "seven_day": "7d", "seven_day_opus": "7d opus",

@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from turnout.config.default import load_for_command
 from turnout.config.load import ConfigError
 from turnout.diagnosis.messages import normalize_language
 from turnout.ledger.ledger import default_location
@@ -28,6 +27,7 @@ from turnout.ledger.usage_report import (
     parse_since,
     usage_report,
 )
+from turnout.runtime.configs import load_for_command
 
 HELP = "requests, tokens and cost from the ledger by day, key, path, model or category; or failures"
 #: Width when stdout is not a terminal, so rows stay one line each in a file or a pipe.

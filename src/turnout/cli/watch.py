@@ -22,9 +22,9 @@ from rich.table import Table
 from rich.text import Text
 
 from turnout.cli.status import fetch_paths, table
-from turnout.config.default import load_for_command
 from turnout.config.model import GatewayConfig
 from turnout.doctor.gateway import default_gateway_url
+from turnout.runtime.configs import load_for_command
 
 HELP = "turnout status, live: routes, path states, reset times, headroom, latest failovers"
 FAILOVERS_SHOWN = 8

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from turnout.config.load import build_config, load_config
+from turnout.config.load import Kinds, build_config, load_config
 from turnout.config.model import GatewayConfig
 
 #: (provider name, key variable, kind, base URL variable, default base URL), in preference order.
@@ -82,7 +82,7 @@ def detected_providers(env: Mapping[str, str], probe_local: bool = True) -> dict
 
 
 def embedded_default(
-    env: Mapping[str, str] = os.environ, probe_local: bool = True
+    kinds: Kinds, env: Mapping[str, str] = os.environ, probe_local: bool = True
 ) -> GatewayConfig:
     """Routes over whatever is available; with nothing detected, a config with no routes."""
     providers = detected_providers(env, probe_local)
@@ -93,10 +93,10 @@ def embedded_default(
     if providers:
         routes["*"] = [f"{p}/*" for p in providers]
     data = {"providers": providers, "routes": routes}
-    return build_config(data, env, "<embedded default>", allow_empty=True)
+    return build_config(data, env, "<embedded default>", kinds=kinds, allow_empty=True)
 
 
-def demo_config() -> GatewayConfig:
+def demo_config(kinds: Kinds) -> GatewayConfig:
     """A gated first path and a healthy second one: a failover to see with one curl.
 
     Its requests are not the user's traffic: the ledger is off, so they never land in the
@@ -117,12 +117,12 @@ def demo_config() -> GatewayConfig:
         },
         "routes": {"*": ["claude-sub/*", "backup/*"]},
     }
-    return build_config(data, {}, "<demo>")
+    return build_config(data, {}, "<demo>", kinds=kinds)
 
 
-def load_for_command(explicit: str | None, demo: bool = False) -> GatewayConfig:
+def load_for_command(explicit: str | None, kinds: Kinds, demo: bool = False) -> GatewayConfig:
     """The config a command runs with, by the documented order of precedence."""
     if demo:
-        return demo_config()
+        return demo_config(kinds)
     path = find_config(explicit)
-    return load_config(path) if path is not None else embedded_default()
+    return load_config(path, kinds=kinds) if path is not None else embedded_default(kinds)

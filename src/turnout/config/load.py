@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -34,9 +34,6 @@ from turnout.config.model import (
     Target,
 )
 from turnout.errors import TurnoutError
-
-if TYPE_CHECKING:
-    from turnout.providers.kind import Kind
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TOP_LEVEL = frozenset(
@@ -252,19 +249,28 @@ class UnsetVariable(ConfigError):
     """A `${NAME}` whose variable is not set: a mistake of this machine's environment."""
 
 
-def _kinds() -> Mapping[str, Kind]:
-    """The kinds table; imported here, when a config is read, as the kinds import this module."""
-    from turnout.providers.registry import KINDS
+class KindRules(Protocol):
+    """What reading a config asks of a provider kind (a row of `providers/registry.py`):
+    the keys of its own, their checks, and its base URL when the config gives none."""
 
-    return KINDS
+    @property
+    def keys(self) -> frozenset[str]: ...
+    @property
+    def options(self) -> Callable[[Mapping[str, Any], Mapping[str, str], At], dict[str, Any]]: ...
+    @property
+    def default_base_url(self) -> Callable[[Mapping[str, Any]], str] | None: ...
 
 
-def _kind(table: Mapping[str, Any], at: At) -> str:
+#: Kind name -> its rules. The loaders are handed it: the kinds are above this folder.
+Kinds = Mapping[str, KindRules]
+
+
+def _kind(table: Mapping[str, Any], kinds: Kinds, at: At) -> str:
     kind = table.get("kind")
-    if kind not in _kinds():
+    if kind not in kinds:
         raise ConfigError(
             f"{label((*at, 'kind'))} is {kind!r}",
-            f"use one of: {', '.join(sorted(_kinds()))}",
+            f"use one of: {', '.join(sorted(kinds))}",
             at=(*at, "kind"),
         )
     return str(kind)
@@ -272,6 +278,7 @@ def _kind(table: Mapping[str, Any], at: At) -> str:
 
 def _base_url(
     table: Mapping[str, Any],
+    row: KindRules | None,
     kind: str | None,
     options: Mapping[str, Any] | None,
     env: Mapping[str, str],
@@ -279,7 +286,6 @@ def _base_url(
 ) -> str:
     url_at = (*at, "base_url")
     base_url = expand_env(str(table.get("base_url") or ""), env, url_at).rstrip("/")
-    row = _kinds().get(kind or "")
     if not base_url and row is not None and row.default_base_url is not None:
         if options is None:
             return ""  # the options' own mistakes are reported
@@ -305,19 +311,19 @@ def _headers(table: Mapping[str, Any], env: Mapping[str, str], at: At) -> dict[s
     }
 
 
-def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
+def _provider(name: str, raw: Any, env: Mapping[str, str], kinds: Kinds) -> ProviderConfig:
     """One provider; every mistake in it is reported (ConfigErrors), not only the first."""
     at: At = ("providers", name)
     table = _mapping(raw, at)
     found = _Collector()
-    kind = found.attempt(lambda: _kind(table, at))
-    row = _kinds().get(kind or "")
+    kind = found.attempt(lambda: _kind(table, kinds, at))
+    row = kinds.get(kind or "")
     own = row.keys if row is not None else frozenset()
     found.attempt(lambda: _check_keys(table, _PROVIDER_KEYS | own, at))
     options = found.attempt(lambda: row.options(table, env, at) if row is not None else {})
     parts: dict[str, Any] = {
         "options": options,
-        "base_url": found.attempt(lambda: _base_url(table, kind, options, env, at)),
+        "base_url": found.attempt(lambda: _base_url(table, row, kind, options, env, at)),
         "api_key": None,
         "client_credential": table.get("api_key") == CLIENT_CREDENTIAL,
         "headers": found.attempt(lambda: _headers(table, env, at)),
@@ -500,6 +506,7 @@ def build_config(
     env: Mapping[str, str],
     source: str,
     *,
+    kinds: Kinds,
     allow_empty: bool = False,
     locate: Callable[[ConfigError], None] = lambda _error: None,
 ) -> GatewayConfig:
@@ -516,7 +523,7 @@ def build_config(
     unset: dict[str, list[ConfigError]] = {}
     for name, raw in raw_providers.items():
         mistakes = _Collector()
-        built = mistakes.attempt(partial(_provider, str(name), raw, env))
+        built = mistakes.attempt(partial(_provider, str(name), raw, env, kinds))
         if built is not None:
             providers[str(name)] = built
         elif all(isinstance(e, UnsetVariable) for e in mistakes.errors):
@@ -728,7 +735,7 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def load_config_text(
-    text: str, source: str = "<text>", env: Mapping[str, str] | None = None
+    text: str, source: str = "<text>", env: Mapping[str, str] | None = None, *, kinds: Kinds
 ) -> GatewayConfig:
     """Load and validate; every mistake found is raised at once, each with its line."""
     from turnout.config.document import compose, duplicate_keys, line_of
@@ -743,7 +750,9 @@ def load_config_text(
 
     errors = list(duplicate_keys(root))
     try:
-        config = build_config(data, os.environ if env is None else env, source, locate=locate)
+        config = build_config(
+            data, os.environ if env is None else env, source, kinds=kinds, locate=locate
+        )
     except ConfigErrors as found:
         errors += found.errors
     if errors:
@@ -753,10 +762,12 @@ def load_config_text(
     return config
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+def load_config(
+    path: str | Path, env: Mapping[str, str] | None = None, *, kinds: Kinds
+) -> GatewayConfig:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", source=str(path)) from exc
-    return load_config_text(text, str(path), env)
+    return load_config_text(text, str(path), env, kinds=kinds)

@@ -16,26 +16,27 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from turnout.access.admission import admit
+from turnout.access.admission import admit, settle
 from turnout.access.visibility import sees_operator_detail, told_of, without_endpoint
 from turnout.config.model import RouteConfig, Target
 from turnout.diagnosis import Diagnosis, diagnose
 from turnout.edge.asgi import Send, end_stream, send_chunk, send_response, start_stream
 from turnout.edge.failures import client_language, failure_response, stream_error
+from turnout.edge.resume import Broken, Continued, cool_broken, recover
 from turnout.edge.streaming import convert_whole, stream_relay
 from turnout.errors import ClientRequestError, UpstreamError
 from turnout.ledger.keys import GatewayKey
-from turnout.ledger.usage import UsageMeter, usage_of_body
+from turnout.ledger.usage import Usage, UsageMeter, usage_of_body
 from turnout.providers.base import ClientCredential, Provider, UpstreamCall
 from turnout.routing.chain import Attempt, Failed, Served
 from turnout.routing.continuation import ClientStream
 from turnout.routing.deadlines import ask_of
 from turnout.routing.echo import ClientEcho
 from turnout.routing.resolve import resolve_route, target_model
-from turnout.routing.resume import Broken, Continued, cool_broken, recover
 from turnout.runtime.gateway import Gateway
 from turnout.runtime.shutdown import SHUTDOWN
-from turnout.telemetry.accounting import CLIENT_GONE, Tally, close, trail
+from turnout.telemetry import accounting
+from turnout.telemetry.accounting import CLIENT_GONE, Tally, trail
 from turnout.wire import CODECS, MESSAGES, CannotCarry, Codec, StreamRelay, UpstreamStreamError, hub
 from turnout.wire.base import ParsedRequest, replace_model
 from turnout.wire.sse import Event
@@ -95,6 +96,29 @@ def client_error(dialect: Codec, exc: ClientRequestError) -> tuple[int, bytes]:
     return exc.status, body
 
 
+async def close(
+    gateway: Gateway,
+    tally: Tally,
+    *,
+    status: int,
+    outcome: str,
+    category: str | None,
+    attempts: list[Attempt],
+    served: Served | None = None,
+    upstream_dialect: str | None = None,
+    usage: Usage | None = None,
+    upstream_s: float = 0.0,
+) -> None:
+    """Record the request (telemetry publishes it), then settle its budgets with its cost."""
+    prices, shared = gateway.config.prices, gateway.shared
+    record = accounting.close(
+        tally, prices, shared.records, status=status, outcome=outcome, category=category,
+        attempts=attempts, served=served, upstream_dialect=upstream_dialect, usage=usage,
+        upstream_s=upstream_s,
+    )  # fmt: skip
+    await settle(shared.budgets, shared.keyring, prices, tally, record)
+
+
 def _route_for(gateway: Gateway, exchange: Exchange) -> RouteConfig:
     model = exchange.request.model
     route = resolve_route(gateway.config, model, exchange.headers.get("x-turnout-task"))
@@ -143,7 +167,14 @@ async def relay(gateway: Gateway, exchange: Exchange, send: Send) -> None:
     try:
         route = _route_for(gateway, exchange)
         tally.route = route.name
-        await admit(gateway, exchange.key, route, exchange.request, tally)
+        await admit(
+            gateway.shared.budgets,
+            gateway.config.prices,
+            exchange.key,
+            route,
+            exchange.request,
+            tally,
+        )
     except ClientRequestError as exc:
         await close(
             gateway, tally, status=exc.status, outcome=exc.code, category=exc.kind, attempts=[]
@@ -450,7 +481,15 @@ async def count_tokens(gateway: Gateway, exchange: Exchange, send: Send) -> None
     try:
         route = _route_for(gateway, exchange)
         tally.route = route.name
-        await admit(gateway, exchange.key, route, exchange.request, tally, free=True)
+        await admit(
+            gateway.shared.budgets,
+            gateway.config.prices,
+            exchange.key,
+            route,
+            exchange.request,
+            tally,
+            free=True,
+        )
     except ClientRequestError as exc:
         await close(
             gateway, tally, status=exc.status, outcome=exc.code, category=exc.kind, attempts=[]

@@ -1,2 +1,2 @@
 """Routing: pick the route for a model, walk its chain, remember which paths are gated, and
-continue a broken stream on the next path."""
+say how a broken stream may be continued (the edge streams the continuation)."""

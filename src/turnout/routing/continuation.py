@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from turnout.config.model import Target
+from turnout.ledger.usage import Usage
 from turnout.wire import CODECS, Codec, UpstreamStreamError, hub
 from turnout.wire.sse import EventSplitter
 from turnout.wire.translate import encode_for
@@ -92,6 +94,16 @@ class ClientStream:
     @property
     def so_far(self) -> str:
         return "".join(self.read().text)
+
+
+@dataclass(slots=True)
+class Leg:
+    """One upstream attempt that wrote part of a streamed answer (the stream that broke, each
+    continuation), with its tokens; `estimated` names the counts the upstream never said."""
+
+    target: Target
+    usage: Usage
+    estimated: list[str] = field(default_factory=list)
 
 
 def prefill_wire(style: str) -> Codec:

@@ -1,2 +1,3 @@
-"""The runtime: composes config, providers, routing, access, telemetry and the edge into a
-running gateway, reloads it, runs it under uvicorn and keeps its background loops."""
+"""The runtime: the running gateway composed of config, providers, routing, access and
+telemetry over the state that outlives a reload (gateway.py), the reload itself, key sync with
+the ledger database and the shutdown drain. The edge serves it."""

@@ -84,6 +84,14 @@ class Gateway:
     def ledger(self) -> Ledger | None:
         return self.shared.ledger
 
+    @property
+    def telemetry(self) -> Telemetry:
+        return self.shared.telemetry
+
+    @property
+    def headroom(self) -> HeadroomBoard:
+        return self.shared.headroom
+
     @classmethod
     def build(cls, config: GatewayConfig, shared: Shared | None = None) -> Gateway:
         shared = shared or Shared()

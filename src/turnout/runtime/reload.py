@@ -13,14 +13,12 @@ import contextlib
 import logging
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from turnout.config.load import ConfigError, load_config
+from turnout.config.load import ConfigError
 from turnout.periodic import Every
+from turnout.runtime.configs import load_config
 from turnout.runtime.gateway import Gateway
-
-if TYPE_CHECKING:
-    from turnout.edge.app import TurnoutApp
 
 log = logging.getLogger("turnout.reload")
 
@@ -29,8 +27,14 @@ POLL_S = 1.0
 DRAIN_LIMIT_S = 600.0
 
 
+class Serving(Protocol):
+    """What a reload swaps: the gateway new requests are given (the edge's app holds it)."""
+
+    gateway: Gateway
+
+
 class ConfigReloader:
-    def __init__(self, app: TurnoutApp, path: Path, poll_s: float = POLL_S) -> None:
+    def __init__(self, app: Serving, path: Path, poll_s: float = POLL_S) -> None:
         self._app = app
         self._path = path
         self._loop = Every(poll_s, self._look, what="config watch")

@@ -1,19 +1,23 @@
-"""From a finished exchange to a ledger record and a log line: tokens, cost, latency, trail."""
+"""From a finished exchange to a ledger record and a log line: tokens, cost, latency, trail.
+
+The record is published on the record bus (the ledger and the counters subscribe); settling
+the request's budgets with its cost is access's part (access/admission.py).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from turnout.access.limits import Spend
-from turnout.catalog.prices import price_of
+from turnout.catalog.prices import Price, price_of
 from turnout.config.model import Target
 from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.ledger.usage import Usage, UsageMeter
 from turnout.routing.chain import Attempt, Served
-from turnout.routing.continuation import ClientStream
-from turnout.runtime.gateway import Gateway
+from turnout.routing.continuation import ClientStream, Leg
+from turnout.telemetry.bus import RecordBus
 from turnout.wire.sse import Event
 
 log = logging.getLogger("turnout.relay")
@@ -27,16 +31,6 @@ BILLED_OUTCOMES = frozenset({"ok", CLIENT_GONE})
 
 def trail(attempts: list[Attempt]) -> str:
     return " -> ".join(a.label() for a in attempts)
-
-
-@dataclass(slots=True)
-class Leg:
-    """One upstream attempt that wrote part of a streamed answer (the stream that broke, each
-    continuation), with its tokens; `estimated` names the counts the upstream never said."""
-
-    target: Target
-    usage: Usage
-    estimated: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -81,9 +75,10 @@ class Tally:
         return usage
 
 
-async def close(
-    gateway: Gateway,
+def close(
     tally: Tally,
+    prices: Mapping[str, Price],
+    records: RecordBus,
     *,
     status: int,
     outcome: str,
@@ -99,9 +94,9 @@ async def close(
     usage = usage or (tally.meter.usage if tally.meter else Usage())
     cost = 0.0
     if tally.legs:
-        usage, cost = _legs_total(gateway, tally)
+        usage, cost = _legs_total(prices, tally)
     elif served is not None and outcome in BILLED_OUTCOMES:
-        cost = _cost(gateway, served.target, usage)
+        cost = cost_of(served.target, usage, prices)
     record = RequestRecord(
         id=tally.request_id,
         ts=tally.arrived,
@@ -130,8 +125,8 @@ async def close(
         ],
         notes=tally.notes,
     )
-    gateway.shared.records.publish(record)
-    await _settle(gateway, tally, record)
+    tally.closed = True
+    records.publish(record)
     log.info(
         "%s model=%s stream=%s status=%d outcome=%s attempts=%s tokens=%d/%d ms=%.1f",
         record.id,
@@ -147,14 +142,15 @@ async def close(
     return record
 
 
-def _cost(gateway: Gateway, target: Target, usage: Usage) -> float:
-    price = price_of(target.model, gateway.config.prices)
+def cost_of(target: Target, usage: Usage, prices: Mapping[str, Price]) -> float:
+    """What `usage` on `target` costs at the configured prices (0 for an unpriced model)."""
+    price = price_of(target.model, prices)
     if price is None:
         return 0.0
     return price.cost(usage.tokens_in, usage.tokens_out, usage.tokens_cached)
 
 
-def _legs_total(gateway: Gateway, tally: Tally) -> tuple[Usage, float]:
+def _legs_total(prices: Mapping[str, Price], tally: Tally) -> tuple[Usage, float]:
     """Every leg's tokens and cost, a broken one's included; estimates are noted."""
     total = Usage()
     for leg in tally.legs:
@@ -166,29 +162,4 @@ def _legs_total(gateway: Gateway, tally: Tally) -> tuple[Usage, float]:
     ]
     if guessed:
         tally.notes.append(f"estimated tokens: {', '.join(guessed)}")
-    return total, sum(_cost(gateway, leg.target, leg.usage) for leg in tally.legs)
-
-
-async def _settle(gateway: Gateway, tally: Tally, record: RequestRecord) -> None:
-    """Replace the reservation with what the request cost, on every budget it touches:
-    the key's for the whole request, each path's for its own legs."""
-    tally.closed = True
-    key = gateway.shared.keyring.find(tally.key_id) if tally.key_id else None
-    now = time.time()
-    spend = Spend(
-        key_id=tally.key_id,
-        token=tally.hold,
-        held=tally.reserved,
-        cost=record.cost_usd,
-        tokens=record.tokens_in + record.tokens_cached + record.tokens_out,
-        provider=None if tally.legs else record.provider,
-        tpm_limited=key is not None and key.tpm is not None,
-    )
-    await gateway.shared.budgets.settle(spend, now)
-    per_provider: dict[str, float] = {}
-    for leg in tally.legs:
-        cost = _cost(gateway, leg.target, leg.usage)
-        per_provider[leg.target.provider] = per_provider.get(leg.target.provider, 0.0) + cost
-    for provider, cost in per_provider.items():
-        path_spend = Spend(None, "", 0.0, round(cost, 8), 0, provider, False)
-        await gateway.shared.budgets.settle(path_spend, now)
+    return total, sum(cost_of(leg.target, leg.usage, prices) for leg in tally.legs)

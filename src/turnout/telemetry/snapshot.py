@@ -13,17 +13,19 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Protocol
 
+from turnout.config.model import GatewayConfig
 from turnout.diagnosis.messages import LANGUAGES, advice_for
 from turnout.diagnosis.taxonomy import CODES, Category
 from turnout.ledger.record import RequestRecord
 from turnout.ledger.store import Database
 from turnout.ledger.usage_report import usage_report
-from turnout.routing.health import PathMark
-from turnout.runtime.gateway import Gateway
+from turnout.routing.headroom import HeadroomBoard
+from turnout.routing.health import PathHealth, PathMark
 from turnout.telemetry.labels import PathLabels
 from turnout.telemetry.logs import redact
+from turnout.telemetry.metrics import Telemetry
 
 __all__ = ["PathView", "path_states", "reset_fields", "snapshot_of", "usage_tables"]
 
@@ -38,6 +40,19 @@ _CATEGORIES = frozenset(category.value for category in Category)
 Marks = Mapping[str, PathMark]
 
 
+class Observed(Protocol):
+    """What the page reads of the running gateway (runtime's `Gateway` is one)."""
+
+    @property
+    def config(self) -> GatewayConfig: ...
+    @property
+    def health(self) -> PathHealth: ...
+    @property
+    def telemetry(self) -> Telemetry: ...
+    @property
+    def headroom(self) -> HeadroomBoard: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PathView:
     """A path and why it is out of service, if it is."""
@@ -49,11 +64,11 @@ class PathView:
 
 
 def route_paths(
-    gateway: Gateway, marks: Marks, records: Iterable[RequestRecord] | None = None
+    gateway: Observed, marks: Marks, records: Iterable[RequestRecord] | None = None
 ) -> dict[str, list[str]]:
     """Each route's paths in order; a pattern target (`relay/*`) stands for the concrete
     paths seen or marked that match it, or for itself when none has been."""
-    telemetry = gateway.shared.telemetry
+    telemetry = gateway.telemetry
     # Only paths shown under their own name: one row per name a client invents would not do.
     seen = _paths_seen(telemetry.recent if records is None else records)
     known = {p for p in set(marks) | seen if telemetry.labels.own(p)}
@@ -68,7 +83,7 @@ def route_paths(
     return routes
 
 
-def path_states(gateway: Gateway, marks: Marks) -> dict[str, PathView]:
+def path_states(gateway: Observed, marks: Marks) -> dict[str, PathView]:
     """Every path of every route, with its state; `marks` from `PathHealth.snapshot()`."""
     return {
         path: _view(path, marks)
@@ -94,7 +109,7 @@ def _paths_seen(records: Iterable[RequestRecord]) -> set[str]:
 
 
 def snapshot_of(
-    gateway: Gateway,
+    gateway: Observed,
     marks: Marks,
     now: float,
     records: Sequence[RequestRecord] | None = None,
@@ -103,7 +118,7 @@ def snapshot_of(
     """Everything on the page but the ledger's usage tables. Given copies of the recent
     `records` and the request `counts`, it reads nothing the event loop writes, so it may
     run on a thread of its own."""
-    telemetry = gateway.shared.telemetry
+    telemetry = gateway.telemetry
     records = list(telemetry.recent) if records is None else records
     counts = dict(telemetry.counts.requests) if counts is None else counts
     return {
@@ -122,7 +137,7 @@ def snapshot_of(
 
 
 def _routes(
-    gateway: Gateway, marks: Marks, records: Sequence[RequestRecord]
+    gateway: Observed, marks: Marks, records: Sequence[RequestRecord]
 ) -> list[dict[str, Any]]:
     return [
         {"name": name, "paths": [_path_entry(gateway, _view(path, marks)) for path in paths]}
@@ -130,9 +145,9 @@ def _routes(
     ]
 
 
-def _path_entry(gateway: Gateway, view: PathView) -> dict[str, Any]:
+def _path_entry(gateway: Observed, view: PathView) -> dict[str, Any]:
     entry: dict[str, Any] = {"path": view.path, "state": view.state}
-    windows = gateway.shared.headroom.windows(view.path, time.time())
+    windows = gateway.headroom.windows(view.path, time.time())
     if windows:
         entry["headroom"] = [w.to_dict() for w in windows]
     mark = view.mark

@@ -24,6 +24,7 @@ from turnout.routing.chain import Attempt, Failed, Resumption, Served
 from turnout.routing.continuation import (
     ClientStream,
     ContinuationWriter,
+    Leg,
     RemainderReader,
     prefill_request,
     prefill_wire,
@@ -32,7 +33,6 @@ from turnout.routing.deadlines import Ask
 from turnout.routing.echo import ClientEcho
 from turnout.routing.prefill import auto_style
 from turnout.runtime.gateway import Gateway
-from turnout.telemetry.accounting import Leg
 from turnout.wire import CODECS, UpstreamStreamError
 from turnout.wire.sse import Event
 

@@ -16,10 +16,10 @@ import uvicorn
 from turnout.config.model import GatewayConfig
 from turnout.edge.app import TurnoutApp
 from turnout.edge.protocol import BoundedHttpProtocol
+from turnout.edge.workers import listening_socket, shared_state_config, supervise
 from turnout.ledger.ledger import Ledger
 from turnout.redaction import SecretMask
 from turnout.runtime.gateway import Gateway, Shared
-from turnout.runtime.workers import listening_socket, shared_state_config, supervise
 from turnout.telemetry.logs import setup_logging
 
 
