@@ -28,6 +28,29 @@ SUBSCRIPTION = {
     "anthropic-ratelimit-unified-5h-reset": "2026-09-17T09:13:32Z",
     "anthropic-ratelimit-unified-7d-reset": "2026-09-23T05:25:11Z",
 }
+#: The full unified set a subscription response carried, by name, as listed in a public report
+#: of one (makecindy/cindy#2626: 16 headers, 15 of them named there); the representative claim
+#: is the one Claude Code reads beside them. These names are also exactly the ones Claude Code
+#: 2.1.197 reads per window (`5h`, `7d`, `7d_oi`, `overage`): no per-model weekly family. The
+#: values are made up, in the forms that client parses (fractions, epoch seconds).
+OBSERVED_UNIFIED = {
+    "anthropic-ratelimit-unified-5h-utilization": "0.21",
+    "anthropic-ratelimit-unified-5h-reset": "1789610400",
+    "anthropic-ratelimit-unified-5h-status": "allowed",
+    "anthropic-ratelimit-unified-5h-surpassed-threshold": "0.2",
+    "anthropic-ratelimit-unified-7d-utilization": "0.64",
+    "anthropic-ratelimit-unified-7d-reset": "1790100000",
+    "anthropic-ratelimit-unified-7d-status": "allowed",
+    "anthropic-ratelimit-unified-overage-in-use": "false",
+    "anthropic-ratelimit-unified-overage-status": "rejected",
+    "anthropic-ratelimit-unified-overage-utilization": "0.0",
+    "anthropic-ratelimit-unified-overage-reset": "1790900000",
+    "anthropic-ratelimit-unified-fallback-percentage": "0.5",
+    "anthropic-ratelimit-unified-upgrade-paths": "max_20x",
+    "anthropic-ratelimit-unified-status": "allowed",
+    "anthropic-ratelimit-unified-reset": "1789610400",
+    "anthropic-ratelimit-unified-representative-claim": "five_hour",
+}
 OPENAI_LIMITS = {
     "x-ratelimit-limit-requests": "10000",
     "x-ratelimit-remaining-requests": "9500",
@@ -51,6 +74,26 @@ def test_the_unified_windows_are_read_as_shares_used() -> None:
     assert (seven.name, seven.used) == ("seven_day", 0.30)
     assert five.resets_at is not None and seven.resets_at is not None  # noqa: PT018
     assert five.resets_at < seven.resets_at
+
+
+def test_the_observed_unified_set_gives_its_three_windows_and_nothing_invented() -> None:
+    windows = {w.name: w for w in read_windows(OBSERVED_UNIFIED, NOW)}
+    assert list(windows) == ["five_hour", "seven_day", "overage"]
+    assert (windows["five_hour"].used, windows["five_hour"].resets_at) == (0.21, 1789610400)
+    assert (windows["seven_day"].used, windows["seven_day"].status) == (0.64, "allowed")
+    assert windows["overage"].status == "rejected"  # no extra usage: the plan itself still serves
+
+
+def test_a_window_not_known_yet_is_read_under_its_own_name() -> None:
+    headers = {
+        "anthropic-ratelimit-unified-7d_oi-utilization": "0.5",
+        "anthropic-ratelimit-unified-7d_oi-status": "allowed",
+        "anthropic-ratelimit-unified-7d_fable-utilization": "0.9",
+        "anthropic-ratelimit-unified-7d_fable-reset": "1790100000",
+        "anthropic-ratelimit-unified-overage-period-monthly-utilization": "0.3",  # not a window
+    }
+    named = [(w.name, w.used, w.resets_at) for w in read_windows(headers, NOW)]
+    assert named == [("seven_day_overage_included", 0.5, None), ("7d_fable", 0.9, 1790100000)]
 
 
 def test_openai_limits_and_codex_windows() -> None:

@@ -91,6 +91,35 @@ def test_with_two_windows_rejected_the_later_reset_counts() -> None:
     assert (source, window) == ("anthropic-ratelimit-unified-7d-reset", "seven_day")
 
 
+def test_a_window_named_after_one_model_says_so() -> None:
+    headers = {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-7d_oi-status": "rejected",
+        "anthropic-ratelimit-unified-7d_oi-utilization": "1.0",
+        "anthropic-ratelimit-unified-7d_oi-reset": "1778239400",
+        "anthropic-ratelimit-unified-7d-status": "allowed",
+        "anthropic-ratelimit-unified-7d-reset": "1778000000",
+    }
+    assert reset_of(429, ANTHROPIC_ERROR, headers) == (
+        1778239400,
+        "anthropic-ratelimit-unified-7d_oi-reset",
+        "seven_day_overage_included",
+    )
+
+
+def test_a_rejected_window_without_its_reset_falls_back_to_retry_after() -> None:
+    """The headers of a real 5-hour rejection, as a public report quoted them (no `-reset`
+    among them); the wait the provider stated is then the `retry-after`."""
+    headers = {
+        "anthropic-ratelimit-unified-5h-status": "rejected",
+        "anthropic-ratelimit-unified-5h-utilization": "1.08",
+        "anthropic-ratelimit-unified-fallback-percentage": "0.5",
+        "anthropic-ratelimit-unified-overage-disabled-reason": "org_level_disabled",
+        "retry-after": "13262",
+    }
+    assert reset_of(429, ANTHROPIC_ERROR, headers) == (NOW + 13262, "retry-after", "")
+
+
 def test_an_allowed_window_says_nothing_about_a_reset() -> None:
     headers = {
         "anthropic-ratelimit-unified-status": "allowed",
@@ -185,7 +214,10 @@ def test_a_weekly_limit_on_one_model_family_gates_that_model_only() -> None:
     headers = {
         "anthropic-ratelimit-unified-status": "rejected",
         "anthropic-ratelimit-unified-representative-claim": "seven_day_opus",
-        "anthropic-ratelimit-unified-7d_opus-reset": "4102444800",
+        # The weekly Opus limit has no header family of its own: its reset is the overall one.
+        "anthropic-ratelimit-unified-reset": "4102444800",
+        "anthropic-ratelimit-unified-7d-status": "allowed",
+        "anthropic-ratelimit-unified-7d-utilization": "0.4",
     }
     with RunningUpstream() as up:
         up.script(Fail(429, ANTHROPIC_ERROR, headers), Reply(text="sonnet is fine"))
@@ -202,6 +234,7 @@ def test_a_weekly_limit_on_one_model_family_gates_that_model_only() -> None:
             [gate] = request(gw.url, "GET", "/turnout/paths").json()["paths"]  # type: ignore[index]
     assert gate["path"] == "claude/claude-opus-4-1"
     assert gate["window"] == "seven_day_opus"
+    assert gate["provider_reset_at"] == 4102444800
 
 
 # -- Gates survive a restart -------------------------------------------------------------------

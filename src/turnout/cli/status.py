@@ -26,7 +26,8 @@ from turnout.runtime.configs import load_for_command
 
 HELP = "a running gateway's paths: state, provider reset, next probe, headroom"
 _WINDOW_LABELS = {"five_hour": "5h", "seven_day": "7d", "seven_day_opus": "7d opus",
-                  "seven_day_sonnet": "7d sonnet"}  # fmt: skip
+                  "seven_day_sonnet": "7d sonnet",
+                  "seven_day_overage_included": "7d overage incl."}  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -27,7 +27,8 @@ _QUOTA_LINES = (
 
 #: Short names of the usage windows, as the providers' own pages call them.
 _WINDOW_NAMES = {"five_hour": "5h", "seven_day": "7d", "seven_day_opus": "7d opus",
-                 "seven_day_sonnet": "7d sonnet"}  # fmt: skip
+                 "seven_day_sonnet": "7d sonnet",
+                 "seven_day_overage_included": "7d overage incl."}  # fmt: skip
 
 
 def gated_note(gated: GatedPath) -> str:

@@ -2,8 +2,10 @@
 
 Providers report it on successes as well as failures:
 
-- Anthropic subscriptions: `anthropic-ratelimit-unified-{5h,7d,...}-utilization` (the share
-  used, 0 to 1), `-reset` and `-status` per window;
+- Anthropic subscriptions: `anthropic-ratelimit-unified-<window>-utilization` (the share
+  used, 0 to 1), `-reset` and `-status` per window. `5h`, `7d`, `7d_oi` and `overage` are
+  the windows known to appear; any other `<window>` is read the same way, under its own
+  spelling, since no public source lists them all (see `resets.unified_windows`);
 - Anthropic API keys: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-
   {limit,remaining,reset}`;
 - OpenAI-compatible paths: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`;
@@ -20,14 +22,12 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from turnout.routing.resets import UNIFIED, instant, window_name
+from turnout.routing.resets import UNIFIED, instant, unified_windows, window_name
 
 __all__ = ["HeadroomBoard", "Window", "read_windows"]
 
 #: The most paths remembered (the oldest reading is dropped first).
 MAX_PATHS = 1024
-_UNIFIED = {"5h": "five_hour", "7d": "seven_day", "7d_opus": "seven_day_opus",
-            "7d_sonnet": "seven_day_sonnet", "overage": "overage"}  # fmt: skip
 _COUNTED = ("requests", "tokens", "input-tokens", "output-tokens")
 
 
@@ -63,7 +63,7 @@ def _number(value: str | None) -> float | None:
 
 def _unified(headers: Mapping[str, str], now: float) -> list[Window]:
     found = []
-    for prefix, name in _UNIFIED.items():
+    for prefix, name in unified_windows(headers):
         used = _number(headers.get(f"{UNIFIED}{prefix}-utilization"))
         if used is None:
             continue

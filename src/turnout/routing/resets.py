@@ -3,9 +3,10 @@
 Sources, most exact first:
 
 - the body's `resets_at` / `resets_in_seconds` (the ChatGPT/Codex path's `usage_limit_reached`);
-- Anthropic's subscription headers: a window whose `anthropic-ratelimit-unified-*-status` is
-  `rejected` (or the representative claim when only the overall status is) lifts at its
-  `-reset`; with several rejected, the latest (every window must have room again);
+- Anthropic's subscription headers: a window whose `anthropic-ratelimit-unified-<w>-status` is
+  `rejected` lifts at its `-reset`, with several rejected the latest (every window must have
+  room again); when only the overall status is, the representative claim's window's `-reset`,
+  else the overall `anthropic-ratelimit-unified-reset`;
 - the Codex path's `x-codex-primary-*` / `x-codex-secondary-*` windows at 100%;
 - `retry-after-ms` / `retry-after`;
 - an exhausted `x-ratelimit-*` / `anthropic-ratelimit-*` limit's `-reset`;
@@ -17,6 +18,7 @@ Header values may be epoch seconds, RFC 3339 times, HTTP dates or durations ("6m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -34,17 +36,37 @@ __all__ = ["MAX_GATE_S", "ProviderReset", "provider_reset"]
 #: path is probed anyway, in case the time was wrong.
 MAX_GATE_S = 8 * 86400.0
 UNIFIED = "anthropic-ratelimit-unified-"
-#: Anthropic's window names in its headers and in its representative claim.
-_UNIFIED_WINDOWS = {
+#: The window abbreviations Anthropic's subscription headers are known to carry
+#: (`anthropic-ratelimit-unified-<abbrev>-utilization`, `-reset`, `-status`), and the name the
+#: same window has in the representative claim. Only these four are known as header families;
+#: any other `<abbrev>` is still read, under its own spelling (see `unified_windows`).
+UNIFIED_WINDOWS = {
     "5h": "five_hour",
     "7d": "seven_day",
-    "7d_opus": "seven_day_opus",
-    "7d_sonnet": "seven_day_sonnet",
+    "7d_oi": "seven_day_overage_included",
     "overage": "overage",
 }
-_CLAIM_PREFIX = {claim: prefix for prefix, claim in _UNIFIED_WINDOWS.items()}
-#: Windows that concern one model family, not the whole credential.
-MODEL_FAMILY_WINDOWS = frozenset({"seven_day_opus", "seven_day_sonnet"})
+_CLAIM_PREFIX = {claim: prefix for prefix, claim in UNIFIED_WINDOWS.items()}
+#: `<abbrev>` of a per-window header: one token, so the account-wide
+#: `overage-period-monthly-utilization` and the like are not windows.
+_UNIFIED_WINDOW = re.compile(r"^" + UNIFIED + r"([a-z0-9_]{1,32})-(?:utilization|status)$")
+_CLAIM = re.compile(r"^[a-z0-9_]{1,40}$")
+#: Windows that concern one model family, not the whole credential. The weekly Opus and Sonnet
+#: limits are known as representative-claim values only (no header family of their own is
+#: publicly known), so their reset is the claim's `anthropic-ratelimit-unified-reset`;
+#: Claude Code names `seven_day_overage_included` after the one model it limits.
+MODEL_FAMILY_WINDOWS = frozenset(
+    {"seven_day_opus", "seven_day_sonnet", "seven_day_overage_included"}
+)
+
+
+def unified_windows(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(abbreviation, window name) of each per-window family the headers carry, the known
+    ones first. Read generically: a window Anthropic adds is seen under its own
+    abbreviation rather than dropped, and no family is assumed that was never observed."""
+    found = {m.group(1) for name in headers if (m := _UNIFIED_WINDOW.match(name))}
+    known = [(a, n) for a, n in UNIFIED_WINDOWS.items() if a in found]
+    return known + [(a, a) for a in sorted(found - UNIFIED_WINDOWS.keys())]
 
 
 def instant(value: str, now: float) -> float | None:
@@ -113,7 +135,7 @@ def _from_body(body: str, headers: Mapping[str, str], now: float) -> ProviderRes
 
 def _from_unified(body: str, headers: Mapping[str, str], now: float) -> ProviderReset | None:
     rejected: list[ProviderReset] = []
-    for prefix, window in _UNIFIED_WINDOWS.items():
+    for prefix, window in unified_windows(headers):
         if headers.get(f"{UNIFIED}{prefix}-status", "").strip() != "rejected":
             continue
         name = f"{UNIFIED}{prefix}-reset"
@@ -126,11 +148,12 @@ def _from_unified(body: str, headers: Mapping[str, str], now: float) -> Provider
         return None
     claim = headers.get(f"{UNIFIED}representative-claim", "").strip()
     claimed = _CLAIM_PREFIX.get(claim)
+    window = claim if _CLAIM.match(claim) else ""
     names = [f"{UNIFIED}{claimed}-reset"] if claimed else []
     for header in [*names, f"{UNIFIED}reset"]:
         found = instant(headers[header], now) if header in headers else None
         if found is not None:
-            return ProviderReset(found, header, claim if claimed else "")
+            return ProviderReset(found, header, window)
     return None
 
 
