@@ -63,6 +63,22 @@ def test_the_openai_sdk_gets_a_final_status_and_prints_what_will_not_help(
     assert body["error"]["type"] == "insufficient_quota"  # OpenAI's word for it, at a 400
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_openai_sdk_on_the_responses_api_does_not_retry_either(
+    all_gated: tuple[RunningGateway, list[RunningUpstream]], stream: bool
+) -> None:
+    """The wire OpenCode and Codex speak, from the plain SDK with its default retries."""
+    gw, _ = all_gated
+    client = openai.OpenAI(base_url=gw.openai_base, api_key="anything", timeout=10)
+    with client, pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="claude-sonnet-4-6", input="hi", stream=stream)
+    assert requests_counted(gw) == 1
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    printed = str(caught.value)
+    assert "Subscription extra usage used up for this client" in printed
+    assert "Will not help: Restarting the agent; Logging in again" in printed
+
+
 def test_the_anthropic_sdk_gets_anthropics_own_answer_for_it(
     all_gated: tuple[RunningGateway, list[RunningUpstream]],
 ) -> None:

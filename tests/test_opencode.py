@@ -7,13 +7,14 @@ update checks, model-list fetches and plugins off."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.fakes import Reply, ToolCall
 from tests.gateway import RunningGateway, gateway_over
-from tests.test_agents import ROOT, installed, isolated_env, run
+from tests.test_agents import EXTRA_USAGE, ROOT, installed, isolated_env, run
 from turnout.ledger.record import RequestRecord
 
 pytestmark = pytest.mark.slow
@@ -22,8 +23,10 @@ OPENCODE = ROOT / "tests" / "agents" / "node_modules" / ".bin" / "opencode"
 WIRES = ["openai", "anthropic", "responses"]
 
 
-def opencode(tmp_path: Path, gw: RunningGateway, prompt: str, *, titles: bool = True) -> str:
-    """`opencode run` in a fresh project and home; what it printed. With `titles`, its
+def opencode_run(
+    tmp_path: Path, gw: RunningGateway, prompt: str, *flags: str, titles: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`opencode run` in a fresh project and home, whatever its exit. With `titles`, its
     session-title requests go to turnout's route too (else to a small model it has no route
     for, answered 404, which OpenCode shrugs off)."""
     binary = installed(OPENCODE, "OpenCode")
@@ -46,7 +49,14 @@ def opencode(tmp_path: Path, gw: RunningGateway, prompt: str, *, titles: bool = 
         OPENCODE_DISABLE_LSP_DOWNLOAD="1",
         OPENCODE_DISABLE_DEFAULT_PLUGINS="1",
     )
-    return run([str(binary), "run", "--pure", prompt], work, env).stdout.strip()
+    return run([str(binary), "run", "--pure", *flags, prompt], work, env, check=False)
+
+
+def opencode(tmp_path: Path, gw: RunningGateway, prompt: str, *, titles: bool = True) -> str:
+    """What `opencode run` printed, once it exited 0 (see `opencode_run`)."""
+    result = opencode_run(tmp_path, gw, prompt, titles=titles)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout.strip()
 
 
 @pytest.mark.parametrize("kind", WIRES)
@@ -77,3 +87,32 @@ def test_opencode_runs_the_bash_command_it_was_asked_to(tmp_path: Path, kind: st
         assert printed.endswith("Wrote it.")
         assert (tmp_path / "work" / "proof.txt").read_text() == "opencode-ran-this\n"
         assert "call_b" in json.dumps(upstream.requests[-1].json)  # its result went back
+
+
+@pytest.mark.parametrize("output", ["json", "default"])
+def test_opencode_stops_at_an_all_gated_route_and_prints_why(tmp_path: Path, output: str) -> None:
+    """Every path out of extra usage: OpenCode makes its one request, does not retry it (a
+    retry would show as a second request for the route, answered from the remembered gates),
+    and prints turnout's title and what will not help."""
+    flags = ["--format", "json"] if output == "json" else []
+    with gateway_over("anthropic", "anthropic", route="m") as (gw, ups):
+        records: list[RequestRecord] = []
+        gw.gateway.shared.records.subscribe(records.append)
+        for upstream in ups:
+            upstream.script(EXTRA_USAGE)
+        result = opencode_run(tmp_path, gw, "Say hello.", *flags, titles=False)
+        assert [len(u.requests) for u in ups] == [1, 1]
+    # Its session title asks for a small model of its own, which has no route here.
+    assert [(r.model, r.status) for r in records if r.model == "m"] == [("m", 400)]
+    assert result.returncode != 0
+    printed = result.stdout + result.stderr
+    assert "Subscription extra usage used up for this client" in printed
+    assert "Will not help: Restarting the agent; Logging in again" in printed
+    assert "the official app may still work" in printed
+    if output == "json":
+        [error] = [e for e in map(json.loads, result.stdout.splitlines()) if e["type"] == "error"]
+        data = error["error"]["data"]
+        assert (data["statusCode"], data["isRetryable"]) == (400, False)
+        assert data["message"].startswith(
+            "turnout: Subscription extra usage used up for this client; no path could serve 'm'."
+        )
