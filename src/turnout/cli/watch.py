@@ -1,8 +1,10 @@
 """`turnout watch`: `turnout status`, live in the terminal, with the latest failovers.
 
-Refreshes every `--every` seconds until Ctrl-C. The failovers (each with its one-line reason)
-come from the dashboard's state, shown when the key given may read it (an admin key, or a
-gateway without keys).
+Refreshes every `--every` seconds until Ctrl-C, or for `--iterations N` frames. In a terminal
+each frame redraws the last; written to a pipe or a file the frames follow one another, so a
+script (or a test) reads every one. The failovers (each with its one-line reason) come from
+the dashboard's state, shown when the key given may read it (an admin key, or a gateway without
+keys).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -40,6 +43,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--every", type=float, default=2.0, metavar="S", help="seconds between refreshes"
     )
+    parser.add_argument(
+        "--iterations",
+        type=_positive,
+        metavar="N",
+        help="stop after N frames (default: until Ctrl-C)",
+    )
+
+
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
 
 
 def failovers(url: str, key: str | None) -> list[dict[str, Any]]:
@@ -69,8 +85,10 @@ def failover_table(found: list[dict[str, Any]]) -> Table:
     return view
 
 
-def screen(config: GatewayConfig, url: str, key: str | None) -> Group:
-    now = time.time()
+def screen(
+    config: GatewayConfig, url: str, key: str | None, clock: Callable[[], float] = time.time
+) -> Group:
+    now = clock()
     parts: list[Any] = [table(config, fetch_paths(url, key), now)]
     found = failovers(url, key)
     if found:
@@ -79,11 +97,43 @@ def screen(config: GatewayConfig, url: str, key: str | None) -> Group:
     return Group(*parts)
 
 
+def ticks(iterations: int | None, pause: float, wait: Callable[[float], None]) -> Iterator[int]:
+    """0, 1, 2, ... one per frame (`iterations` of them, endless with None), `wait(pause)`
+    between two."""
+    drawn = 0
+    while iterations is None or drawn < iterations:
+        if drawn:
+            wait(pause)
+        yield drawn
+        drawn += 1
+
+
+def watch(
+    config: GatewayConfig,
+    url: str,
+    key: str | None,
+    *,
+    every: float,
+    iterations: int | None = None,
+    console: Console | None = None,
+    wait: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Draw the screen once per tick: in place in a terminal, one after another elsewhere."""
+    console = console or Console()
+    frames = ticks(iterations, max(0.2, every), wait)
+    if not console.is_terminal:
+        for _ in frames:
+            console.print(screen(config, url, key, clock))
+        return
+    with Live(Text(""), console=console, auto_refresh=False) as live:
+        for _ in frames:
+            live.update(screen(config, url, key, clock), refresh=True)
+
+
 def run(args: argparse.Namespace) -> int:
     config = load_for_command(args.config)
     url = args.gateway or default_gateway_url(config)
     key = args.key or os.environ.get("TURNOUT_KEY")
-    with Live(screen(config, url, key), auto_refresh=False) as live:
-        while True:
-            time.sleep(max(0.2, args.every))
-            live.update(screen(config, url, key), refresh=True)
+    watch(config, url, key, every=args.every, iterations=args.iterations)
+    return 0
