@@ -62,6 +62,13 @@ def test_failover_is_false_only_when_the_request_is_at_fault() -> None:
     assert diagnose(status=503).failover is True
 
 
+def test_a_pasted_rejected_unified_window_is_a_subscription_usage_gate() -> None:
+    """Window names carry underscores (`7d_oi`), as Anthropic spells them in its headers."""
+    for window in ("5h-", "7d_oi-", ""):
+        log = f"HTTP 429 rate_limit_error\nanthropic-ratelimit-unified-{window}status: rejected"
+        assert diagnose(log=log).code == "subscription_usage_gate", window
+
+
 def test_seed_article_log_is_a_subscription_usage_gate() -> None:
     log = """⚠️ API call failed (attempt 1/3): BadRequestError [HTTP 400]
 🔌 Provider: anthropic Model: claude-sonnet-4-6
