@@ -69,6 +69,14 @@ def check(
             ":5: providers: duplicate name 'relay'",
             "each name may appear once",
         ),
+        (
+            f"providers:\n{GOOD_PROVIDER}  claude:\n    kind: anthropic\n"
+            "    base_url: https://api.anthropic.com\nroutes:\n"
+            "  embed:\n    - relay/text-embedding-3-small\n    - claude/claude-haiku-4-5\n",
+            ":11: routes.embed[1]: claude/claude-haiku-4-5 cannot serve embeddings (kind "
+            "anthropic has no embeddings API), and routes.embed is an embeddings route",
+            "list only paths whose provider embeds (kinds: azure, mock, openai)",
+        ),
     ],
     ids=[
         "chat-completions",
@@ -79,6 +87,7 @@ def check(
         "unknown-key",
         "missing-provider",
         "duplicate",
+        "embeddings-fallback",
     ],
 )
 def test_each_mistake_is_named_with_file_line_and_fix(

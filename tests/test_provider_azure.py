@@ -20,18 +20,24 @@ KEY = "azure-key-0123456789abcdef"
 
 @contextmanager
 def azure_gateway(extra: str = "") -> Iterator[tuple[RunningGateway, FakeAzure]]:
-    with FakeAzure(KEY, {"prod-4o": "gpt-4o-2024-11-20", "gpt-4o-mini": "gpt-4o-mini"}) as fake:
+    deployments = {
+        "prod-4o": "gpt-4o-2024-11-20",
+        "gpt-4o-mini": "gpt-4o-mini",
+        "embed-small": "text-embedding-3-small",
+    }
+    with FakeAzure(KEY, deployments) as fake:
         config = f"""
 providers:
   az:
     kind: azure
     base_url: {fake.url}
     api_key: ${{AZ_KEY}}
-    deployments: {{gpt-4o: prod-4o}}
+    deployments: {{gpt-4o: prod-4o, text-embedding-3-small: embed-small}}
     {extra}
 routes:
   m: {{targets: [az/gpt-4o]}}
   mini: {{targets: [az/gpt-4o-mini]}}
+  vectors: {{targets: [az/text-embedding-3-small]}}
 """
         with running_gateway(config, env={"AZ_KEY": KEY}) as gateway:
             yield gateway, fake
@@ -56,6 +62,17 @@ def test_an_unmapped_model_goes_to_the_deployment_of_its_own_name(clients: Clien
         )
         assert reply.choices[0].message.content == "hello from deployment gpt-4o-mini"
         assert fake.requests[-1].path.startswith("/openai/deployments/gpt-4o-mini/")
+
+
+def test_embeddings_go_to_the_deployments_embeddings_endpoint(clients: Clients) -> None:
+    with azure_gateway() as (gw, fake):
+        result = clients.openai(gw.url).embeddings.create(
+            model="vectors", input=["abc", "hello"], encoding_format="float"
+        )
+        assert [d.embedding for d in result.data] == [[0.25, 3.0], [0.25, 5.0]]
+        sent = fake.requests[-1]
+        assert sent.path == "/openai/deployments/embed-small/embeddings?api-version=2024-10-21"
+        assert sent.headers["api-key"] == KEY
 
 
 def test_v1_api_puts_the_deployment_in_the_body(clients: Clients) -> None:

@@ -57,6 +57,7 @@ class FakeAzure(AppServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._classic)
         app.router.add_post("/openai/v1/chat/completions", self._v1)
+        app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
 
     def _denied(self, request: web.Request) -> web.Response | None:
         if request.headers.get("api-key") != self.key:
@@ -81,6 +82,30 @@ class FakeAzure(AppServer):
         if version not in KNOWN_VERSIONS:
             return _error(400, "BadRequest", "API version not supported")
         return await self._answer(request, request.match_info["deployment"])
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        """The deployment's vectors, one per input, in OpenAI's embeddings shape."""
+        denied = self._denied(request)
+        if denied is not None:
+            return denied
+        if request.query.get("api-version") not in KNOWN_VERSIONS:
+            return _error(400, "BadRequest", "API version not supported")
+        deployment = request.match_info["deployment"]
+        if deployment not in self.deployments:
+            return _error(404, "DeploymentNotFound", "The API deployment does not exist.")
+        inputs = orjson.loads(await request.read())["input"]
+        inputs = inputs if isinstance(inputs, list) else [inputs]
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": [0.25, float(len(text))]}
+                    for i, text in enumerate(inputs)
+                ],
+                "model": self.deployments[deployment],
+                "usage": {"prompt_tokens": 3, "total_tokens": 3},
+            }
+        )
 
     async def _v1(self, request: web.Request) -> web.StreamResponse:
         denied = self._denied(request)

@@ -43,7 +43,7 @@ _PROVIDER_KEYS = frozenset(
     {"kind", "base_url", "api_key", "headers", "models", "script", "budget", "prefill", "wire"}
     | SETTING_NAMES
 )
-_ROUTE_KEYS = frozenset({"targets"} | SETTING_NAMES)
+_ROUTE_KEYS = frozenset({"targets", "embeddings"} | SETTING_NAMES)
 _SERVER_KEYS = frozenset(f.name for f in fields(ServerConfig))
 #: OpenAI-compatible hosts and the path their API lives under: a base URL without it 404s.
 VERSIONED_HOSTS: dict[str, str] = {
@@ -466,11 +466,111 @@ def _route(name: str, raw: Any, providers: Mapping[str, Any]) -> RouteConfig:
         raise ConfigError(
             f"{label(at)} has no targets", "list provider/model paths, first preferred", at=at
         )
+    embeddings = table.get("embeddings")
+    if embeddings is not None and not isinstance(embeddings, bool):
+        raise ConfigError(
+            f"{label((*at, 'embeddings'))} is {embeddings!r}",
+            "true: the route serves /v1/embeddings; false: it is for chat only",
+            at=(*at, "embeddings"),
+        )
     return RouteConfig(
         name=name,
         targets=tuple(_target(t, (*targets_at, i), providers) for i, t in enumerate(targets)),
         settings=_settings(table, at),
+        embeddings=embeddings,
     )
+
+
+def _is_for_embeddings(route: RouteConfig, aliases: Mapping[str, str]) -> str | None:
+    """Why a route serves embeddings (None: it does not): said so, or a name that says
+    "embed" (text-embedding-3-small, nomic-embed-text, gemini-embedding-001...)."""
+    if route.embeddings is not None:
+        return "it says embeddings: true" if route.embeddings else None
+    names = [
+        ("name", route.name),
+        *(("alias", a) for a, r in aliases.items() if r == route.name),
+        *(("model", t.model) for t in route.targets),
+    ]
+    for what, name in names:
+        if "embed" in name.lower():
+            return f"its {what} {name!r} says embed"
+    return None
+
+
+def _check_embeddings_routes(
+    routes: Mapping[str, RouteConfig],
+    raw_routes: Mapping[str, Any],
+    providers: Mapping[str, ProviderConfig],
+    aliases: Mapping[str, str],
+) -> list[ConfigError]:
+    """An embeddings route fails over only between paths that give the same vectors: each
+    path's kind has an embeddings API, and all speak one embeddings wire with one model.
+    Otherwise a failover fails there, or answers vectors of another space (and often of
+    another length) that do not compare with those a client already stored."""
+    errors: list[ConfigError] = []
+    for name, route in routes.items():
+        why = _is_for_embeddings(route, aliases)
+        if why is None:
+            continue
+        listed: At = ("routes", name) if isinstance(raw_routes.get(name), list) else (
+            "routes", name, "targets"
+        )  # fmt: skip
+        opt_out = f"if {label(('routes', name))} is for chat, say embeddings: false on it"
+        first: tuple[int, Target, str] | None = None
+        for i, target in enumerate(route.targets):
+            provider = providers.get(target.provider)
+            if provider is None:
+                continue  # its own mistakes are reported
+            at: At = (*listed, i)
+            wire = _kinds()[provider.kind].embeddings
+            if wire is None:
+                errors.append(
+                    ConfigError(
+                        f"{label(at)}: {target.path} cannot serve embeddings (kind "
+                        f"{provider.kind} has no embeddings API), and "
+                        f"{label(('routes', name))} is an embeddings route ({why}): a "
+                        "/v1/embeddings request that fails over to it gets no vectors",
+                        "list only paths whose provider embeds (kinds: "
+                        f"{', '.join(_embedding_kinds())}); {opt_out}",
+                        at=at,
+                    )
+                )
+                continue
+            if first is None:
+                first = (i, target, wire)
+                continue
+            other = _embeds_otherwise(first[1], first[2], target, wire)
+            if other:
+                errors.append(
+                    ConfigError(
+                        f"{label(at)}: {target.path} embeds otherwise than {first[1].path} "
+                        f"at {label((*listed, first[0]))}, with {other}: failing over to it "
+                        "would answer vectors of another space, often of another length, "
+                        "that do not compare with the ones already stored",
+                        "an embeddings route fails over only between providers of one model: "
+                        f"give each embeddings model a route of its own; {opt_out}",
+                        at=at,
+                    )
+                )
+    return errors
+
+
+def _embedding_kinds() -> list[str]:
+    return sorted(name for name, kind in _kinds().items() if kind.embeddings is not None)
+
+
+def _embeds_otherwise(first: Target, first_wire: str, target: Target, wire: str) -> str:
+    """What differs in how two paths embed: "" when none (a vendor prefix such as
+    `openai/` on a relay's model name does not count)."""
+    if wire != first_wire:
+        return f"another embeddings wire ({wire}, not {first_wire})"
+    if _model_name(target.model) != _model_name(first.model):
+        return f"another model ({target.model!r}, not {first.model!r})"
+    return ""
+
+
+def _model_name(model: str) -> str:
+    return model.rsplit("/", 1)[-1].lower()
 
 
 def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
@@ -551,6 +651,7 @@ def build_config(
     ledger = found.attempt(lambda: _ledger(top.get("ledger"), env))
     prices = found.attempt(lambda: _prices(top.get("prices"))) or {}
     state = found.attempt(lambda: _state(top.get("state"), env))
+    found.errors += _check_embeddings_routes(routes, raw_routes, providers, aliases or {})
     for error in [*found.errors, *(e for errors in unset.values() for e in errors)]:
         error.source = error.source or source
         locate(error)

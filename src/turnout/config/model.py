@@ -126,6 +126,9 @@ class RouteConfig:
     name: str
     targets: tuple[Target, ...]
     settings: dict[str, Any] = field(default_factory=dict)
+    #: `embeddings: true | false`; None: known from the names (a route or model that says
+    #: "embed" is one). An embeddings route's paths must all give the same vectors.
+    embeddings: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

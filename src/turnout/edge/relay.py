@@ -145,7 +145,9 @@ def _body_for(
     """The request for one path: the client's bytes with the path's model, or a translation
     (None when that path cannot carry the request)."""
     if exchange.operation not in provider.operations:
-        exchange.refusals.append(f"{target.path} cannot serve {exchange.operation}")
+        exchange.refusals.append(
+            f"{target.path} (kind {provider.config.kind}) has no {exchange.operation} API"
+        )
         return None
     upstream = upstream_codec(exchange.dialect, provider)
     if upstream is exchange.dialect or exchange.operation != "chat":
@@ -256,17 +258,30 @@ def _nothing_tried(failed: Failed) -> bool:
 async def _refuse(
     gateway: Gateway, exchange: Exchange, tally: Tally, failed: Failed, route: RouteConfig
 ) -> None:
-    """No path's wire can carry what the request needs: the client's fault, said as such."""
-    message = (
-        f"turnout: no path of model route {route.name!r} can carry this request: "
-        f"{'; '.join(exchange.refusals)}. Remove what it names, or set `allow_drop: true` "
-        "on the route to send it without."
-    )
+    """No path's wire can carry what the request needs, or no path offers the operation
+    (embeddings on a chat route): the client's fault, said as such."""
+    if exchange.operation != "chat":
+        code = "cannot_embed" if exchange.operation == "embeddings" else "not_offered"
+        offered = sorted(
+            name for name, p in gateway.providers.items() if exchange.operation in p.operations
+        )
+        message = (
+            f"turnout: no path of model route {route.name!r} can serve {exchange.operation}: "
+            f"{'; '.join(exchange.refusals)}. Ask a route whose paths offer them"
+            + (f" (providers here that do: {', '.join(offered)})." if offered else ".")
+        )
+    else:
+        code = "cannot_carry"
+        message = (
+            f"turnout: no path of model route {route.name!r} can carry this request: "
+            f"{'; '.join(exchange.refusals)}. Remove what it names, or set `allow_drop: true` "
+            "on the route to send it without."
+        )
     await close(
-        gateway, tally, status=400, outcome="cannot_carry", category="invalid_request",
+        gateway, tally, status=400, outcome=code, category="invalid_request",
         attempts=failed.attempts,
     )  # fmt: skip
-    raise ClientRequestError(400, message, code="cannot_carry")
+    raise ClientRequestError(400, message, code=code)
 
 
 def _turnout_headers(

@@ -3,6 +3,7 @@
 Classic API: `POST {endpoint}/openai/deployments/{deployment}/chat/completions?api-version=V`,
 the deployment in the path (the body's model is ignored). The v1 API (`api_version: v1`):
 `POST {endpoint}/openai/v1/chat/completions` with the deployment name as the body's model.
+Embeddings go to `.../embeddings` beside `chat/completions`, in the same OpenAI shape.
 The key goes in an `api-key` header; an Entra ID token (`auth: bearer`) as a bearer token.
 A model is sent to the deployment the `deployments:` map names, else to one of its own name.
 """
@@ -90,7 +91,7 @@ def _resource_url(options: Mapping[str, Any]) -> str:
 
 
 class AzureProvider(OpenAIProvider):
-    """OpenAI Chat with the deployment chosen per call."""
+    """OpenAI Chat and embeddings with the deployment chosen per call."""
 
     def __init__(self, config: ProviderConfig, transport: HttpTransport) -> None:
         key = config.api_key.value if config.api_key else ""
@@ -109,11 +110,12 @@ class AzureProvider(OpenAIProvider):
         return self._deployments.get(model, model)
 
     def url_for(self, call: UpstreamCall) -> str:
+        endpoint = "embeddings" if call.operation == "embeddings" else "chat/completions"
         base = f"{self.config.base_url}/openai"
         if self._version == "v1":
-            return f"{base}/v1/chat/completions"
+            return f"{base}/v1/{endpoint}"
         deployment = quote(self.deployment(call.model), safe="")
-        return f"{base}/deployments/{deployment}/chat/completions?api-version={self._version}"
+        return f"{base}/deployments/{deployment}/{endpoint}?api-version={self._version}"
 
     def body_for(self, call: UpstreamCall) -> bytes:
         """The v1 API reads the deployment from the body's model."""
@@ -132,4 +134,5 @@ AZURE = Kind(
     default_base_url=_resource_url,
     family="azure",
     prefill="none",
+    embeddings="openai",
 )

@@ -36,6 +36,9 @@ class Kind:
     family: str | None = None  # how the diagnosis reads this kind's errors
     #: How it continues a broken answer under `prefill: auto`; None: read by the host.
     prefill: str | None = None
+    #: The wire its embeddings answer in ("openai": OpenAI's `/embeddings` shape); None: the
+    #: kind has no embeddings API. Paths of one wire and one model give the same vectors.
+    embeddings: str | None = None
 
 
 def require_extra(module: str, extra: str, kind: str, at: At) -> None:

@@ -15,8 +15,10 @@ from turnout.providers.vertex import VERTEX
 
 KINDS: dict[str, Kind] = {
     "anthropic": Kind(AnthropicProvider, family="anthropic", prefill="anthropic"),
-    "openai": Kind(OpenAIProvider),
-    "mock": Kind(lambda config, _transport: MockProvider(config), prefill="none"),
+    "openai": Kind(OpenAIProvider, embeddings="openai"),
+    "mock": Kind(
+        lambda config, _transport: MockProvider(config), prefill="none", embeddings="mock"
+    ),
     "azure": AZURE,
     "bedrock": BEDROCK,
     "vertex": VERTEX,
