@@ -403,3 +403,48 @@ def test_a_responses_client_is_continued_in_the_same_output_item(
     assert events[-1].type == "response.completed"
     assert events[-1].response.output_text == "one two three four"
     assert spare.requests[-1].json["messages"][-1] == {"role": "assistant", "content": "one two"}
+
+
+@pytest.mark.parametrize(
+    ("reasoning", "before_text"),
+    [(None, 0), ("", 2)],
+    ids=["text", "reasoning-without-summary"],
+)
+def test_a_responses_passthrough_continued_keeps_one_numbering_and_one_item(
+    tmp_path: Path, clients: Clients, reasoning: str | None, before_text: int
+) -> None:
+    """The client read the upstream's own events up to the break; the remainder goes on with
+    the next sequence number, in the item and content part it was reading. A reasoning item
+    without a summary is two events upstream (added, done), which the hub cannot tell apart
+    from one whose summary was empty."""
+    with cut_and_spare("responses", "anthropic", tmp_path) as (gw, primary, spare):
+        # created, in_progress, [reasoning added, done], item added, part added, "one", " two".
+        text = "one two three four"
+        primary.script(Cut(after_events=6 + before_text, text=text, reasoning=reasoning))
+        spare.script(Reply(text=" three four"))
+        events = list(
+            clients.openai(gw.url).responses.create(model="m", input="count", stream=True)
+        )
+        assert spare.requests[-1].json["messages"][-1] == {
+            "role": "assistant",
+            "content": "one two",
+        }
+        assert primary.requests[-1].path == "/v1/responses"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    [created] = [e for e in events if e.type == "response.created"]
+    added = [e for e in events if e.type == "response.output_item.added"]
+    message = added[-1]
+    index = len(added) - 1
+    deltas = [e for e in events if e.type == "response.output_text.delta"]
+    assert "".join(d.delta for d in deltas) == text
+    assert {(d.item_id, d.output_index, d.content_index) for d in deltas} == {
+        (message.item.id, index, 0)
+    }
+    done = [e for e in events if e.type == "response.output_item.done"]
+    assert [(e.item.id, e.output_index) for e in done] == [
+        (e.item.id, e.output_index) for e in added
+    ]
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.id == created.response.id
+    assert [item.id for item in events[-1].response.output] == [e.item.id for e in added]
+    assert events[-1].response.output_text == text

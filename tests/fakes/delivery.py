@@ -132,7 +132,9 @@ async def answer(step: Step, exchange: Exchange) -> web.StreamResponse:
             return await _reply(exchange, step, Delivery(header_delay_s=step.first_byte_delay_s))
         case Cut():
             return await _reply(
-                exchange, Reply(text=step.text), Delivery(cut_after=step.after_events)
+                exchange,
+                Reply(text=step.text, reasoning=step.reasoning),
+                Delivery(cut_after=step.after_events),
             )
         case Stall():
             delivery = Delivery(step.header_delay_s, step.after_events, step.stall_s)

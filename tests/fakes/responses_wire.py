@@ -39,7 +39,8 @@ def _usage(reply: Reply) -> dict[str, Any]:
 def _items(reply: Reply) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     if reply.reasoning is not None:
-        summary = [{"type": "summary_text", "text": reply.reasoning}]
+        # No summary asked for (`reasoning=""`): the item carries only its encrypted content.
+        summary = [{"type": "summary_text", "text": reply.reasoning}] if reply.reasoning else []
         items.append(
             {
                 "id": _id("rs"),
@@ -108,7 +109,9 @@ class _Events:
 def _item_events(out: _Events, index: int, item: dict[str, Any]) -> None:
     kind = item["type"]
     where = {"item_id": item["id"], "output_index": index}
-    if kind == "reasoning":
+    if kind == "reasoning" and not item["summary"]:
+        out.add("response.output_item.added", output_index=index, item=item)
+    elif kind == "reasoning":
         out.add("response.output_item.added", output_index=index, item={**item, "summary": []})
         text = item["summary"][0]["text"]
         part = {"type": "summary_text", "text": ""}

@@ -80,6 +80,7 @@ class Cut:
 
     after_events: int
     text: str = DEFAULT_TEXT
+    reasoning: str | None = None  # a reasoning item before the text, as in `Reply`
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import orjson
 from turnout.config.model import Target
 from turnout.ledger.usage import Usage
 from turnout.wire import CODECS, Codec, UpstreamStreamError, hub
-from turnout.wire.sse import EventSplitter
+from turnout.wire.sse import Event, EventSplitter
 from turnout.wire.translate import encode_for
 
 #: How a path continues a final assistant message: the wire it is asked in.
@@ -37,7 +37,8 @@ class ClientStream:
 
     dialect: str  # the client's wire
     text: list[str] = field(default_factory=list)
-    events: list[hub.Event] = field(default_factory=list)  # what it was told, in hub terms
+    #: What it was told: each event as it went out, with what it says in hub terms.
+    told: list[tuple[Event, list[hub.Event]]] = field(default_factory=list)
     open: str | None = None  # the kind of the part open at the client
     unreadable: bool = False  # what went out could not be read back: never continue it
     _unread: list[bytes] = field(default_factory=list)
@@ -60,14 +61,15 @@ class ClientStream:
             self._decoder = self.codec.stream_decoder()
         try:
             for event in self._splitter.feed(b"".join(unread)):
-                for item in self._decoder.feed(event):
+                items = self._decoder.feed(event)
+                self.told.append((event, items))
+                for item in items:
                     self._observe(item)
         except (UpstreamStreamError, ValueError):
             self.unreadable = True
         return self
 
     def _observe(self, item: hub.Event) -> None:
-        self.events.append(item)
         if isinstance(item, hub.Opened):
             self.open = item.kind
             if item.kind == "text" and item.text:
@@ -168,7 +170,10 @@ class RemainderReader:
 
 class ContinuationWriter:
     """The remainder, written as the next deltas of the answer the client is reading: the
-    client wire's encoder, replayed through what the client was told, writes on from there."""
+    client wire's encoder, replayed through what the client was told, writes on from there.
+    After each event replayed it follows the event itself, as it went out (another writer's,
+    the upstream's own bytes on a same-wire path), so its numbering and indexes are the
+    client's, not what its own writing of the same would have been."""
 
     def __init__(self, client: ClientStream, model: str) -> None:
         client.read()
@@ -176,10 +181,12 @@ class ContinuationWriter:
         request = hub.Request(model=model, messages=[])
         self._encoder = client.codec.stream_encoder(model, request)
         self._usage = hub.Usage()
-        for item in client.events:
-            seen = item.usage if isinstance(item, hub.Started | hub.UsageSeen) else None
-            self._usage = seen or self._usage
-            self._encoder.encode(item)
+        for event, items in client.told:
+            for item in items:
+                seen = item.usage if isinstance(item, hub.Started | hub.UsageSeen) else None
+                self._usage = seen or self._usage
+                self._encoder.encode(item)
+            self._encoder.follow(event)
         self._open = client.open
 
     def text(self, delta: str) -> bytes:

@@ -41,6 +41,12 @@ class StreamEncoder(Protocol):
 
     def encode(self, event: hub.Event) -> list[bytes]: ...
 
+    def follow(self, event: Event) -> None:
+        """Take as written an event of this wire that reached the client from elsewhere
+        (a continuation writes on after it), after encoding what it says: what comes next
+        is numbered and placed after it."""
+        ...
+
 
 class StreamRelay(Protocol):
     """A same-wire stream: each event's own bytes, watched for its end and its errors."""

@@ -178,6 +178,17 @@ class Encoder:
         self._usage = hub.Usage()
         self.finished = False
 
+    def follow(self, event: Event) -> None:
+        """A chunk the client had from elsewhere: the next ones carry its id and time."""
+        try:
+            payload = as_dict(orjson.loads(event.data))
+        except orjson.JSONDecodeError:
+            return  # `[DONE]`, or what the client could not read either
+        if isinstance(payload.get("id"), str) and payload["id"]:
+            self._id = payload["id"]
+        if isinstance(payload.get("created"), int):
+            self._created = payload["created"]
+
     def encode(self, event: hub.Event) -> list[bytes]:
         if self.finished:
             return []

@@ -155,6 +155,17 @@ class Encoder:
                 return self._end()
         return []
 
+    def follow(self, event: Event) -> None:
+        """An event the client had from elsewhere: a block it was told of keeps its index (a
+        block the hub has no words for still took one), so the next is numbered after it."""
+        try:
+            payload = as_dict(orjson.loads(event.data))
+        except orjson.JSONDecodeError:
+            return
+        index = payload.get("index")
+        if payload.get("type") == "content_block_start" and isinstance(index, int):
+            self._index = index
+
     def _start(self, upstream_id: str) -> list[bytes]:
         if self._started:
             return []

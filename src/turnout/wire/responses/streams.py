@@ -204,6 +204,26 @@ class Encoder:
                 return self._end()
         return []
 
+    def follow(self, event: Event) -> None:
+        """An event the client had from elsewhere (the upstream's own, before a break): the
+        next is numbered after it, and an item it closed is the response's at its index, as
+        the client was told it (an item the hub has no words for keeps its place too)."""
+        try:
+            payload = as_dict(orjson.loads(event.data))
+        except orjson.JSONDecodeError:
+            return
+        sequence = payload.get("sequence_number")
+        if isinstance(sequence, int) and not isinstance(sequence, bool):
+            self._sequence = sequence + 1
+        index = payload.get("output_index")
+        if payload.get("type") != "response.output_item.done" or not isinstance(index, int):
+            return
+        item = as_dict(payload.get("item"))
+        if index < len(self._output):
+            self._output[index] = item
+        elif index == len(self._output):
+            self._output.append(item)
+
     def _event(self, kind: str, fields: dict[str, Any]) -> bytes:
         payload = {"type": kind, **fields, "sequence_number": self._sequence}
         self._sequence += 1
