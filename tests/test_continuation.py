@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 from tests.clients import Clients
 from tests.fakes import Cut, Fail, Reply, RunningUpstream
 from tests.gateway import RunningGateway, gateway_over
-from turnout.routing.continuation import ClientStream
+from turnout.routing.continuation import ClientStream, ContinuationWriter
 from turnout.routing.health import PathHealth
+from turnout.wire.sse import EventSplitter
 
 
 @contextmanager
@@ -344,6 +345,32 @@ def test_never_continued_inside_a_tool_call_or_thinking() -> None:
         b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"reasoning_content":"hmm"}}]}\n\n'
     )
     assert not thinking.continuable
+
+
+def test_a_continued_messages_answer_keeps_the_block_index_the_client_was_told() -> None:
+    """A server tool block (Anthropic's web search) has no hub words, yet took index 0 and 1:
+    the remainder goes on in block 2, where the client is reading."""
+    client = ClientStream("anthropic")
+    for event in [
+        b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","model":"m"}}\n\n',
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{}}}\n\n',
+        b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n',
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":1,"content_block":{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[]}}\n\n',
+        b'event: content_block_stop\ndata: {"type":"content_block_stop","index":1}\n\n',
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}}\n\n',
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"Found"}}\n\n',
+    ]:
+        client.sent(event)
+    assert client.continuable
+    writer = ContinuationWriter(client, "model-b")
+    [delta] = EventSplitter().feed(writer.text(" it."))
+    assert json.loads(delta.data) == {
+        "type": "content_block_delta",
+        "index": 2,
+        "delta": {"type": "text_delta", "text": " it."},
+    }
+    closing = EventSplitter().feed(b"".join(writer.finish("end_turn")))
+    assert json.loads(closing[0].data) == {"type": "content_block_stop", "index": 2}
 
 
 WORDS = st.lists(
