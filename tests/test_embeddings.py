@@ -14,9 +14,10 @@ import yaml
 from tests.clients import Clients
 from tests.fakes import Fail, Reply, RunningUpstream
 from tests.gateway import gateway_over, running_gateway
-from turnout.config.load import ConfigErrors, load_config_text
+from turnout.config.load import ConfigErrors
 from turnout.providers.mock import MockProvider
 from turnout.providers.registry import KINDS
+from turnout.runtime.configs import load_config_text
 
 QUOTA = Fail(
     429,

@@ -259,6 +259,8 @@ class KindRules(Protocol):
     def options(self) -> Callable[[Mapping[str, Any], Mapping[str, str], At], dict[str, Any]]: ...
     @property
     def default_base_url(self) -> Callable[[Mapping[str, Any]], str] | None: ...
+    @property
+    def embeddings(self) -> str | None: ...
 
 
 #: Kind name -> its rules. The loaders are handed it: the kinds are above this folder.
@@ -502,6 +504,7 @@ def _check_embeddings_routes(
     raw_routes: Mapping[str, Any],
     providers: Mapping[str, ProviderConfig],
     aliases: Mapping[str, str],
+    kinds: Kinds,
 ) -> list[ConfigError]:
     """An embeddings route fails over only between paths that give the same vectors: each
     path's kind has an embeddings API, and all speak one embeddings wire with one model.
@@ -522,7 +525,7 @@ def _check_embeddings_routes(
             if provider is None:
                 continue  # its own mistakes are reported
             at: At = (*listed, i)
-            wire = _kinds()[provider.kind].embeddings
+            wire = kinds[provider.kind].embeddings
             if wire is None:
                 errors.append(
                     ConfigError(
@@ -531,7 +534,7 @@ def _check_embeddings_routes(
                         f"{label(('routes', name))} is an embeddings route ({why}): a "
                         "/v1/embeddings request that fails over to it gets no vectors",
                         "list only paths whose provider embeds (kinds: "
-                        f"{', '.join(_embedding_kinds())}); {opt_out}",
+                        f"{', '.join(_embedding_kinds(kinds))}); {opt_out}",
                         at=at,
                     )
                 )
@@ -555,8 +558,8 @@ def _check_embeddings_routes(
     return errors
 
 
-def _embedding_kinds() -> list[str]:
-    return sorted(name for name, kind in _kinds().items() if kind.embeddings is not None)
+def _embedding_kinds(kinds: Kinds) -> list[str]:
+    return sorted(name for name, kind in kinds.items() if kind.embeddings is not None)
 
 
 def _embeds_otherwise(first: Target, first_wire: str, target: Target, wire: str) -> str:
@@ -651,7 +654,7 @@ def build_config(
     ledger = found.attempt(lambda: _ledger(top.get("ledger"), env))
     prices = found.attempt(lambda: _prices(top.get("prices"))) or {}
     state = found.attempt(lambda: _state(top.get("state"), env))
-    found.errors += _check_embeddings_routes(routes, raw_routes, providers, aliases or {})
+    found.errors += _check_embeddings_routes(routes, raw_routes, providers, aliases or {}, kinds)
     for error in [*found.errors, *(e for errors in unset.values() for e in errors)]:
         error.source = error.source or source
         locate(error)
