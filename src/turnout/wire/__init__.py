@@ -1,16 +1,17 @@
 """Wire formats: one representation in the middle (`hub`), one codec per format around it
-(`chat`, `messages`, `responses`), and the SSE framing they share.
+(`chat`, `messages`, `responses`, `gemini`), and the SSE framing they share.
 
 Callers ask a codec; none of them branches on a format's name.
 """
 
 from turnout.wire.chat import CHAT
 from turnout.wire.codec import CannotCarry, Codec, StreamRelay, UpstreamStreamError
+from turnout.wire.gemini import GEMINI
 from turnout.wire.messages import MESSAGES
 from turnout.wire.responses import RESPONSES
 
 #: Codecs by the name the config, the providers and the ledger use.
-CODECS: dict[str, Codec] = {codec.name: codec for codec in (CHAT, MESSAGES, RESPONSES)}
+CODECS: dict[str, Codec] = {codec.name: codec for codec in (CHAT, MESSAGES, RESPONSES, GEMINI)}
 
 
 def codec_named(name: str) -> Codec:
@@ -20,6 +21,7 @@ def codec_named(name: str) -> Codec:
 __all__ = [
     "CHAT",
     "CODECS",
+    "GEMINI",
     "MESSAGES",
     "RESPONSES",
     "CannotCarry",

@@ -28,6 +28,7 @@ PartKind = Literal["text", "reasoning", "tool_call"]
 class Text:
     text: str
     cache: bool = False  # an Anthropic cache breakpoint sits on this block
+    signature: str = ""  # a Gemini thought signature on this text, to go back with it
 
 
 @dataclass(slots=True)
@@ -45,6 +46,7 @@ class ToolCall:
     id: str
     name: str
     arguments: str  # JSON text, as the model wrote it
+    signature: str = ""  # a Gemini thought signature on this call, to go back with it
 
 
 @dataclass(slots=True)
@@ -61,7 +63,7 @@ class Reasoning:
     accepts thinking it signed, a Responses upstream only its own encrypted content."""
 
     text: str
-    origin: str  # the wire that wrote it ("anthropic", "responses", "openai")
+    origin: str  # the wire that wrote it ("anthropic", "responses", "openai", "gemini")
     signature: str = ""  # Anthropic's signature, or a Responses item's encrypted content
     redacted: bool = False  # Anthropic `redacted_thinking`: `signature` holds its data
     item_id: str = ""  # a Responses reasoning item's id
@@ -188,7 +190,11 @@ class Delta:
 
 @dataclass(slots=True)
 class Signed:
-    signature: str  # the open reasoning part's signature or encrypted content
+    """The open part's signature: a reasoning part's (Anthropic's signature, a Responses item's
+    encrypted content), or a Gemini thought signature, which Gemini puts on text and tool
+    calls too."""
+
+    signature: str
     origin: str
 
 
