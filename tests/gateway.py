@@ -156,7 +156,7 @@ def gateway_over(
     env: dict[str, str] | None = None,
 ) -> Iterator[tuple[RunningGateway, list[RunningUpstream]]]:
     """A gateway over one fake upstream per kind: the one helper for "a gateway over fake
-    upstreams". A kind is "openai", "anthropic" or "responses" (an OpenAI path on the
+    upstreams". A kind is "openai", "anthropic", "gemini" or "responses" (an OpenAI path on the
     Responses wire). Route `route` goes over them in order; path i is provider `names[i]` (p0,
     p1, ... by default) sending `models[i]` (by default the name the client asked for).
 

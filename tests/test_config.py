@@ -93,7 +93,7 @@ def test_routes_resolve_by_task_name_alias_and_pattern() -> None:
         (
             "providers: {a: {kind: opneai, base_url: 'https://x/v1'}}\nroutes: {m: [a/m]}",
             "kind is 'opneai'",
-            "anthropic, azure, bedrock, mock, openai, vertex",
+            "anthropic, azure, bedrock, gemini, mock, openai, vertex",
         ),
         (
             "providers: {a: {kind: openai, base_url: 'https://x/v1', retires: 2}}\nroutes: {m: [a/m]}",

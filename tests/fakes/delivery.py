@@ -17,7 +17,7 @@ from typing import Any, assert_never
 import orjson
 from aiohttp import web
 
-from tests.fakes import anthropic_wire, openai_wire, responses_wire
+from tests.fakes import anthropic_wire, gemini_wire, openai_wire, responses_wire
 from tests.fakes.sse import frame, truncated
 from tests.fakes.steps import (
     Cut,
@@ -42,7 +42,7 @@ class Dialect:
 
     body: Callable[[Reply, Mapping[str, Any]], dict[str, Any]]
     events: Callable[[Reply, Mapping[str, Any]], list[bytes]]
-    request_id_header: str
+    request_id_header: str  # "" for an API that sends none
     #: The events a stream opens with before any content, and an error event after them.
     handshake: Callable[[Reply, Mapping[str, Any]], list[bytes]]
     error: Callable[[str, str, int], bytes]
@@ -96,22 +96,27 @@ RESPONSES = Dialect(
     responses_wire.handshake,
     responses_wire.error_event,
 )
+#: Gemini streams open with content: there is no handshake before it.
+GEMINI = Dialect(gemini_wire.body, gemini_wire.events, "", lambda r, q: [], gemini_wire.error_event)
 
 
 @dataclass(frozen=True)
 class Exchange:
-    """The request being answered, with its parsed JSON object (empty if it had none)."""
+    """The request being answered, with its parsed JSON object (empty if it had none).
+    `stream` is set where the endpoint, not the body, says whether to stream (Gemini)."""
 
     request: web.Request
     dialect: Dialect
     json: Mapping[str, Any]
+    stream: bool | None = None
 
     @property
     def streaming(self) -> bool:
-        return self.json.get("stream") is True
+        return self.stream if self.stream is not None else self.json.get("stream") is True
 
     def headers(self, base: Mapping[str, str]) -> dict[str, str]:
-        return {**base, self.dialect.request_id_header: f"req_fake_{uuid.uuid4().hex[:16]}"}
+        name = self.dialect.request_id_header
+        return {**base, name: f"req_fake_{uuid.uuid4().hex[:16]}"} if name else dict(base)
 
 
 @dataclass(frozen=True)

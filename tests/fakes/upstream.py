@@ -2,7 +2,9 @@
 
 Routes: POST /v1/chat/completions and /chat/completions (OpenAI dialect),
 POST /v1/responses and /responses (OpenAI Responses), POST /v1/embeddings, POST /v1/messages
-(Anthropic dialect), POST /v1/messages/count_tokens and GET /v1/models. Only
+(Anthropic dialect), POST /v1beta/models/{model}:generateContent and :streamGenerateContent
+(Gemini, checked as the API checks it: see gemini_wire), POST /v1/messages/count_tokens and
+GET /v1/models. Only
 the answer routes consume scripted steps; the other two always succeed. Every
 request to any path is recorded first.
 """
@@ -20,9 +22,11 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from tests.fakes import gemini_wire
 from tests.fakes.delivery import (
     ANTHROPIC,
     EMBEDDINGS,
+    GEMINI,
     OPENAI,
     RESPONSES,
     Dialect,
@@ -40,6 +44,7 @@ ROUTES: dict[str, Dialect] = {
     "/v1/embeddings": EMBEDDINGS,
 }
 STOP_GRACE_S = 1.0
+JSON_TYPE = "application/json"
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ class FakeUpstream:
         app = web.Application(middlewares=[self._record])
         for path in ROUTES:
             app.router.add_post(path, self._answer)
+        app.router.add_post("/{version:v1|v1alpha|v1beta}/models/{call}", self._gemini)
         app.router.add_post("/v1/messages/count_tokens", _count_tokens)
         app.router.add_get("/v1/models", self._list_models)
         # Handlers whose client went away are cancelled, so stalls end with their tests.
@@ -156,6 +162,17 @@ class FakeUpstream:
         exchange = Exchange(
             request, ROUTES[request.path], parsed if isinstance(parsed, dict) else {}
         )
+        return await answer(self._next_step(), exchange)
+
+    async def _gemini(self, request: web.Request) -> web.StreamResponse:
+        model, _, method = request.match_info["call"].partition(":")
+        parsed = _parse(await request.read())
+        refused = gemini_wire.refusal(request.headers, request.query, method, parsed)
+        if refused is not None:
+            status, error = refused
+            return web.Response(status=status, body=orjson.dumps(error), content_type=JSON_TYPE)
+        data = {**parsed, "model": model}  # the URL's model, for the answer to name
+        exchange = Exchange(request, GEMINI, data, stream=method == "streamGenerateContent")
         return await answer(self._next_step(), exchange)
 
     async def _list_models(self, request: web.Request) -> web.Response:

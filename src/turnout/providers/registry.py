@@ -7,6 +7,7 @@ from turnout.providers.anthropic import AnthropicProvider
 from turnout.providers.azure import AZURE
 from turnout.providers.base import Provider
 from turnout.providers.bedrock import BEDROCK
+from turnout.providers.gemini import GEMINI_KIND
 from turnout.providers.kind import Kind
 from turnout.providers.mock import MockProvider
 from turnout.providers.openai import OpenAIProvider
@@ -22,6 +23,7 @@ KINDS: dict[str, Kind] = {
     "azure": AZURE,
     "bedrock": BEDROCK,
     "vertex": VERTEX,
+    "gemini": GEMINI_KIND,
 }
 
 
