@@ -17,7 +17,8 @@ from typing import Any
 from tests.fakes.sse import frame, words
 from tests.fakes.steps import Reply
 
-SIGNATURE = "CiQB0e2Kb3fake-gemini-thought-signature=="
+#: Base64, as Google's are (the SDKs decode them to bytes).
+SIGNATURE = "ZmFrZS1nZW1pbmktdGhvdWdodC1zaWduYXR1cmUtMDE="
 KNOWN_FIELDS = frozenset(
     {
         "contents", "systemInstruction", "system_instruction", "tools", "toolConfig",

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote
 
 import orjson
 
@@ -48,7 +49,7 @@ from turnout.runtime.keysync import KeySync
 from turnout.runtime.reload import ConfigReloader
 from turnout.telemetry.logs import REQUEST_ID
 from turnout.telemetry.snapshot import reset_fields
-from turnout.wire import CHAT, MESSAGES, RESPONSES, Codec
+from turnout.wire import CHAT, GEMINI, MESSAGES, RESPONSES, Codec
 from turnout.wire.chat import parse_embeddings
 
 log = logging.getLogger("turnout.server")
@@ -64,6 +65,11 @@ Handler = Callable[["Request"], Awaitable[None]]
 
 #: Prefixes clients put before the API paths (Hermes Agent needs `/anthropic`).
 _PREFIXES = ("/anthropic", "/openai")
+#: Gemini's API: the model in the path, the method after a colon (Gemini CLI, google-genai).
+GEMINI_PREFIXES = ("/v1beta/models/", "/v1/models/")
+_GEMINI_CALL = re.compile(
+    r"^/v1(beta)?/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent|countTokens)$"
+)
 
 
 class Request:
@@ -112,6 +118,8 @@ class Request:
         self.request_id = request_id(self.headers.get("x-request-id"))
         REQUEST_ID.set(self.request_id)  # for every log line while this request is served
         self.dialect: Codec = MESSAGES if _looks_anthropic(path, self.headers) else CHAT
+        if path.startswith(GEMINI_PREFIXES):
+            self.dialect = GEMINI
 
     async def error(self, exc: ClientRequestError) -> None:
         status, body = client_error(self.dialect, exc)
@@ -168,6 +176,21 @@ async def refuse_websocket(scope: Scope, receive: Receive, send: Send) -> None:
 
 def _looks_anthropic(path: str, headers: dict[str, str]) -> bool:
     return "/messages" in path or "anthropic-version" in headers
+
+
+def query_value(scope: Scope, name: str) -> str:
+    """One query parameter's value ("" when absent). Never logged: `?key=` is a secret."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return values[0] if values else ""
+
+
+def gemini_key_headers(headers: dict[str, str], scope: Scope) -> dict[str, str]:
+    """The headers with a Gemini client's key where the gateway key is looked for: Google's
+    clients send it as `x-goog-api-key`, or as `?key=` in the URL."""
+    key = headers.get("x-goog-api-key", "").strip() or query_value(scope, "key").strip()
+    if not key or headers.get("x-turnout-key"):
+        return headers
+    return {**headers, "x-turnout-key": key}
 
 
 def _credential_of(path: str) -> str:
@@ -278,7 +301,11 @@ class TurnoutApp:
             self._authorize(request)
             await handler(request)
             return
-        if request.method == "GET" and request.path.startswith(("/v1/models/", "/models/")):
+        gemini = _GEMINI_CALL.match(request.path) if request.method == "POST" else None
+        if gemini is not None:
+            self._authorize(request)
+            await self._gemini(request, unquote(gemini["model"]), gemini["method"])
+        elif request.method == "GET" and request.path.startswith(("/v1/models/", "/models/")):
             self._authorize(request)
             await self._model(request)
         elif request.path in self._known_paths:
@@ -289,7 +316,8 @@ class TurnoutApp:
             raise ClientRequestError(
                 404,
                 f"turnout has no endpoint {request.path}; use /v1/chat/completions, "
-                "/v1/responses, /v1/messages or /v1/models",
+                "/v1/responses, /v1/messages, /v1beta/models/{model}:generateContent or "
+                "/v1/models",
                 kind="endpoint_not_found",
             )
 
@@ -327,7 +355,10 @@ class TurnoutApp:
         if not static and not keyring:
             request.credential = client_credential(request.headers, keys_required=False)
             return
-        presented = presented_gateway_key(request.headers)
+        headers = request.headers
+        if request.dialect is GEMINI:
+            headers = gemini_key_headers(request.headers, request.scope)
+        presented = presented_gateway_key(headers)
         request.credential = client_credential(
             request.headers, keys_required=True, gateway_key=presented
         )
@@ -338,8 +369,8 @@ class TurnoutApp:
         ):
             raise ClientRequestError(
                 401,
-                "missing or invalid turnout gateway key (x-turnout-key, x-api-key or "
-                "Authorization: Bearer)",
+                "missing or invalid turnout gateway key (x-turnout-key, x-api-key, "
+                "Authorization: Bearer, or x-goog-api-key for the Gemini API)",
                 kind="auth",
                 code="invalid_api_key",
             )
@@ -384,6 +415,31 @@ class TurnoutApp:
     async def _responses(self, request: Request) -> None:
         request.dialect = RESPONSES
         await self._chat(request)
+
+    async def _gemini(self, request: Request, model: str, method: str) -> None:
+        """Gemini's `models/{model}:generateContent` and `:streamGenerateContent?alt=sse`;
+        `:countTokens` is estimated (about four bytes a token), as no path is asked."""
+        request.dialect = GEMINI
+        body = await self._read_json_body(request)
+        if method == "countTokens":
+            await send_response(
+                request.send, 200, orjson.dumps({"totalTokens": max(1, len(body) // 4)})
+            )
+            return
+        stream = method == "streamGenerateContent"
+        if stream and query_value(request.scope, "alt") != "sse":
+            raise ClientRequestError(
+                400,
+                "turnout streams Gemini answers as server-sent events only: "
+                "ask for :streamGenerateContent?alt=sse",
+            )
+        parsed = GEMINI.parse_for(body, model.removeprefix("models/"), stream)
+        exchange = Exchange(
+            GEMINI, parsed, request.headers, request.request_id, request.started, request.key,
+            request.credential,
+        )  # fmt: skip
+        async with HangUp(request.receive, lambda: request.finished):
+            await relay(request.gateway, exchange, request.send)
 
     async def _embeddings(self, request: Request) -> None:
         request.dialect = CHAT
