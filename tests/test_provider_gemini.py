@@ -262,3 +262,38 @@ def test_the_default_base_url_is_googles() -> None:
         'providers: {a: {kind: gemini, api_key: "${K}"}}\nroutes: {m: [a/x]}', "<t>", {"K": "k"}
     )
     assert config.providers["a"].base_url == "https://generativelanguage.googleapis.com"
+
+
+def _google(code: int, status: str, message: str, *details: Any) -> str:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = list(details)
+    return json.dumps({"error": error})
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "category", "retry_after_s"),
+    [
+        (429, QUOTA_PER_DAY.body, "quota", None),
+        (429, _google(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
+         "rate_limit", None),
+        (400, _google(400, "INVALID_ARGUMENT", "* GenerateContentRequest.contents: contents is not specified"),
+         "invalid_request", None),
+        (403, _google(403, "PERMISSION_DENIED", "You do not have permission to access this resource."),
+         "permission", None),
+        (503, _google(503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
+         "overloaded", None),
+        (404, _google(404, "NOT_FOUND", "models/gemini-9 is not found for API version v1beta, or is "
+                      "not supported for generateContent."), "model_not_found", None),
+    ],
+)  # fmt: skip
+def test_geminis_error_shapes_are_read_by_the_rules(
+    status: int, body: str | bytes, category: str, retry_after_s: float | None
+) -> None:
+    from turnout import diagnose
+
+    text = body.decode() if isinstance(body, bytes) else body
+    diagnosis = diagnose(status=status, body=text, provider="gemini")
+    assert diagnosis.category.value == category
+    if retry_after_s is not None:
+        assert diagnosis.retry_after_s == retry_after_s
