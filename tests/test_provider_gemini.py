@@ -14,7 +14,8 @@ from tests.clients import Clients
 from tests.fakes import Fail, Reply, RunningUpstream, ToolCall
 from tests.fakes.gemini_wire import SIGNATURE
 from tests.gateway import PATH_KEY, RunningGateway, gateway_over
-from turnout.config import ConfigError, load_config_text
+from turnout.config import ConfigError
+from turnout.runtime.configs import load_config_text
 from turnout.wire.gemini.requests import FOREIGN_CALL_SIGNATURE
 
 MODEL = "gemini-2.5-flash"

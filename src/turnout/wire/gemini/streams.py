@@ -157,6 +157,15 @@ class Encoder:
         self._saw_tool = False
         self.finished = False
 
+    def follow(self, event: Event) -> None:
+        """A chunk the client had from elsewhere: the next ones carry its response id (Gemini
+        numbers nothing else; each chunk stands alone)."""
+        try:
+            chunk = as_dict(orjson.loads(event.data))
+        except orjson.JSONDecodeError:
+            return
+        self._id = as_text(field(chunk, "responseId")) or self._id
+
     def encode(self, event: hub.Event) -> list[bytes]:
         if self.finished:
             return []
