@@ -84,28 +84,46 @@ def test_a_stop_that_is_not_text_is_refused_in_each_dialect_before_any_path() ->
         assert gpt.requests == []
 
 
-@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 300, 5000])
-def test_a_tool_schema_nested_too_deep_is_a_clear_400(depth: int) -> None:
+def _deep_schema(depth: int) -> str:
     # Written by hand: a JSON encoder stops well below 5000 levels.
-    schema = '{"type":"object","properties":{"a":' * (depth // 2) + "{}" + "}}" * (depth // 2)
-    anthropic_tool = {"name": "deep", "description": "d", "input_schema": "SCHEMA"}
-    openai_tool = {"type": "function", "function": {"name": "deep", "parameters": "SCHEMA"}}
+    return '{"type":"object","properties":{"a":' * (depth // 2) + "{}" + "}}" * (depth // 2)
+
+
+ANTHROPIC_TOOL = {"name": "deep", "description": "d", "input_schema": "SCHEMA"}
+OPENAI_TOOL = {"type": "function", "function": {"name": "deep", "parameters": "SCHEMA"}}
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 300, 5000])
+def test_a_tool_schema_nested_too_deep_for_a_translation_is_a_clear_400(depth: int) -> None:
     with crossed() as (gw, claude, gpt):
         for path, body, headers in (
-            ("/v1/messages", anthropic_chat("to-openai", tools=[anthropic_tool]), ANTHROPIC),
-            ("/v1/chat/completions", openai_chat("to-anthropic", tools=[openai_tool]), {}),
+            ("/v1/messages", anthropic_chat("to-openai", tools=[ANTHROPIC_TOOL]), ANTHROPIC),
+            ("/v1/chat/completions", openai_chat("to-anthropic", tools=[OPENAI_TOOL]), {}),
             (
                 "/v1/chat/completions",
-                openai_chat("to-openai", tools=[openai_tool], stream=True),
+                openai_chat("to-anthropic", tools=[OPENAI_TOOL], stream=True),
                 {},
             ),
         ):
-            raw = json.dumps(body).replace('"SCHEMA"', schema).encode()
+            raw = json.dumps(body).replace('"SCHEMA"', _deep_schema(depth)).encode()
             reply = request(gw.url, "POST", path, raw, headers)
             assert reply.status == 400, reply.body
             assert f"nests deeper than {MAX_JSON_DEPTH} levels" in reply.body.decode()
         assert claude.requests == []
         assert gpt.requests == []
+
+
+def test_a_deep_schema_on_a_path_of_its_own_wire_goes_as_sent() -> None:
+    """The gateway never parses a same-wire body whole, so it has no depth of its own to
+    enforce there: the bytes reach the upstream unchanged but for the model, and its answer
+    (here a 200; a real provider may refuse the schema) reaches the client."""
+    body = openai_chat("to-openai", tools=[OPENAI_TOOL])
+    raw = json.dumps(body).replace('"SCHEMA"', _deep_schema(300)).encode()
+    with crossed() as (gw, _claude, gpt):
+        reply = request(gw.url, "POST", "/v1/chat/completions", raw, {})
+        assert reply.status == 200, reply.body
+        [sent] = gpt.requests
+        assert sent.body == raw.replace(b'"to-openai"', b'"model-o"', 1)
 
 
 def nested_arrays(depth: int) -> bytes:

@@ -27,11 +27,16 @@ DEFAULT_OUTPUT_TOKENS = 4096
 
 
 def estimate_cost(
-    prices: Mapping[str, Price], route: RouteConfig, body: bytes, data: dict[str, object]
+    prices: Mapping[str, Price], route: RouteConfig, body: bytes, data: Mapping[str, object]
 ) -> float | str:
     """The most this request may cost on any path of its route (about 4 bytes a token in),
     or the first path whose model has no price: its cost could not be counted."""
-    cap = data.get("max_tokens") or data.get("max_completion_tokens") or DEFAULT_OUTPUT_TOKENS
+    cap = (
+        data.get("max_tokens")
+        or data.get("max_completion_tokens")
+        or data.get("max_output_tokens")  # Responses
+        or DEFAULT_OUTPUT_TOKENS
+    )
     tokens_out = cap if isinstance(cap, int) and cap > 0 else DEFAULT_OUTPUT_TOKENS
     tokens_in = len(body) // 4
     model = str(data.get("model", ""))
@@ -86,7 +91,7 @@ async def admit(
     now = time.time()
     estimate = 0.0
     if key.id in budgets.keys and not free:
-        estimate = _priced(key, route, estimate_cost(prices, route, request.body, request.data))
+        estimate = _priced(key, route, estimate_cost(prices, route, request.body, request.head))
     try:
         tally.hold = await budgets.admit(key, estimate, now) or ""
     except OverRate as over:

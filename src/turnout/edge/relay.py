@@ -235,9 +235,9 @@ async def _serve(
         call,
         lambda t, p: _body_for(gateway, route, exchange, tally, t, p),
         request.model,
-        ClientEcho(request.data),
+        ClientEcho.lazy(lambda: request.data),
         tally.attempts,
-        ask_of(request.data, len(request.body)),
+        ask_of(request.head, len(request.body)),
     )
     if isinstance(outcome, Served):
         tally.served = outcome
@@ -340,7 +340,7 @@ async def _relay_stream(
     tally.meter = UsageMeter(upstream)
     client = tally.client = ClientStream(exchange.dialect.name)
     relay = stream_relay(
-        upstream, exchange.dialect, served.target.model, exchange.request.data,
+        upstream, exchange.dialect, served.target.model, exchange.request.head,
         exchange.decoded() if upstream is not exchange.dialect else _NO_REQUEST,
     )  # fmt: skip
     headers = _turnout_headers(exchange, served.attempts, served.target, served.upstream_s)

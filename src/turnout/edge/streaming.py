@@ -9,6 +9,7 @@ upstream's answer was whole.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -38,11 +39,11 @@ class TranslatedRelay:
 
 
 def stream_relay(
-    upstream: Codec, client: Codec, model: str, data: dict[str, Any], request: hub.Request
+    upstream: Codec, client: Codec, model: str, head: Mapping[str, Any], request: hub.Request
 ) -> StreamRelay:
     """The relay for an upstream wire and a client wire."""
     if upstream is client:
-        return client.passthrough(data)
+        return client.passthrough(head)
     return TranslatedRelay(translate_stream(upstream, client, model, request))
 
 

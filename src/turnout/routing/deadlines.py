@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,12 +53,12 @@ class Ask:
         return self.prompt_tokens / PROMPT_TOKENS_PER_S + self.reasoning_s
 
 
-def ask_of(data: dict[str, Any], body_bytes: int) -> Ask:
+def ask_of(data: Mapping[str, Any], body_bytes: int) -> Ask:
     """The ask of a request body: about 4 bytes a prompt token, plus its reasoning."""
     return Ask(body_bytes // 4, _reasoning_s(data))
 
 
-def _reasoning_s(data: dict[str, Any]) -> float:
+def _reasoning_s(data: Mapping[str, Any]) -> float:
     effort = data.get("reasoning_effort")
     reasoning = data.get("reasoning")
     if effort is None and isinstance(reasoning, dict):

@@ -23,7 +23,7 @@ failures may fail over but never gate or cool a path (`untrusted`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -63,14 +63,21 @@ WIRE_WORDS = frozenset(
 class ClientEcho:
     """The strings of one request, gathered on first use."""
 
-    __slots__ = ("_data", "_extra", "_limit", "_strings", "untrusted")
+    __slots__ = ("_extra", "_limit", "_load", "_strings", "untrusted")
 
     def __init__(self, data: Any, *extra: str, limit: int = MAX_STRINGS) -> None:
-        self._data = data
+        self._load: Callable[[], Any] = lambda: data
         self._extra = extra
         self._limit = limit
         self._strings: set[str] | None = None  # lower-cased, with their JSON-escaped forms
         self.untrusted = False  # too many strings to check: this request may not gate
+
+    @classmethod
+    def lazy(cls, load: Callable[[], Any], *extra: str) -> ClientEcho:
+        """The echo of a request whose body is parsed only if an answer must be masked."""
+        echo = cls(None, *extra)
+        echo._load = load
+        return echo
 
     def mask(self, body: str, *names: str) -> str | None:
         """The body with every quote of the request (or of `names`, such as the model a path
@@ -89,7 +96,8 @@ class ClientEcho:
 
     def _gathered(self) -> set[str]:
         if self._strings is None:
-            data = self._data if isinstance(self._data, dict | list) else [self._data]
+            loaded = self._load()
+            data = loaded if isinstance(loaded, dict | list) else [loaded]
             found, complete = _gather(data, self._limit)
             self.untrusted = not complete
             self._strings = _searchable([*self._extra, *found])

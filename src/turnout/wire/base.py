@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -12,12 +11,31 @@ import orjson
 from turnout.errors import ClientRequestError
 
 
-@dataclass(frozen=True, slots=True)
 class ParsedRequest:
-    body: bytes
-    data: dict[str, Any]
-    model: str
-    stream: bool
+    """A client's request: its bytes, the top-level fields routing reads (`head`), and the
+    whole body parsed on first use of `data` (a same-wire path never asks for it)."""
+
+    __slots__ = ("_data", "body", "head", "model", "stream")
+
+    def __init__(
+        self,
+        body: bytes,
+        data: dict[str, Any] | None,
+        model: str,
+        stream: bool,
+        head: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.body = body
+        self._data = data
+        self.model = model
+        self.stream = stream
+        self.head: Mapping[str, Any] = head if head is not None else (data or {})
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = parse_json_object(self.body)
+        return self._data
 
 
 class Dialect(Protocol):
@@ -36,7 +54,7 @@ class Dialect(Protocol):
 #: below; the gateway's JSON writer stops at 254 levels and a translation adds a few, so a
 #: deeper body would fail inside the gateway, after routing, instead of here.
 MAX_JSON_DEPTH = 128
-_TOO_DEEP = (
+TOO_DEEP = (
     f"the request body nests deeper than {MAX_JSON_DEPTH} levels of objects and arrays; "
     "flatten it (a tool's input_schema rarely needs more than ten)"
 )
@@ -50,13 +68,13 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc):
-            raise ClientRequestError(400, _TOO_DEEP) from exc
+            raise ClientRequestError(400, TOO_DEEP) from exc
         raise ClientRequestError(400, f"the request body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ClientRequestError(400, "the request body must be a JSON object")
     # A body cannot nest deeper than it has openers: most are not even walked.
     if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and nests_deeper(data):
-        raise ClientRequestError(400, _TOO_DEEP)
+        raise ClientRequestError(400, TOO_DEEP)
     return data
 
 
@@ -114,19 +132,26 @@ def require_model(data: dict[str, Any]) -> str:
     return model
 
 
-def replace_model(body: bytes, old: str, new: str) -> bytes:
-    """The same body with only the top-level model changed; untouched bytes elsewhere.
+def replace_model(body: bytes, old: str, new: str, first: bytes = b"") -> bytes:
+    """The same body with only the top-level model changed (and `first`, members ending in a
+    comma, put first in the object); untouched bytes elsewhere, written in one copy.
 
     When the model string occurs once as a `"model": "..."` pair, only those bytes change;
     otherwise (escapes, duplicates) the body is re-serialised.
     """
-    if old == new:
+    if old == new and not first:
         return body
     old_json = orjson.dumps(old)
     pattern = re.compile(rb'"model"\s*:\s*' + re.escape(old_json))
-    matches = pattern.findall(body)
-    if len(matches) == 1:
-        return pattern.sub(lambda m: m.group(0)[: -len(old_json)] + orjson.dumps(new), body, 1)
+    found = [match for match, _ in zip(pattern.finditer(body), range(2), strict=False)]
+    if len(found) == 1:
+        value_at = found[0].end() - len(old_json)
+        start = body.index(b"{") + 1
+        return b"".join(
+            (body[:start], first, body[start:value_at], orjson.dumps(new), body[found[0].end() :])
+        )
     data = orjson.loads(body)
     data["model"] = new
+    if first:
+        data = {**orjson.loads(b"{" + first.rstrip(b",") + b"}"), **data}
     return orjson.dumps(data)

@@ -3,6 +3,7 @@ errors of that format, and how to follow its streams without translating them.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from turnout.wire import hub
@@ -98,7 +99,9 @@ class Codec(Protocol):
         the gateway needs, such as a usage chunk, is asked for)."""
         ...
 
-    def passthrough(self, data: dict[str, Any]) -> StreamRelay: ...
+    def passthrough(self, data: Mapping[str, Any]) -> StreamRelay:
+        """The relay of a same-wire stream; `data` is the request's head (see head.py)."""
+        ...
 
     def carries_content(self, event: Event) -> bool:
         """Whether an event is part of the answer, not its framing or handshake."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ from turnout.wire.base import (
     text_or_text_list,
 )
 from turnout.wire.chat import requests, streams, whole
+from turnout.wire.head import is_list, read_head
 from turnout.wire.sse import Event
 
 ERROR_TYPES = {
@@ -56,7 +58,7 @@ def parse_embeddings(body: bytes) -> ParsedRequest:
     return ParsedRequest(body, data, model, False)
 
 
-def wants_usage(data: dict[str, Any]) -> bool:
+def wants_usage(data: Mapping[str, Any]) -> bool:
     options = data.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
 
@@ -65,18 +67,21 @@ def wants_usage(data: dict[str, Any]) -> bool:
 _FIELDS: dict[str, FieldRule] = {"stop": (text_or_text_list, "a string or a list of strings")}
 
 
+#: Put first in a streamed request's object, so the upstream reports usage in its last chunk.
+_USAGE_OPTION = b'"stream_options":{"include_usage":true},'
+
+
 class ChatCodec:
     name = "openai"
     cannot_carry = requests.CANNOT_CARRY
 
     def parse(self, body: bytes) -> ParsedRequest:
-        data = parse_json_object(body)
-        model = require_model(data)
-        messages = data.get("messages")
-        if not isinstance(messages, list) or not messages:
+        head = read_head(body)
+        model = require_model(head)
+        if not is_list(head, "messages", empty=False):
             raise ClientRequestError(400, "'messages' must be a non-empty list")
-        check_fields(data, _FIELDS)
-        return ParsedRequest(body, data, model, data.get("stream") is True)
+        check_fields(head, _FIELDS)
+        return ParsedRequest(body, None, model, head.get("stream") is True, head)
 
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
         return orjson.dumps({"error": openai_error(category, message, extra)})
@@ -105,13 +110,18 @@ class ChatCodec:
         return streams.Encoder(model, request.include_usage)
 
     def same_wire_body(self, request: ParsedRequest, model: str) -> bytes:
-        if request.stream and not wants_usage(request.data):
+        body = request.body
+        if request.stream and not wants_usage(request.head):
             # Ask for the usage chunk the ledger needs; the relay keeps it from the client.
-            options = {"include_usage": True}
-            return orjson.dumps({**request.data, "model": model, "stream_options": options})
-        return replace_model(request.body, request.model, model)
+            options = request.head.get("stream_options")
+            if options is not None:  # rare: other stream options, kept, and the body rewritten
+                merged = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+                return orjson.dumps({**request.data, "model": model, "stream_options": merged})
+            # The common case, in bytes: a megabyte of conversation is not written again.
+            return replace_model(body, request.model, model, first=_USAGE_OPTION)
+        return replace_model(body, request.model, model)
 
-    def passthrough(self, data: dict[str, Any]) -> streams.Passthrough:
+    def passthrough(self, data: Mapping[str, Any]) -> streams.Passthrough:
         return streams.Passthrough(hide_usage=not wants_usage(data))
 
     def carries_content(self, event: Event) -> bool:

@@ -7,6 +7,7 @@ The model is in the URL and streaming is the endpoint, so the edge reads a reque
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -117,7 +118,7 @@ class GeminiCodec:
         """The model is in the URL: the client's bytes go as they came."""
         return request.body
 
-    def passthrough(self, data: dict[str, Any]) -> streams.Passthrough:
+    def passthrough(self, data: Mapping[str, Any]) -> streams.Passthrough:
         return streams.Passthrough()
 
     def carries_content(self, event: Event) -> bool:

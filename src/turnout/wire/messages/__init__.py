@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -12,11 +13,11 @@ from turnout.wire.base import (
     FieldRule,
     ParsedRequest,
     check_fields,
-    parse_json_object,
     replace_model,
     require_model,
     text_list,
 )
+from turnout.wire.head import is_list, read_head
 from turnout.wire.messages import requests, streams, whole
 from turnout.wire.sse import Event
 
@@ -59,12 +60,12 @@ class MessagesCodec:
     cannot_carry = requests.CANNOT_CARRY
 
     def parse(self, body: bytes) -> ParsedRequest:
-        data = parse_json_object(body)
-        model = require_model(data)
-        if not isinstance(data.get("messages"), list):
+        head = read_head(body)
+        model = require_model(head)
+        if not is_list(head, "messages"):
             raise ClientRequestError(400, "messages: Field required (a list of messages)")
-        check_fields(data, _FIELDS)
-        return ParsedRequest(body, data, model, data.get("stream") is True)
+        check_fields(head, _FIELDS)
+        return ParsedRequest(body, None, model, head.get("stream") is True, head)
 
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
         error = _error(category, message)
@@ -98,7 +99,7 @@ class MessagesCodec:
     def same_wire_body(self, request: ParsedRequest, model: str) -> bytes:
         return replace_model(request.body, request.model, model)
 
-    def passthrough(self, data: dict[str, Any]) -> streams.Passthrough:
+    def passthrough(self, data: Mapping[str, Any]) -> streams.Passthrough:
         return streams.Passthrough()
 
     def carries_content(self, event: Event) -> bool:

@@ -7,14 +7,16 @@ instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from turnout.errors import ClientRequestError
 from turnout.wire import hub
-from turnout.wire.base import ParsedRequest, parse_json_object, replace_model, require_model
+from turnout.wire.base import ParsedRequest, replace_model, require_model
 from turnout.wire.chat import openai_error
+from turnout.wire.head import is_list, read_head
 from turnout.wire.responses import requests, streams, whole
 from turnout.wire.sse import Event
 
@@ -27,10 +29,10 @@ class ResponsesCodec:
     cannot_carry = requests.CANNOT_CARRY
 
     def parse(self, body: bytes) -> ParsedRequest:
-        data = parse_json_object(body)
-        model = require_model(data)
+        head = read_head(body)
+        model = require_model(head)
         for field in STATEFUL:
-            if data.get(field):
+            if head.get(field):
                 raise ClientRequestError(
                     400,
                     f"turnout keeps no stored responses, so '{field}' cannot be resolved: send "
@@ -38,13 +40,13 @@ class ResponsesCodec:
                     '"reasoning.encrypted_content" to keep reasoning between turns)',
                     code="unsupported_parameter",
                 )
-        if data.get("background") is True:
+        if head.get("background") is True:
             raise ClientRequestError(
                 400, "turnout answers in the foreground only: send 'background': false"
             )
-        if not isinstance(data.get("input"), str | list):
+        if not (is_list(head, "input") or head.get("input") == "string"):
             raise ClientRequestError(400, "'input' must be a string or a list of input items")
-        return ParsedRequest(body, data, model, data.get("stream") is True)
+        return ParsedRequest(body, None, model, head.get("stream") is True, head)
 
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
         return orjson.dumps({"error": openai_error(category, message, extra)})
@@ -95,7 +97,7 @@ class ResponsesCodec:
     def same_wire_body(self, request: ParsedRequest, model: str) -> bytes:
         return replace_model(request.body, request.model, model)
 
-    def passthrough(self, data: dict[str, Any]) -> streams.Passthrough:
+    def passthrough(self, data: Mapping[str, Any]) -> streams.Passthrough:
         return streams.Passthrough()
 
     def carries_content(self, event: Event) -> bool:
