@@ -17,7 +17,7 @@ from rich.console import Console
 from tests.fakes import Fail, Reply, RunningUpstream
 from tests.gateway import PATH_KEY, RunningGateway, gateway_over, request
 from turnout.cli.main import main
-from turnout.cli.watch import watch
+from turnout.cli.watch import frame_hint, watch
 
 MODEL = "claude-sonnet-4-6"
 RESET = 4102444800  # the provider's stated reset, in 2100: far past the gateway's probe cap
@@ -85,6 +85,10 @@ def test_each_frame_follows_the_last_when_written_to_a_file(
     assert "5h 0% left (rejected)" in row
     assert "latest failures and failovers" in second
     assert "backup/claude-sonnet-4-6" in second.split("latest failures and failovers")[1]
+    # A bounded watch ends by itself: each frame says which of how many it is, not "Ctrl-C".
+    assert "frame 1 of 2" in first
+    assert "frame 2 of 2" in second
+    assert "Ctrl-C" not in out.getvalue()
 
 
 def test_in_a_terminal_the_second_frame_is_drawn_over_the_first(
@@ -119,5 +123,12 @@ def test_turnout_watch_stops_after_its_iterations(
     )
     shown = capsys.readouterr().out
     assert shown.count("turnout paths") == 1
+    assert "frame 1 of 1" in shown
+    assert "Ctrl-C" not in shown
     assert "│ ok" in sub_row(shown)
     assert ups[0].requests == []  # watching asks the gateway, never a provider
+
+
+def test_an_endless_watch_says_how_to_stop_it() -> None:
+    assert frame_hint(0, None) == frame_hint(41, None) == "Ctrl-C to stop"
+    assert frame_hint(2, 3) == "frame 3 of 3"

@@ -86,14 +86,19 @@ def failover_table(found: list[dict[str, Any]]) -> Table:
 
 
 def screen(
-    config: GatewayConfig, url: str, key: str | None, clock: Callable[[], float] = time.time
+    config: GatewayConfig,
+    url: str,
+    key: str | None,
+    clock: Callable[[], float] = time.time,
+    hint: str = "Ctrl-C to stop",
 ) -> Group:
+    """One frame; `hint` ends its last line (how the watching ends)."""
     now = clock()
     parts: list[Any] = [table(config, fetch_paths(url, key), now)]
     found = failovers(url, key)
     if found:
         parts.append(failover_table(found))
-    parts.append(Text(f"{url} at {datetime.fromtimestamp(now):%H:%M:%S}; Ctrl-C to stop", "dim"))
+    parts.append(Text(f"{url} at {datetime.fromtimestamp(now):%H:%M:%S}; {hint}", "dim"))
     return Group(*parts)
 
 
@@ -106,6 +111,13 @@ def ticks(iterations: int | None, pause: float, wait: Callable[[float], None]) -
             wait(pause)
         yield drawn
         drawn += 1
+
+
+def frame_hint(drawn: int, iterations: int | None) -> str:
+    """How watching ends, as the frame says it: Ctrl-C, or the count of frames left to it."""
+    if iterations is None:
+        return "Ctrl-C to stop"
+    return f"frame {drawn + 1} of {iterations}"
 
 
 def watch(
@@ -123,12 +135,13 @@ def watch(
     console = console or Console()
     frames = ticks(iterations, max(0.2, every), wait)
     if not console.is_terminal:
-        for _ in frames:
-            console.print(screen(config, url, key, clock))
+        for drawn in frames:
+            console.print(screen(config, url, key, clock, frame_hint(drawn, iterations)))
         return
     with Live(Text(""), console=console, auto_refresh=False) as live:
-        for _ in frames:
-            live.update(screen(config, url, key, clock), refresh=True)
+        for drawn in frames:
+            hint = frame_hint(drawn, iterations)
+            live.update(screen(config, url, key, clock, hint), refresh=True)
 
 
 def run(args: argparse.Namespace) -> int:
