@@ -82,6 +82,24 @@ def test_the_observed_unified_set_gives_its_three_windows_and_nothing_invented()
     assert (windows["five_hour"].used, windows["five_hour"].resets_at) == (0.21, 1789610400)
     assert (windows["seven_day"].used, windows["seven_day"].status) == (0.64, "allowed")
     assert windows["overage"].status == "rejected"  # no extra usage: the plan itself still serves
+    # Past its warning threshold the 5h window says which (Claude Code's "approaching" notice).
+    assert (windows["five_hour"].warning_at, windows["seven_day"].warning_at) == (0.2, None)
+
+
+def test_a_window_known_only_by_its_early_warning_is_read_as_at_least_that_used() -> None:
+    headers = {
+        "anthropic-ratelimit-unified-status": "allowed_warning",
+        "anthropic-ratelimit-unified-7d-surpassed-threshold": "0.75",
+        "anthropic-ratelimit-unified-7d-reset": "1790100000",
+    }
+    [week] = read_windows(headers, NOW)
+    assert (week.name, week.used, week.warning_at, week.resets_at) == (
+        "seven_day",
+        0.75,
+        0.75,
+        1790100000,
+    )
+    assert week.to_dict()["warning_at"] == 0.75
 
 
 def test_a_window_not_known_yet_is_read_under_its_own_name() -> None:
@@ -119,6 +137,7 @@ def nearly_spent(reset: str = "4102444800") -> dict[str, str]:
         "anthropic-ratelimit-unified-5h-utilization": "0.97",
         "anthropic-ratelimit-unified-5h-reset": reset,
         "anthropic-ratelimit-unified-5h-status": "allowed_warning",
+        "anthropic-ratelimit-unified-5h-surpassed-threshold": "0.9",
     }
 
 
@@ -199,16 +218,17 @@ def test_headroom_is_shown_in_paths_the_dashboard_and_turnout_status(
         monkeypatch.setenv("COLUMNS", "200")
         assert main(["status", "--config", str(config_file), "--gateway", gw.url]) == 0
     [window] = paths["headroom"]["sub/claude-sonnet-4-6"]["windows"]  # type: ignore[index]
-    assert (window["name"], window["left"], window["status"]) == (
+    assert (window["name"], window["left"], window["status"], window["warning_at"]) == (
         "five_hour",
         0.03,
         "allowed_warning",
+        0.9,
     )
     [route] = state["routes"]  # type: ignore[index]
     assert route["paths"][0]["headroom"][0]["used"] == 0.97
     printed = capsys.readouterr().out
     assert "sub/claude-sonnet-4-6" in printed
-    assert "5h 3% left" in printed
+    assert "5h 3% left (past the 90% warning)" in printed
 
 
 def test_turnout_status_tells_the_providers_reset_from_the_next_probe(

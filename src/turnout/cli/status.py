@@ -82,8 +82,11 @@ def _headroom(windows: list[dict[str, Any]]) -> str:
         name = _WINDOW_LABELS.get(str(window.get("name")), str(window.get("name")))
         left = window.get("left")
         text = f"{name} {float(left):.0%} left" if isinstance(left, int | float) else name
+        warning_at = window.get("warning_at")
         if window.get("status") == "rejected":
             text += " (rejected)"
+        elif isinstance(warning_at, int | float):  # the provider's own early warning
+            text += f" (past the {float(warning_at):.0%} warning)"
         parts.append(text)
     return ", ".join(parts) or "-"
 

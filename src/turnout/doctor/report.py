@@ -144,7 +144,10 @@ def _quota_cell(result: PathResult) -> str:
             lines.append(line + (f", resets {quota[reset]}" if reset in quota else ""))
     for window in result.headroom:
         if window.name not in ("requests", "tokens"):  # those are the lines above
-            lines.append(f"{_WINDOW_NAMES.get(window.name, window.name)} {window.left:.0%} left")
+            line = f"{_WINDOW_NAMES.get(window.name, window.name)} {window.left:.0%} left"
+            if window.warning_at is not None and window.status != "rejected":
+                line += f" (past the {window.warning_at:.0%} warning)"
+            lines.append(line)
     return "\n".join(lines)
 
 

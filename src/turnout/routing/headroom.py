@@ -3,9 +3,11 @@
 Providers report it on successes as well as failures:
 
 - Anthropic subscriptions: `anthropic-ratelimit-unified-<window>-utilization` (the share
-  used, 0 to 1), `-reset` and `-status` per window. `5h`, `7d`, `7d_oi` and `overage` are
-  the windows known to appear; any other `<window>` is read the same way, under its own
-  spelling, since no public source lists them all (see `resets.unified_windows`);
+  used, 0 to 1), `-reset` and `-status` per window, and `-surpassed-threshold` once the
+  window's use has passed a warning threshold (the share named, such as 0.9: the provider's
+  early warning, which Claude Code shows as "approaching ... limit"). `5h`, `7d`, `7d_oi` and
+  `overage` are the windows known to appear; any other `<window>` is read the same way, under
+  its own spelling, since no public source lists them all (see `resets.unified_windows`);
 - Anthropic API keys: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-
   {limit,remaining,reset}`;
 - OpenAI-compatible paths: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`;
@@ -39,6 +41,8 @@ class Window:
     used: float
     resets_at: float | None = None
     status: str = ""  # Anthropic's "allowed", "allowed_warning", "rejected"; else ""
+    #: The warning threshold the provider says this window's use has passed (0 to 1), if any.
+    warning_at: float | None = None
 
     @property
     def left(self) -> float:
@@ -51,6 +55,7 @@ class Window:
             "left": round(self.left, 4),
             "resets_at": self.resets_at,
             "status": self.status or None,
+            "warning_at": self.warning_at,
         }
 
 
@@ -61,16 +66,27 @@ def _number(value: str | None) -> float | None:
         return None
 
 
+def _share(value: str | None) -> float | None:
+    """A share of a window, 0 to 1 (a percentage, if ever sent as one, is read as such)."""
+    number = _number(value)
+    if number is None or number < 0:
+        return None
+    return number / 100.0 if number > 1.0 else number
+
+
 def _unified(headers: Mapping[str, str], now: float) -> list[Window]:
     found = []
     for prefix, name in unified_windows(headers):
-        used = _number(headers.get(f"{UNIFIED}{prefix}-utilization"))
+        warning_at = _share(headers.get(f"{UNIFIED}{prefix}-surpassed-threshold"))
+        used = _share(headers.get(f"{UNIFIED}{prefix}-utilization"))
         if used is None:
-            continue
-        used = used / 100.0 if used > 1.0 else used  # a percentage, if ever sent as one
+            if warning_at is None:
+                continue
+            used = warning_at  # past the threshold: at least that much is used
         reset = headers.get(f"{UNIFIED}{prefix}-reset")
         status = headers.get(f"{UNIFIED}{prefix}-status", "").strip()
-        found.append(Window(name, used, instant(reset, now) if reset else None, status))
+        at = instant(reset, now) if reset else None
+        found.append(Window(name, used, at, status, warning_at))
     return found
 
 

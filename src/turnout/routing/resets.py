@@ -49,7 +49,9 @@ UNIFIED_WINDOWS = {
 _CLAIM_PREFIX = {claim: prefix for prefix, claim in UNIFIED_WINDOWS.items()}
 #: `<abbrev>` of a per-window header: one token, so the account-wide
 #: `overage-period-monthly-utilization` and the like are not windows.
-_UNIFIED_WINDOW = re.compile(r"^" + UNIFIED + r"([a-z0-9_]{1,32})-(?:utilization|status)$")
+_UNIFIED_WINDOW = re.compile(
+    r"^" + UNIFIED + r"([a-z0-9_]{1,32})-(?:utilization|status|surpassed-threshold)$"
+)
 _CLAIM = re.compile(r"^[a-z0-9_]{1,40}$")
 #: Windows that concern one model family, not the whole credential. The weekly Opus and Sonnet
 #: limits are known as representative-claim values only (no header family of their own is
