@@ -80,7 +80,7 @@ def test_each_frame_follows_the_last_when_written_to_a_file(
     assert "latest failures and failovers" not in first
     row = sub_row(second)
     assert "gated" in row
-    assert "quota/subscription_usage_gate" in row
+    assert "quota/subscription_window_limit" in row
     assert datetime.fromtimestamp(RESET).strftime("%a %H:%M") in row  # the provider's reset
     assert "5h 0% left (rejected)" in row
     assert "latest failures and failovers" in second

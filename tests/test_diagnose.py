@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from turnout import Category, diagnose
-from turnout.diagnosis.engine import packaged_rules
+from turnout.diagnosis.engine import explain_code, packaged_rules
 from turnout.diagnosis.messages import LANGUAGES, advice_for
 from turnout.diagnosis.rules import load_rules
 from turnout.diagnosis.taxonomy import CODES, RETRYABLE
@@ -62,11 +62,141 @@ def test_failover_is_false_only_when_the_request_is_at_fault() -> None:
     assert diagnose(status=503).failover is True
 
 
-def test_a_pasted_rejected_unified_window_is_a_subscription_usage_gate() -> None:
-    """Window names carry underscores (`7d_oi`), as Anthropic spells them in its headers."""
-    for window in ("5h-", "7d_oi-", ""):
-        log = f"HTTP 429 rate_limit_error\nanthropic-ratelimit-unified-{window}status: rejected"
-        assert diagnose(log=log).code == "subscription_usage_gate", window
+@pytest.mark.parametrize(
+    ("window", "code"),
+    [
+        ("5h-", "subscription_window_limit"),
+        ("7d-", "subscription_weekly_limit"),
+        ("7d_oi-", "subscription_model_limit"),  # window names carry underscores
+        ("", "plan_usage_limit"),  # the overall status alone does not say which window
+    ],
+)
+def test_a_pasted_rejected_unified_window_names_the_limit(window: str, code: str) -> None:
+    log = f"HTTP 429 rate_limit_error\nanthropic-ratelimit-unified-{window}status: rejected"
+    result = diagnose(log=log)
+    assert (result.category, result.code) == (Category.QUOTA, code)
+
+
+#: A subscription's 429 as it arrives (the body Claude Code's 5-hour reports carry, e.g.
+#: anthropics/claude-code#7641), the unified headers saying which window refused it.
+ACCOUNT_LIMIT = (
+    '{"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed '
+    "your account's rate limit. Please try again later.\"}}"
+)
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        (
+            {
+                "anthropic-ratelimit-unified-status": "rejected",
+                "anthropic-ratelimit-unified-5h-status": "rejected",
+                "anthropic-ratelimit-unified-5h-reset": "1796317200",
+                "anthropic-ratelimit-unified-representative-claim": "five_hour",
+            },
+            "subscription_window_limit",
+        ),
+        (
+            {
+                "anthropic-ratelimit-unified-status": "rejected",
+                "anthropic-ratelimit-unified-5h-status": "allowed",
+                "anthropic-ratelimit-unified-7d-status": "rejected",
+            },
+            "subscription_weekly_limit",
+        ),
+        (  # only the representative claim names the window: a weekly limit of Opus
+            {
+                "anthropic-ratelimit-unified-status": "rejected",
+                "anthropic-ratelimit-unified-representative-claim": "seven_day_opus",
+            },
+            "subscription_model_limit",
+        ),
+        (  # the shared windows allowed, one model family's weekly window rejected
+            # (router-for-me/CLIProxyAPI#5033)
+            {
+                "anthropic-ratelimit-unified-status": "rejected",
+                "anthropic-ratelimit-unified-5h-status": "allowed",
+                "anthropic-ratelimit-unified-7d-status": "allowed",
+                "anthropic-ratelimit-unified-7d_oi-status": "rejected",
+            },
+            "subscription_model_limit",
+        ),
+    ],
+)
+def test_real_unified_headers_name_the_window_that_refused(
+    headers: dict[str, str], code: str
+) -> None:
+    result = diagnose(status=429, body=ACCOUNT_LIMIT, headers=headers, provider="anthropic")
+    assert (result.category, result.code, result.retryable) == (Category.QUOTA, code, False)
+
+
+def test_a_claim_without_a_rejection_is_an_ordinary_rate_limit() -> None:
+    """The headers ride on every answer; a 429 while the plan still allows is a throttle."""
+    headers = {
+        "anthropic-ratelimit-unified-status": "allowed",
+        "anthropic-ratelimit-unified-representative-claim": "five_hour",
+    }
+    result = diagnose(status=429, body=ACCOUNT_LIMIT, headers=headers, provider="anthropic")
+    assert result.category is Category.RATE_LIMIT
+
+
+def test_rejected_headers_on_another_error_do_not_make_it_a_limit() -> None:
+    """With extra usage in use the overall status is rejected while requests are served: an
+    error of the request itself keeps its own reading."""
+    headers = {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-5h-status": "rejected",
+        "anthropic-ratelimit-unified-overage-status": "allowed",
+    }
+    body = (
+        '{"type":"error","error":{"type":"invalid_request_error",'
+        '"message":"prompt is too long: 212000 tokens > 200000 maximum"}}'
+    )
+    result = diagnose(status=400, body=body, headers=headers, provider="anthropic")
+    assert result.category is Category.CONTEXT_LENGTH
+
+
+def test_the_codex_usage_limit_says_when_it_lifts() -> None:
+    """The usage_limit_reached body as the Codex path sends it (earendil-works/pi#4172)."""
+    body = (
+        '{"type":"error","error":{"type":"usage_limit_reached","message":"The usage limit has '
+        'been reached","plan_type":"plus","resets_at":1777936568,"eligible_promo":null,'
+        '"resets_in_seconds":13872}}'
+    )
+    result = diagnose(status=429, body=body, provider="openai")
+    assert (result.category, result.code, result.retry_after_s) == (
+        Category.QUOTA,
+        "plan_usage_limit",
+        13872,
+    )
+
+
+def test_the_limits_words_say_what_helps_and_never_restart_or_login() -> None:
+    """Extra usage is the remedy only of the extra-usage gate; a window limit says to wait for
+    its reset; a model family's limit says another model helps. In both languages."""
+    for code in (
+        "subscription_window_limit",
+        "subscription_weekly_limit",
+        "subscription_model_limit",
+        "plan_usage_limit",
+    ):
+        for lang in ("en", "zh"):
+            advice = explain_code(code, lang=lang)
+            assert advice.category is Category.QUOTA
+            words = " ".join((advice.title, advice.explanation, *advice.actions))
+            assert "Restart" not in words
+            assert "重启" not in words
+            assert "log in again" not in words.lower()
+            assert "重新登录" not in words
+            assert "out of extra usage" not in words.lower()
+    window = explain_code("subscription_window_limit", lang="en")
+    assert window.actions[0].startswith("Wait for the window to reset")
+    assert "Switching to another model on the same plan" in " ".join(window.wont_help)
+    model = explain_code("subscription_model_limit", lang="en")
+    assert model.actions[0].startswith("Switch to another model family")
+    gate = explain_code("subscription_usage_gate", lang="en")
+    assert "extra usage" in gate.actions[0]
 
 
 def test_seed_article_log_is_a_subscription_usage_gate() -> None:
@@ -125,7 +255,7 @@ def test_retry_after_sources(headers: dict[str, str], body: str, expected: float
 def test_plan_reset_clock_time_is_read_in_its_zone() -> None:
     now = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
     result = diagnose(log="5-hour limit reached ∙ resets 4pm (UTC)", provider="anthropic", now=now)
-    assert (result.code, result.retry_after_s) == ("subscription_usage_gate", 4 * 3600)
+    assert (result.code, result.retry_after_s) == ("subscription_window_limit", 4 * 3600)
     berlin = diagnose(
         log="Claude usage limit reached. Your limit will reset at 3pm (Europe/Berlin).",
         provider="anthropic",

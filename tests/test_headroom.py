@@ -252,7 +252,7 @@ def test_turnout_status_tells_the_providers_reset_from_the_next_probe(
         assert main(["status", "--config", str(config_file), "--gateway", gw.url]) == 0
     printed = capsys.readouterr().out
     [row] = [line for line in printed.splitlines() if "sub/claude-sonnet-4-6" in line]
-    assert "quota/subscription_usage_gate" in row
+    assert "quota/subscription_window_limit" in row
     provider_reset, next_probe = re.findall(r"in (\d+)d (\d+)h", row)
     assert int(provider_reset[0]) > 20000  # the provider's word: in 2100
     assert next_probe in (("8", "0"), ("7", "23"))  # the gateway's probe comes at its cap

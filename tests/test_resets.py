@@ -233,6 +233,7 @@ def test_a_weekly_limit_on_one_model_family_gates_that_model_only() -> None:
             assert sonnet.status == 200
             [gate] = request(gw.url, "GET", "/turnout/paths").json()["paths"]  # type: ignore[index]
     assert gate["path"] == "claude/claude-opus-4-1"
+    assert gate["code"] == "subscription_model_limit"
     assert gate["window"] == "seven_day_opus"
     assert gate["provider_reset_at"] == 4102444800
 

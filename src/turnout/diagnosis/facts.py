@@ -36,7 +36,8 @@ _CODE_KEYS = frozenset(
     }
 )
 #: Keys whose numeric values are a wait in seconds.
-_RETRY_KEYS = frozenset({"retry_after", "retryafter", "retry_after_seconds"})
+#: (`resets_in_seconds`: the ChatGPT/Codex path's `usage_limit_reached` says when it lifts.)
+_RETRY_KEYS = frozenset({"retry_after", "retryafter", "retry_after_seconds", "resets_in_seconds"})
 #: How much of a body the phrase rules read; error bodies that matter are far shorter.
 _TEXT_LIMIT = 16_384
 _MAX_DEPTH = 6
@@ -133,6 +134,21 @@ def _html_message(body: str) -> str | None:
     return None
 
 
+def _verdict_headers(headers: Mapping[str, str]) -> str:
+    """The headers that say which usage window refused a request, as "name: value" lines, so
+    the rules read them as they read the same headers pasted in a log: Anthropic's unified
+    `-status` per window, and the representative claim when the overall status is rejected
+    (it names the binding window on every answer, refused or not)."""
+    rejected = headers.get("anthropic-ratelimit-unified-status", "").strip() == "rejected"
+    lines = [
+        f"{name}: {value}"
+        for name, value in headers.items()
+        if name.startswith("anthropic-ratelimit-unified-")
+        and (name.endswith("status") or (rejected and name.endswith("-representative-claim")))
+    ]
+    return "\n".join(sorted(lines)[:32])
+
+
 def gather(
     status: int | None,
     body: str,
@@ -157,6 +173,10 @@ def gather(
     text = body[:_TEXT_LIMIT]
     if extra_text:
         text = f"{text}\n{extra_text[:_TEXT_LIMIT]}"
+    # Only a refusal's: with extra usage in use they say "rejected" on answers served.
+    verdicts = _verdict_headers(headers) if status in (429, None) else ""
+    if verdicts:
+        text = f"{text}\n{verdicts}"
     # One space for every run of whitespace: pasted logs wrap lines in the middle of phrases.
     text = " ".join(text.lower().split())
     head = text[:4096]

@@ -63,6 +63,10 @@ CODES: dict[str, Category] = {
     "permission_denied": _C.PERMISSION,
     # quota
     "subscription_usage_gate": _C.QUOTA,
+    "subscription_window_limit": _C.QUOTA,
+    "subscription_weekly_limit": _C.QUOTA,
+    "subscription_model_limit": _C.QUOTA,
+    "plan_usage_limit": _C.QUOTA,
     "insufficient_balance": _C.QUOTA,
     "insufficient_quota": _C.QUOTA,
     "spend_limit": _C.QUOTA,

@@ -523,9 +523,16 @@ class RouteChain:
         return diagnose(status=502, body="", log=f"no path could be tried for {model}")
 
 
-#: Gates about one model, not the credential: another model on the same path may work.
+#: Gates about one model, not the credential: another model on the same path may work (a
+#: subscription's weekly limit of one model family leaves the plan's other models serving).
 MODEL_SCOPED_CODES = frozenset(
-    {"model_access_denied", "model_not_found", "relay_no_channel", "model_deprecated"}
+    {
+        "model_access_denied",
+        "model_not_found",
+        "relay_no_channel",
+        "model_deprecated",
+        "subscription_model_limit",
+    }
 )
 
 
