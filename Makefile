@@ -37,6 +37,7 @@ $(AGENTS)/node_modules/.installed: $(AGENTS)/package.json $(AGENTS)/package-lock
 	# refuses as a lock out of sync.
 	cd $(AGENTS) && npm install --no-audit --no-fund
 	$(AGENTS)/node_modules/.bin/claude --version
+	$(AGENTS)/node_modules/.bin/gemini --version
 	touch $@
 
 $(AGENTS_VENV)/bin/hermes: $(AGENTS)/requirements.txt
