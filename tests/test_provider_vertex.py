@@ -1,5 +1,6 @@
 """The vertex kind against fake Vertex AI and Google token endpoints on 127.0.0.1: a real
-service-account key signs the token request, and tokens are renewed before they expire."""
+service-account key signs the token request, and tokens are renewed before they expire.
+Claude models go through rawPredict, Gemini models through generateContent, on one path."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -17,15 +19,30 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.clients import Clients
 from tests.clock import FakeClock
+from tests.fakes import Reply, ToolCall
 from tests.fakes.vertex_wire import PROJECT, FakeVertex
 from tests.gateway import RunningGateway, running_gateway
 from turnout.config import ConfigError
 from turnout.providers import vertex
 from turnout.providers.google import BearerRefresher
 from turnout.runtime.configs import load_config_text
+from turnout.wire.gemini.requests import FOREIGN_CALL_SIGNATURE
 
 EMAIL = "gateway@demo-project-42.iam.gserviceaccount.com"
 MODEL = "claude-sonnet-4-5@20250929"
+GEMINI_MODEL = "gemini-2.5-pro"
+GOOGLE_MODELS = f"/v1/projects/{PROJECT}/locations/us-east5/publishers/google/models"
+WEATHER: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
 
 
 def service_account_file(folder: Path, token_uri: str) -> Path:
@@ -75,6 +92,7 @@ providers:
     {line}
 routes:
   m: {{targets: ["vx/{MODEL}"]}}
+  g: {{targets: ["vx/{GEMINI_MODEL}"]}}
 """
         with running_gateway(config) as gateway:
             yield gateway, fake, clock
@@ -159,3 +177,64 @@ def test_global_region_has_no_region_in_its_host() -> None:
     )
     assert config.providers["a"].base_url == "https://aiplatform.googleapis.com"
     assert config.providers["a"].options["region"] == "global"
+
+
+def test_a_chat_client_is_served_by_vertex_gemini_with_a_tool_across_turns(
+    clients: Clients, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with vertex_gateway(tmp_path, monkeypatch) as (gw, fake, _clock):
+        fake.script(
+            Reply(tool_call=ToolCall("get_weather", {"city": "Oslo"}, id="call_w1")),
+            Reply(text="Rain in Oslo."),
+        )
+        chat = clients.openai(gw.url)
+        messages: list[Any] = [{"role": "user", "content": "Weather in Oslo?"}]
+        first = chat.chat.completions.create(model="g", messages=messages, tools=[WEATHER])
+        [call] = first.choices[0].message.tool_calls or []
+        assert call.type == "function"
+        assert call.function.name == "get_weather"
+        assert json.loads(call.function.arguments) == {"city": "Oslo"}
+        sent = fake.requests[-1]
+        assert sent.path == f"{GOOGLE_MODELS}/{GEMINI_MODEL}:generateContent"
+        assert sent.headers["authorization"].removeprefix("Bearer ") in fake.issued
+        assert "model" not in sent.json
+        declared = sent.json["tools"][0]["functionDeclarations"][0]
+        assert declared["name"] == "get_weather"
+        messages += [
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": "rain"},
+        ]
+        with chat.chat.completions.create(
+            model="g",
+            messages=messages,
+            tools=[WEATHER],
+            stream=True,
+        ) as stream:
+            text = "".join(
+                chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices
+            )
+        assert text == "Rain in Oslo."
+        sent = fake.requests[-1]
+        assert sent.path == f"{GOOGLE_MODELS}/{GEMINI_MODEL}:streamGenerateContent?alt=sse"
+        model_turn, answer = sent.json["contents"][1:]
+        # A Chat client keeps no signature: the call goes back with Google's foreign one.
+        assert model_turn["parts"][0]["thoughtSignature"] == FOREIGN_CALL_SIGNATURE
+        assert answer["parts"][0]["functionResponse"]["name"] == "get_weather"
+
+
+def test_one_vertex_path_serves_claude_and_gemini_models_with_one_token(
+    clients: Clients, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with vertex_gateway(tmp_path, monkeypatch) as (gw, fake, _clock):
+        assert ask(clients, gw) == f"hello from vertex {MODEL}"
+        reply = clients.anthropic(gw.url).messages.create(
+            model="g", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+        )
+        assert reply.content[0].type == "text"
+        assert reply.content[0].text == f"hello from vertex {GEMINI_MODEL}"
+        claude, gemini = (r for r in fake.requests if "/publishers/" in r.path)
+        assert "/publishers/anthropic/models/" in claude.path
+        assert gemini.path == f"{GOOGLE_MODELS}/{GEMINI_MODEL}:generateContent"
+        assert "anthropic_version" not in gemini.json
+        assert fake.token_requests == 1
+        assert claude.headers["authorization"] == gemini.headers["authorization"]

@@ -56,6 +56,9 @@ class ScriptedProvider:
         self.answers = list(answers)
         self.calls = 0
 
+    def dialect_for(self, model: str) -> str:
+        return self.dialect
+
     async def open(self, call: UpstreamCall) -> UpstreamResponse:
         self.calls += 1
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]

@@ -53,6 +53,14 @@ def refusal(
             "Method doesn't allow unregistered callers (callers without established identity). "
             "Please use API Key or other form of API consumer identity to call this API.",
         )
+    return body_refusal(query, method, body)
+
+
+def body_refusal(
+    query: Mapping[str, str], method: str, body: Any
+) -> tuple[int, dict[str, Any]] | None:
+    """What the API refuses of the call itself, whatever the credential (Vertex AI's
+    generateContent takes the same body, with an OAuth token instead of a key)."""
     if method not in ("generateContent", "streamGenerateContent"):
         return 404, google_error(404, "NOT_FOUND", f"Method {method!r} not found.")
     if method == "streamGenerateContent" and query.get("alt") != "sse":

@@ -1,6 +1,8 @@
-"""Vertex AI's Claude endpoints (rawPredict, streamRawPredict) and a Google OAuth token
-endpoint, both on 127.0.0.1: the token endpoint takes a service account's signed JWT and
-issues tokens that expire on the test's clock; Vertex refuses a token that has expired."""
+"""Vertex AI's Claude endpoints (rawPredict, streamRawPredict), its Gemini endpoints
+(generateContent, streamGenerateContent?alt=sse, which check the body as the Gemini API does)
+and a Google OAuth token endpoint, all on 127.0.0.1: the token endpoint takes a service
+account's signed JWT and issues tokens that expire on the test's clock; Vertex refuses a token
+that has expired. Gemini's answers follow `script` (one `Reply` each, the last repeating)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes import gemini_wire
 from tests.fakes.app_server import AppServer
 from tests.fakes.bedrock_wire import claude_events
+from tests.fakes.steps import Reply
 
 TOKEN_LIFETIME_S = 3600
 PROJECT = "demo-project-42"
@@ -33,7 +37,17 @@ class FakeVertex(AppServer):
         self.issued: dict[str, float] = {}  # token -> when it was issued (test clock)
         self.token_requests = 0
         self._numbers = itertools.count(1)
+        self._replies: list[Reply] = []
         super().__init__()
+
+    def script(self, *replies: Reply) -> None:
+        """What the Gemini models answer next, in order (the last one repeats)."""
+        self._replies = list(replies)
+
+    def _next_reply(self, model: str) -> Reply:
+        if not self._replies:
+            return Reply(text=f"hello from vertex {model}")
+        return self._replies.pop(0) if len(self._replies) > 1 else self._replies[0]
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/token", self._token)
@@ -41,6 +55,49 @@ class FakeVertex(AppServer):
             "/v1/projects/{project}/locations/{region}/publishers/anthropic/models/{call}",
             self._predict,
         )
+        app.router.add_post(
+            "/v1/projects/{project}/locations/{region}/publishers/google/models/{call}",
+            self._generate,
+        )
+
+    def _unauthenticated(self, request: web.Request) -> web.Response | None:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        issued = self.issued.get(token)
+        if issued is not None and self.clock() <= issued + TOKEN_LIFETIME_S:
+            return None
+        return web.json_response(
+            gemini_wire.google_error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access "
+                "token, login cookie or other valid authentication credential.",
+            ),
+            status=401,
+        )
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
+        refused = self._unauthenticated(request)
+        if refused is not None:
+            return refused
+        model, _, method = request.match_info["call"].partition(":")
+        if request.match_info["project"] != PROJECT:
+            return web.json_response(
+                gemini_wire.google_error(403, "PERMISSION_DENIED", "Permission denied."),
+                status=403,
+            )
+        data = orjson.loads(await request.read())
+        refusal = gemini_wire.body_refusal(request.query, method, data)
+        if refusal is not None:
+            return web.json_response(refusal[1], status=refusal[0])
+        reply = self._next_reply(model)
+        if method == "generateContent":
+            return web.json_response(gemini_wire.body(reply, {"model": model}))
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for event in gemini_wire.events(reply, {"model": model}):
+            await response.write(event)
+        await response.write_eof()
+        return response
 
     async def _token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
@@ -59,19 +116,9 @@ class FakeVertex(AppServer):
         )
 
     async def _predict(self, request: web.Request) -> web.StreamResponse:
-        token = request.headers.get("authorization", "").removeprefix("Bearer ")
-        issued = self.issued.get(token)
-        if issued is None or self.clock() > issued + TOKEN_LIFETIME_S:
-            return web.json_response(
-                {
-                    "error": {
-                        "code": 401,
-                        "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
-                        "status": "UNAUTHENTICATED",
-                    }
-                },
-                status=401,
-            )
+        refused = self._unauthenticated(request)
+        if refused is not None:
+            return refused
         model, _, method = request.match_info["call"].partition(":")
         data = orjson.loads(await request.read())
         if (

@@ -212,7 +212,8 @@ def _probe_call(provider: Provider, plan: PathPlan, timeout: float) -> UpstreamC
         connect_timeout_s=min(plan.settings.connect_timeout_s, timeout),
         read_timeout_s=min(plan.settings.read_timeout_s, timeout),
     )
-    dialect = CHAT.name if provider.dialect == "any" else provider.dialect
+    speaks = provider.dialect_for(plan.model)
+    dialect = CHAT.name if speaks == "any" else speaks
     body = probe_body(plan.model, CODECS[dialect])
     return UpstreamCall("chat", dialect, body, plan.model, False, settings)
 

@@ -133,9 +133,10 @@ def _route_for(gateway: Gateway, exchange: Exchange) -> RouteConfig:
     return route
 
 
-def upstream_codec(client: Codec, provider: Provider) -> Codec:
-    """The wire a path answers in ("any": the mock answers in the client's)."""
-    return client if provider.dialect == "any" else CODECS[provider.dialect]
+def upstream_codec(client: Codec, provider: Provider, model: str) -> Codec:
+    """The wire a path answers in for its model ("any": the mock answers in the client's)."""
+    dialect = provider.dialect_for(model)
+    return client if dialect == "any" else CODECS[dialect]
 
 
 def _body_for(
@@ -149,7 +150,7 @@ def _body_for(
             f"{target.path} (kind {provider.config.kind}) has no {exchange.operation} API"
         )
         return None
-    upstream = upstream_codec(exchange.dialect, provider)
+    upstream = upstream_codec(exchange.dialect, provider, target.model)
     if upstream is exchange.dialect or exchange.operation != "chat":
         return exchange.dialect.same_wire_body(exchange.request, target.model)
     allow_drop = gateway.config.settings_for(route, provider.config).allow_drop
@@ -209,7 +210,9 @@ async def _close_early(
     await close(
         gateway, tally, status=status, outcome=outcome, category=category,
         attempts=tally.attempts, served=served, usage=tally.usage_so_far(),
-        upstream_dialect=upstream_codec(CODECS[tally.client_dialect], served.provider).name
+        upstream_dialect=upstream_codec(
+            CODECS[tally.client_dialect], served.provider, served.target.model
+        ).name
         if served
         else None,
         upstream_s=served.upstream_s if served else 0.0,
@@ -307,7 +310,7 @@ def _forwarded(exchange: Exchange, headers: Mapping[str, str]) -> list[tuple[str
 async def _relay_whole(
     gateway: Gateway, exchange: Exchange, tally: Tally, served: Served, send: Send
 ) -> None:
-    upstream = upstream_codec(exchange.dialect, served.provider)
+    upstream = upstream_codec(exchange.dialect, served.provider, served.target.model)
     if exchange.operation != "chat":
         upstream = exchange.dialect  # embeddings: one wire, relayed as they came
     raw = served.body
@@ -336,7 +339,7 @@ async def _relay_stream(
     served: Served,
     send: Send,
 ) -> None:
-    upstream = upstream_codec(exchange.dialect, served.provider)
+    upstream = upstream_codec(exchange.dialect, served.provider, served.target.model)
     tally.meter = UsageMeter(upstream)
     client = tally.client = ClientStream(exchange.dialect.name)
     relay = stream_relay(
@@ -440,8 +443,10 @@ async def _send_failure(
 ) -> None:
     last = failed.attempts[-1] if failed.attempts else None
     provider = gateway.providers.get(last.target.provider) if last else None
-    same_dialect = provider is not None and upstream_codec(exchange.dialect, provider) is (
-        exchange.dialect
+    same_dialect = (
+        last is not None
+        and provider is not None
+        and upstream_codec(exchange.dialect, provider, last.target.model) is exchange.dialect
     )
     refusal = failed.passthrough
     if refusal is not None and refusal.status and same_dialect:

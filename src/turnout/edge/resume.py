@@ -129,7 +129,8 @@ async def _walk(
 
     def body_for(candidate: Target, provider: Provider) -> bytes | None:
         style = gateway.prefill.style(provider.config, candidate.path, broken.data)
-        if style == "none" or provider.dialect not in (prefill_wire(style).name, "any"):
+        speaks = provider.dialect_for(candidate.model)
+        if style == "none" or speaks not in (prefill_wire(style).name, "any"):
             return None  # it does not continue, or not in the wire it speaks
         return prefill_request(client.dialect, dict(broken.data), candidate.model, style, so_far)
 
@@ -166,7 +167,8 @@ async def _stream_remainder(
     prompt_tokens: int,
 ) -> bool:
     """True when the remainder arrived whole and the answer was closed."""
-    dialect = served.provider.dialect if served.provider.dialect != "any" else client.dialect
+    speaks = served.provider.dialect_for(served.target.model)
+    dialect = speaks if speaks != "any" else client.dialect
     so_far = client.so_far
     stripped = len(so_far) - len(so_far.rstrip())  # whitespace the prefill left out
     probe = so_far.lstrip()[:RESTART_PROBE]

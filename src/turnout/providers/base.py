@@ -73,6 +73,11 @@ class Provider(Protocol):
     #: What it can be asked besides chat ("count_tokens", "embeddings").
     operations: frozenset[str]
 
+    def dialect_for(self, model: str) -> str:
+        """The wire it speaks for this model: `dialect`, unless one kind serves several
+        vendors' models, each in its own wire (Vertex AI, Bedrock)."""
+        ...
+
     async def open(self, call: UpstreamCall) -> UpstreamResponse: ...
 
     async def aclose(self) -> None: ...

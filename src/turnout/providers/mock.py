@@ -67,6 +67,9 @@ class MockProvider:
         self._script = config.script or ({"reply": "Hello from the turnout mock provider."},)
         self._step = 0
 
+    def dialect_for(self, model: str) -> str:
+        return self.dialect
+
     def _next_step(self) -> dict[str, Any]:
         step = self._script[min(self._step, len(self._script) - 1)]
         self._step += 1

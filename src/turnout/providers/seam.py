@@ -64,6 +64,9 @@ class HttpProvider:
         self._transport = transport
         self.auth = auth
 
+    def dialect_for(self, model: str) -> str:
+        return self.dialect
+
     def url_for(self, call: UpstreamCall) -> str:
         raise NotImplementedError
 

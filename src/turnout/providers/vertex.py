@@ -1,9 +1,14 @@
-"""Claude on Google Vertex AI: rawPredict and streamRawPredict.
+"""Google Vertex AI: Claude through rawPredict, Gemini through generateContent.
 
-`POST {endpoint}/v1/projects/{project}/locations/{region}/publishers/anthropic/models/
+Claude: `POST {endpoint}/v1/projects/{project}/locations/{region}/publishers/anthropic/models/
 {model}:rawPredict` (`:streamRawPredict` for a stream, which is Anthropic's SSE as is). The
-body is Anthropic's without `model` and with `anthropic_version: vertex-2023-10-16`; the
-token is a Google OAuth access token (see google.py). Region `global` has no region prefix
+body is Anthropic's without `model` and with `anthropic_version: vertex-2023-10-16`.
+
+Gemini: `.../publishers/google/models/{model}:generateContent` (`:streamGenerateContent?alt=sse`
+for a stream), the body the Gemini API's own. Which of the two a model takes is read from its
+name (`gemini-*` is Google's), so one path serves both vendors' models.
+
+The token is a Google OAuth access token (see google.py). Region `global` has no region prefix
 in its host.
 """
 
@@ -29,6 +34,8 @@ from turnout.providers.transport import HttpTransport
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 _REGION = re.compile(r"^(global|[a-z]+-[a-z]+\d+)$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+#: Model names Google publishes on Vertex AI (the rest are Anthropic's, through rawPredict).
+_GOOGLE_MODEL = re.compile(r"^(publishers/google/models/)?gemini-")
 
 
 def _text(table: Mapping[str, Any], key: str, env: Mapping[str, str], at: At) -> str | None:
@@ -76,8 +83,12 @@ def _endpoint(options: Mapping[str, Any]) -> str:
     return f"https://{host}"
 
 
+def is_google_model(model: str) -> bool:
+    return _GOOGLE_MODEL.match(model) is not None
+
+
 class VertexProvider(HttpProvider):
-    dialect = "anthropic"
+    dialect = "anthropic"  # for a model of Google's own, "gemini" (see `dialect_for`)
 
     def __init__(
         self,
@@ -92,14 +103,23 @@ class VertexProvider(HttpProvider):
         options = config.options
         self._prefix = (
             f"{config.base_url}/v1/projects/{options['project']}/locations/{options['region']}"
-            "/publishers/anthropic/models/"
+            "/publishers/"
         )
 
+    def dialect_for(self, model: str) -> str:
+        return "gemini" if is_google_model(model) else "anthropic"
+
     def url_for(self, call: UpstreamCall) -> str:
+        if is_google_model(call.model):
+            method = "streamGenerateContent?alt=sse" if call.stream else "generateContent"
+            model = call.model.removeprefix("publishers/google/models/")
+            return f"{self._prefix}google/models/{quote(model, safe='@')}:{method}"
         method = "streamRawPredict" if call.stream else "rawPredict"
-        return f"{self._prefix}{quote(call.model, safe='@')}:{method}"
+        return f"{self._prefix}anthropic/models/{quote(call.model, safe='@')}:{method}"
 
     def body_for(self, call: UpstreamCall) -> bytes:
+        if is_google_model(call.model):
+            return call.body  # Gemini's body names no model: it is in the URL
         data = orjson.loads(call.body)
         data.pop("model", None)
         data["anthropic_version"] = ANTHROPIC_VERSION
@@ -107,13 +127,13 @@ class VertexProvider(HttpProvider):
 
     def headers_for(self, call: UpstreamCall) -> dict[str, str]:
         headers = super().headers_for(call)
-        if "anthropic-beta" in call.client_headers:
+        if "anthropic-beta" in call.client_headers and not is_google_model(call.model):
             headers["anthropic-beta"] = call.client_headers["anthropic-beta"]
         return headers
 
     async def open(self, call: UpstreamCall) -> UpstreamResponse:
         if call.operation != "chat":
-            raise not_offered(call, "Vertex AI's rawPredict")
+            raise not_offered(call, "Vertex AI's rawPredict and generateContent")
         return await super().open(call)
 
 

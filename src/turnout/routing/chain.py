@@ -310,9 +310,10 @@ class RouteChain:
         if first > settings.retries:
             attempts.append(Attempt(target, "skipped", note="its retries are spent"))
             return None, 0.0
+        speaks = provider.dialect_for(target.model)
         target_call = UpstreamCall(
             operation=call.operation,
-            dialect=call.dialect if provider.dialect == "any" else provider.dialect,
+            dialect=call.dialect if speaks == "any" else speaks,
             body=body,
             model=target.model,
             stream=call.stream,
