@@ -1,5 +1,6 @@
 """The bedrock kind against a fake Bedrock Runtime on 127.0.0.1 that recomputes every SigV4
-signature and streams event-stream frames (exception frames and bad CRCs included)."""
+signature and streams event-stream frames (exception frames and bad CRCs included): Claude
+through InvokeModel, other vendors' models through Converse."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ import pytest
 
 from tests.clients import Clients
 from tests.fakes import Fail, RunningUpstream
-from tests.fakes.bedrock_wire import BedrockStep, FakeBedrock, Keys, chunk_frame, frame
+from tests.fakes.bedrock_wire import (
+    BedrockStep,
+    FakeBedrock,
+    Keys,
+    chunk_frame,
+    converse_refusal,
+    frame,
+)
 from tests.gateway import RunningGateway, running_gateway
 from turnout.config import ConfigError
 from turnout.errors import ResponseRefused
@@ -24,6 +32,8 @@ from turnout.providers.eventstream import EventStreamDecoder
 from turnout.runtime.configs import load_config_text
 
 MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
+LLAMA_PATH = "/model/us.meta.llama3-3-70b-instruct-v1%3A0"
 ACCESS = "AKIAFAKEFAKEFAKE0001"
 SECRET = "fake/secret/key/for/tests/0123456789abcd"
 WEATHER: Any = {
@@ -48,10 +58,13 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @contextmanager
 def bedrock_gateway(
-    keys: Keys | None = None, provider_extra: str = "", backup: RunningUpstream | None = None
+    keys: Keys | None = None,
+    provider_extra: str = "",
+    backup: RunningUpstream | None = None,
+    model: str = MODEL,
 ) -> Iterator[tuple[RunningGateway, FakeBedrock]]:
     with FakeBedrock(keys or Keys(ACCESS, SECRET)) as fake:
-        targets = f'"br/{MODEL}"' + (", backup/claude-backup" if backup else "")
+        targets = f'"br/{model}"' + (", backup/claude-backup" if backup else "")
         backup_provider = (
             f"  backup: {{kind: anthropic, base_url: '{backup.url}', api_key: '${{K}}'}}"
             if backup
@@ -315,3 +328,127 @@ def test_decoder_reassembles_split_frames_and_refuses_hostile_ones() -> None:
     list(cut.feed(data[:30]))
     with pytest.raises(ResponseRefused, match="ended inside a frame"):
         cut.finish()
+
+
+CHAT_WEATHER: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def test_a_chat_client_is_served_by_converse_with_a_tool_across_turns(clients: Clients) -> None:
+    with bedrock_gateway(model=LLAMA) as (gw, fake):
+        fake.script(
+            BedrockStep(text="checking", tool={"name": "get_weather", "input": {"city": "Oslo"}}),
+            BedrockStep(text="Rain in Oslo."),
+        )
+        chat = clients.openai(gw.url)
+        messages: list[Any] = [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Weather in Oslo?"},
+        ]
+        first = chat.chat.completions.create(
+            model="m", messages=messages, tools=[CHAT_WEATHER], max_tokens=200, temperature=0.2
+        )
+        [call] = first.choices[0].message.tool_calls or []
+        assert call.type == "function"
+        assert (call.function.name, orjson.loads(call.function.arguments)) == (
+            "get_weather",
+            {"city": "Oslo"},
+        )
+        assert first.choices[0].finish_reason == "tool_calls"
+        assert first.usage is not None
+        assert (first.usage.prompt_tokens, first.usage.completion_tokens) == (14, 9)
+        sent = fake.requests[-1]
+        assert sent.path == f"{LLAMA_PATH}/converse"
+        assert sent.headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS}/")
+        assert sent.json["system"] == [{"text": "Be brief."}]
+        assert sent.json["inferenceConfig"] == {"maxTokens": 200, "temperature": 0.2}
+        [spec] = sent.json["toolConfig"]["tools"]
+        assert spec["toolSpec"]["name"] == "get_weather"
+        assert spec["toolSpec"]["inputSchema"]["json"]["properties"] == {"city": {"type": "string"}}
+        messages += [
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": "rain"},
+        ]
+        stream = chat.chat.completions.create(
+            model="m", messages=messages, tools=[CHAT_WEATHER], stream=True
+        )
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+        assert text == "Rain in Oslo."
+        sent = fake.requests[-1]
+        assert sent.path == f"{LLAMA_PATH}/converse-stream"
+        assert fake.signature_checks == 2
+        turns = sent.json["messages"]
+        assert [turn["role"] for turn in turns] == ["user", "assistant", "user"]
+        use = next(b["toolUse"] for b in turns[1]["content"] if "toolUse" in b)
+        assert (use["toolUseId"], use["input"]) == (call.id, {"city": "Oslo"})
+        [result] = turns[2]["content"]
+        assert result["toolResult"] == {
+            "toolUseId": call.id,
+            "content": [{"text": "rain"}],
+            "status": "success",
+        }
+
+
+def test_a_converse_stream_reaches_a_claude_client_with_its_tool_call_and_usage(
+    clients: Clients,
+) -> None:
+    with bedrock_gateway(model=LLAMA) as (gw, fake):
+        fake.script(
+            BedrockStep(text="let me look", tool={"name": "get_weather", "input": {"city": "Oslo"}})
+        )
+        with clients.anthropic(gw.url).messages.stream(
+            model="m", max_tokens=50, tools=[WEATHER], messages=[{"role": "user", "content": "?"}]
+        ) as stream:
+            final = stream.get_final_message()
+        assert final.content[0].type == "text"
+        assert final.content[0].text == "let me look"
+        assert final.content[1].type == "tool_use"
+        assert (final.content[1].id, final.content[1].input) == ("tooluse_bdrk_1", {"city": "Oslo"})
+        assert final.stop_reason == "tool_use"
+        assert (final.usage.input_tokens, final.usage.output_tokens) == (14, 9)
+        assert fake.requests[-1].path == f"{LLAMA_PATH}/converse-stream"
+        assert "x-amzn-bedrock-accept" not in fake.requests[-1].headers
+
+
+def test_a_converse_exception_before_content_fails_over(clients: Clients) -> None:
+    with RunningUpstream() as backup, bedrock_gateway(backup=backup, model=LLAMA) as (gw, fake):
+        fake.script(BedrockStep(exception_after=1))  # after messageStart, before any text
+        raw = clients.anthropic(gw.url).messages.with_raw_response.create(
+            model="m", max_tokens=50, messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        text = "".join(
+            e.delta.text
+            for e in raw.parse()
+            if e.type == "content_block_delta" and e.delta.type == "text_delta"
+        )
+        assert text
+        assert raw.headers["x-turnout-attempts"] == "br:rate_limit -> backup:ok"
+
+
+def test_a_converse_exception_mid_stream_reaches_the_client_as_an_error_event() -> None:
+    with bedrock_gateway(model=LLAMA) as (gw, fake):
+        fake.script(BedrockStep(text="one two three", exception_after=3))
+        body = raw_stream(gw)
+        assert '"text":"one"' in body
+        error = orjson.loads(body.split("event: error\ndata: ")[1].split("\n")[0])
+        assert error["error"]["type"] == "rate_limit_error"  # the exception, diagnosed
+        assert "The provider said: Too many tokens" in error["error"]["message"]
+        assert "message_stop" not in body
+
+
+def test_the_fake_refuses_converse_bodies_bedrock_refuses() -> None:
+    """Its checks are real: the shapes the tests above pass are the ones it takes."""
+    turn = {"role": "user", "content": [{"text": "hi"}]}
+    assert converse_refusal({"messages": [turn]}) is None
+    assert "extraneous key [model]" in str(converse_refusal({"model": "x", "messages": [turn]}))
+    assert "alternate" in str(converse_refusal({"messages": [turn, turn]}))
+    orphan = {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": []}}]}
+    assert "do not match" in str(converse_refusal({"messages": [orphan]}))
+    typed = {"role": "user", "content": [{"type": "text", "text": "hi"}]}  # Anthropic's shape
+    assert "unknown block" in str(converse_refusal({"messages": [typed]}))

@@ -1,6 +1,9 @@
 """Bedrock Runtime as documented: InvokeModel and InvokeModelWithResponseStream for Claude,
-each request's SigV4 signature verified by recomputing it (from the published algorithm,
-not from botocore), answers streamed as event-stream frames with their CRCs."""
+Converse and ConverseStream for the other vendors' models, each request's SigV4 signature
+verified by recomputing it (from the published algorithm, not from botocore), answers streamed
+as event-stream frames with their CRCs. Converse bodies are checked as Bedrock checks them: no
+unknown key, turns alternating from a user's, content blocks of the known kinds, a tool result
+only for a call the turn before answered."""
 
 from __future__ import annotations
 
@@ -25,6 +28,18 @@ MODELS = frozenset(
         "anthropic.claude-haiku-4-5-20251001-v1:0",
     }
 )
+CONVERSE_MODELS = frozenset({"us.meta.llama3-3-70b-instruct-v1:0", "amazon.nova-pro-v1:0"})
+CONVERSE_KEYS = frozenset(
+    {
+        "messages", "system", "inferenceConfig", "toolConfig", "guardrailConfig",
+        "additionalModelRequestFields", "additionalModelResponseFieldPaths",
+        "promptVariables", "requestMetadata", "performanceConfig",
+    }
+)  # fmt: skip
+CONVERSE_BLOCKS = frozenset(
+    {"text", "image", "document", "video", "toolUse", "toolResult", "reasoningContent",
+     "guardContent", "cachePoint"}
+)  # fmt: skip
 
 
 def frame(headers: dict[str, str], payload: bytes) -> bytes:
@@ -57,6 +72,72 @@ def exception_frame(exception: str, message: str) -> bytes:
         ":message-type": "exception",
     }
     return frame(headers, orjson.dumps({"message": message}))
+
+
+def event_frame(event_type: str, payload: dict[str, Any]) -> bytes:
+    headers = {
+        ":event-type": event_type,
+        ":content-type": "application/json",
+        ":message-type": "event",
+    }
+    return frame(headers, orjson.dumps(payload))
+
+
+def converse_events(
+    text: str, tool: dict[str, Any] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """What ConverseStream sends for a text answer (and a tool call): `(event type, payload)`."""
+    events: list[tuple[str, dict[str, Any]]] = [("messageStart", {"role": "assistant"})]
+    for i, word in enumerate(text.split(" ")):
+        piece = word if i == 0 else " " + word
+        events.append(("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}}))
+    events.append(("contentBlockStop", {"contentBlockIndex": 0}))
+    stop = "end_turn"
+    if tool is not None:
+        stop = "tool_use"
+        start = {"toolUse": {"toolUseId": "tooluse_bdrk_1", "name": tool["name"]}}
+        events.append(("contentBlockStart", {"contentBlockIndex": 1, "start": start}))
+        args = orjson.dumps(tool["input"]).decode()
+        for part in (args[: len(args) // 2], args[len(args) // 2 :]):
+            delta = {"toolUse": {"input": part}}
+            events.append(("contentBlockDelta", {"contentBlockIndex": 1, "delta": delta}))
+        events.append(("contentBlockStop", {"contentBlockIndex": 1}))
+    events.append(("messageStop", {"stopReason": stop}))
+    usage = {"inputTokens": 14, "outputTokens": 9, "totalTokens": 23}
+    events.append(("metadata", {"usage": usage, "metrics": {"latencyMs": 210}}))
+    return events
+
+
+def converse_refusal(data: Any) -> str | None:
+    """What Bedrock's validation says of a Converse body, or None when it takes it."""
+    if not isinstance(data, dict):
+        return "Malformed input request, please reformat your input and try again."
+    for key in data:
+        if key not in CONVERSE_KEYS:
+            return f"Malformed input request: #: extraneous key [{key}] is not permitted"
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+    asked: set[str] = set()
+    for index, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role != ("user" if index % 2 == 0 else "assistant"):
+            return "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again."
+        blocks = message.get("content")
+        if not isinstance(blocks, list) or not blocks:
+            return f"The content field in the Message object at messages.{index} is empty. Add a ContentBlock object to the content field and try again."
+        answered = {b["toolResult"]["toolUseId"] for b in blocks if "toolResult" in b}
+        if answered - asked:
+            return f"The toolResult blocks at messages.{index}.content do not match the toolUse blocks of the previous turn."
+        asked = {b["toolUse"]["toolUseId"] for b in blocks if "toolUse" in b}
+        for block in blocks:
+            if not isinstance(block, dict) or len(block) != 1 or not set(block) <= CONVERSE_BLOCKS:
+                return f"Malformed input request: messages.{index}.content: unknown block {block}"
+    for spec in (data.get("toolConfig") or {}).get("tools", []):
+        schema = spec.get("toolSpec", {}).get("inputSchema", {})
+        if not isinstance(schema.get("json"), dict):
+            return "The value at toolConfig.tools.0.toolSpec.inputSchema.json is not a JSON object."
+    return None
 
 
 def claude_events(text: str, tool: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -217,6 +298,8 @@ class FakeBedrock(AppServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/model/{model}/invoke", self._invoke)
         app.router.add_post("/model/{model}/invoke-with-response-stream", self._stream)
+        app.router.add_post("/model/{model}/converse", self._converse)
+        app.router.add_post("/model/{model}/converse-stream", self._converse_stream)
 
     async def _check(self, request: web.Request) -> tuple[web.Response | None, dict[str, Any]]:
         body = await request.read()
@@ -250,11 +333,20 @@ class FakeBedrock(AppServer):
                 "UnrecognizedClientException",
                 "The security token included in the request is invalid.",
             ), {}
+        data = orjson.loads(body)
+        if request.path.endswith(("/converse", "/converse-stream")):
+            if request.match_info["model"] not in CONVERSE_MODELS:
+                return _error(
+                    400, "ValidationException", "The provided model identifier is invalid."
+                ), {}
+            problem = converse_refusal(data)
+            if problem is not None:
+                return _error(400, "ValidationException", problem), {}
+            return None, data
         if request.match_info["model"] not in MODELS:
             return _error(
                 400, "ValidationException", "The provided model identifier is invalid."
             ), {}
-        data = orjson.loads(body)
         for extraneous in ("model", "stream"):
             if extraneous in data:
                 return _error(
@@ -319,6 +411,52 @@ class FakeBedrock(AppServer):
                 data = data[:-1] + bytes([data[-1] ^ 0xFF])
             # Frames arrive split at odd places, as TCP may cut them.
             for at in range(0, len(data), 37):
+                await response.write(data[at : at + 37])
+        await response.write_eof()
+        return response
+
+    async def _converse(self, request: web.Request) -> web.StreamResponse:
+        refused, _data = await self._check(request)
+        if refused is not None:
+            return refused
+        step = self._next()
+        if step.throttle:
+            return _error(
+                429, "ThrottlingException", "Too many requests, please wait before trying again."
+            )
+        content: list[dict[str, Any]] = [{"text": step.text}]
+        if step.tool is not None:
+            use = {"toolUseId": "tooluse_bdrk_1", "name": step.tool["name"]}
+            content.append({"toolUse": {**use, "input": step.tool["input"]}})
+        return web.json_response(
+            {
+                "output": {"message": {"role": "assistant", "content": content}},
+                "stopReason": "tool_use" if step.tool else "end_turn",
+                "usage": {"inputTokens": 14, "outputTokens": 9, "totalTokens": 23},
+                "metrics": {"latencyMs": 210},
+            }
+        )
+
+    async def _converse_stream(self, request: web.Request) -> web.StreamResponse:
+        refused, _data = await self._check(request)
+        if refused is not None:
+            return refused
+        step = self._next()
+        if step.throttle:
+            return _error(
+                429, "ThrottlingException", "Too many requests, please wait before trying again."
+            )
+        response = web.StreamResponse(
+            headers={"content-type": "application/vnd.amazon.eventstream"}
+        )
+        await response.prepare(request)
+        for index, (event_type, payload) in enumerate(converse_events(step.text, step.tool)):
+            if index == step.exception_after:
+                message = "Too many tokens, please wait before trying again."
+                await response.write(exception_frame(step.exception, message))
+                break
+            data = event_frame(event_type, payload)
+            for at in range(0, len(data), 37):  # split at odd places, as TCP may cut them
                 await response.write(data[at : at + 37])
         await response.write_eof()
         return response

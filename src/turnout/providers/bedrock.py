@@ -1,4 +1,5 @@
-"""Claude on AWS Bedrock: InvokeModel and InvokeModelWithResponseStream.
+"""AWS Bedrock: Claude through InvokeModel and InvokeModelWithResponseStream, every other
+model through Converse and ConverseStream.
 
 The body is Anthropic's Messages body without `model` and `stream` (the model id is in the
 path, streaming is the endpoint) and with `anthropic_version: bedrock-2023-05-31`; betas go
@@ -31,6 +32,7 @@ from turnout.providers.kind import Kind, require_extra
 from turnout.providers.openai import not_offered
 from turnout.providers.seam import Auth, HttpProvider, StaticHeaders
 from turnout.providers.transport import HttpTransport
+from turnout.wire import converse
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
@@ -106,8 +108,31 @@ def sse_event(frame: Frame) -> bytes:
     return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
+def is_converse_model(model: str) -> bool:
+    """Whether a model id is served through Converse (any vendor's but Anthropic's)."""
+    return not model.startswith("arn:") and "anthropic." not in model
+
+
+def converse_event(frame: Frame) -> bytes:
+    """One ConverseStream frame as the SSE event the converse codec reads."""
+    kind = frame.header(":message-type")
+    if kind == "event":
+        name = frame.header(":event-type").encode()
+        return b"event: " + name + b"\ndata: " + frame.payload + b"\n\n"
+    if kind == "exception":
+        exception = frame.header(":exception-type")
+        try:
+            message = str(orjson.loads(frame.payload).get("message", ""))
+        except (orjson.JSONDecodeError, AttributeError):
+            message = frame.payload[:2000].decode(errors="replace")
+    else:
+        exception = frame.header(":error-code") or "internalServerException"
+        message = frame.header(":error-message")
+    return b"event: exception\ndata: " + converse.error_data(exception, message) + b"\n\n"
+
+
 class BedrockProvider(HttpProvider):
-    dialect = "anthropic"
+    dialect = "anthropic"  # for a model of another vendor, "converse" (see `dialect_for`)
     encoded_url = True
 
     def __init__(self, config: ProviderConfig, transport: HttpTransport) -> None:
@@ -119,11 +144,19 @@ class BedrockProvider(HttpProvider):
             auth = SigV4(config.options["region"], "bedrock", profile, transport.mask)
         super().__init__(config, transport, auth)
 
+    def dialect_for(self, model: str) -> str:
+        return converse.NAME if is_converse_model(model) else "anthropic"
+
     def url_for(self, call: UpstreamCall) -> str:
-        action = "invoke-with-response-stream" if call.stream else "invoke"
+        if is_converse_model(call.model):
+            action = "converse-stream" if call.stream else "converse"
+        else:
+            action = "invoke-with-response-stream" if call.stream else "invoke"
         return f"{self.config.base_url}/model/{quote(call.model, safe='')}/{action}"
 
     def body_for(self, call: UpstreamCall) -> bytes:
+        if is_converse_model(call.model):
+            return call.body  # Converse's body names no model: it is in the URL
         data = orjson.loads(call.body)
         data.pop("model", None)
         data.pop("stream", None)
@@ -137,24 +170,26 @@ class BedrockProvider(HttpProvider):
         headers = {"content-type": "application/json", **self.config.headers}
         if call.stream:
             headers["accept"] = "application/vnd.amazon.eventstream"
-            headers["x-amzn-bedrock-accept"] = "application/json"
+            if not is_converse_model(call.model):
+                headers["x-amzn-bedrock-accept"] = "application/json"
         else:
             headers["accept"] = "application/json"
         return headers
 
     async def open(self, call: UpstreamCall) -> UpstreamResponse:
         if call.operation != "chat":
-            raise not_offered(call, "Bedrock's InvokeModel")
+            raise not_offered(call, "Bedrock's InvokeModel and Converse")
         return await super().open(call)
 
     def frame(self, response: UpstreamResponse, call: UpstreamCall) -> UpstreamResponse:
         # A chunk's base64 is a third larger than the event it carries.
         decoder = EventStreamDecoder(call.settings.max_event_bytes * 4 // 3 + 64 * 1024)
+        to_sse = converse_event if is_converse_model(call.model) else sse_event
 
         async def events() -> AsyncIterator[bytes]:
             async for raw in response.chunks:
                 for frame in decoder.feed(raw):
-                    event = sse_event(frame)
+                    event = to_sse(frame)
                     if event:
                         yield event
             decoder.finish()
