@@ -220,7 +220,8 @@ def test_a_wrong_secret_fails_the_signature_check_and_is_not_retried(
             )
         assert "signature we calculated does not match" in raised.value.response.text
         # A credential fault: the path is not tried again for this call.
-        assert raised.value.response.headers["x-turnout-attempts"] in ("br:auth", "br:permission")
+        assert raised.value.response.headers["x-turnout-attempts"] == "br:auth"
+        assert raised.value.response.json()["turnout"]["code"] == "invalid_api_key"
         assert len(fake.requests) == 1
 
 
