@@ -18,6 +18,7 @@ no end marker after `metadata`: the answer is whole when the body ends after `me
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -339,7 +340,7 @@ class ConverseCodec:
     def same_wire_body(self, request: ParsedRequest, model: str) -> bytes:
         raise _edge_only("request is read in it")
 
-    def passthrough(self, data: dict[str, Any]) -> StreamRelay:
+    def passthrough(self, data: Mapping[str, Any]) -> StreamRelay:
         raise _edge_only("is answered in it")
 
     def carries_content(self, event: Event) -> bool:
