@@ -111,3 +111,28 @@ def test_marks_stay_within_their_bound_whatever_names_clients_invent(tmp_path: P
     assert "relay" in paths  # a credential's mark goes last
     assert "relay/no-such-0" not in paths  # the oldest on one model went first
     assert f"relay/no-such-{MAX_MARKS + 499}" in paths
+
+
+def test_a_mark_made_by_another_process_stops_the_next_admission(tmp_path: Path) -> None:
+    """A path nobody marked is admitted by a read alone; the read is the file's, never a
+    copy: a gate one worker learns stops the other worker's very next request."""
+    url = f"sqlite://{tmp_path / 'state.sqlite3'}"
+
+    async def both() -> None:
+        one, other = open_state(url), open_state(url)
+        await one.start()
+        await other.start()
+        try:
+            assert await other.admit("p", "p/m") == (Admission.GO, None)
+            await one.mark("p/m", True, "quota", 3600.0)
+            admission, gate = await other.admit("p", "p/m")
+            assert admission is Admission.SKIP
+            assert gate is not None
+            assert gate.reason == "quota"
+            await one.clear("p/m")
+            assert await other.admit("p", "p/m") == (Admission.GO, None)
+        finally:
+            await one.aclose()
+            await other.aclose()
+
+    asyncio.run(both())

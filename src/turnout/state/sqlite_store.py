@@ -68,6 +68,8 @@ class SqliteState:
         self._fallback = MemoryState()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="turnout-state")
         self._db: sqlite3.Connection | None = None
+        #: Read on the event loop itself: in WAL mode a reader never waits for a writer.
+        self._reader: sqlite3.Connection | None = None
         self._connected = False
         self._since = time.time()
 
@@ -83,13 +85,20 @@ class SqliteState:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
+            reader = sqlite3.connect(
+                self.path, isolation_level=None, timeout=0, check_same_thread=False
+            )
         except (sqlite3.Error, OSError) as exc:
             log.error("state file %s cannot be used, keeping state in memory: %s", self.path, exc)
             return
         self._db = db
+        self._reader = reader
         self._connected = True
 
     async def aclose(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._db is not None:
             await self._run(self._db.close)
             self._db = None
@@ -131,6 +140,9 @@ class SqliteState:
     # Paths
 
     async def admit(self, *paths: str) -> tuple[Admission, Gate | None]:
+        if self._unmarked(paths):
+            return Admission.GO, None  # nothing to lease or forget: no transaction, no thread
+
         def admit(db: sqlite3.Connection, now: float) -> tuple[Admission, Gate | None]:
             for path in paths:
                 row = db.execute(
@@ -151,6 +163,22 @@ class SqliteState:
 
         result = await self._transaction(admit)
         return result if result is not None else await self._fallback.admit(*paths)
+
+    def _unmarked(self, paths: tuple[str, ...]) -> bool:
+        """Whether none of `paths` has a mark, read outside a transaction: the usual answer
+        (every path fine) then costs a read of the file's index, not a write transaction on
+        the state thread. Any doubt (the file failing, busy, a mark found) takes the long way."""
+        reader = self._reader
+        if reader is None or not self._connected:
+            return False
+        marks = ", ".join("?" * len(paths))
+        try:
+            found = reader.execute(
+                f"SELECT 1 FROM marks WHERE path IN ({marks}) LIMIT 1", paths
+            ).fetchone()
+        except sqlite3.Error:
+            return False
+        return found is None
 
     async def mark(self, path: str, gated: bool, reason: str, seconds: float) -> None:
         def mark(db: sqlite3.Connection, now: float) -> bool:
