@@ -9,6 +9,7 @@ own thread; `tests.fakes.fixtures.upstream` is the pytest fixture.
 from tests.fakes.running import RunningUpstream
 from tests.fakes.steps import (
     DEFAULT_TEXT,
+    Continues,
     Cut,
     ErrorAfterHandshake,
     Fail,
@@ -24,6 +25,7 @@ from tests.fakes.upstream import FakeUpstream, RecordedRequest
 
 __all__ = [
     "DEFAULT_TEXT",
+    "Continues",
     "Cut",
     "ErrorAfterHandshake",
     "Fail",

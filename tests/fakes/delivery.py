@@ -20,6 +20,7 @@ from aiohttp import web
 from tests.fakes import anthropic_wire, gemini_wire, openai_wire, responses_wire
 from tests.fakes.sse import frame, truncated
 from tests.fakes.steps import (
+    Continues,
     Cut,
     ErrorAfterHandshake,
     Fail,
@@ -143,7 +144,10 @@ async def answer(step: Step, exchange: Exchange) -> web.StreamResponse:
             )
         case Stall():
             delivery = Delivery(step.header_delay_s, step.after_events, step.stall_s)
-            return await _reply(exchange, Reply(), delivery)
+            return await _reply(exchange, Reply(text=step.text), delivery)
+        case Continues():
+            reply = Reply(text=step.rest(_prefill(exchange)), usage=step.usage)
+            return await _reply(exchange, reply, Delivery())
         case Malformed(kind="sse"):
             return await _events(exchange, Reply(), Delivery(garbage=True))
         case Malformed():
@@ -232,6 +236,24 @@ async def _events(exchange: Exchange, reply: Reply, delivery: Delivery) -> web.S
         return response
     await response.write_eof()
     return response
+
+
+def _prefill(exchange: Exchange) -> str | None:
+    """The final assistant message's text, where the request asks for it to be continued:
+    always on Anthropic's wire; on OpenAI's, with vLLM's flag or DeepSeek's `prefix`."""
+    messages = exchange.json.get("messages")
+    if exchange.dialect not in (ANTHROPIC, OPENAI) or not isinstance(messages, list):
+        return None
+    last = messages[-1] if messages else None
+    if not isinstance(last, dict) or last.get("role") != "assistant":
+        return None
+    asked = exchange.dialect is ANTHROPIC or exchange.json.get("continue_final_message") is True
+    if not (asked or last.get("prefix") is True):
+        return None
+    content = last.get("content")
+    if isinstance(content, list):
+        content = "".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return content if isinstance(content, str) else None
 
 
 #: Top-level parameters of the two APIs; any other is quoted as `{param}`.

@@ -85,7 +85,7 @@ class Cut:
 
 @dataclass(frozen=True)
 class Stall:
-    """A default reply that goes silent, then completes if the client is still there.
+    """A reply (of `text`) that goes silent, then completes if the client is still there.
 
     With `after_events` set, the stream (or, for a non-streaming request, the
     body) pauses for `stall_s` after that many events, once the headers were
@@ -96,6 +96,7 @@ class Stall:
     before_first_byte_s: float = 0.0
     after_events: int | None = None
     stall_s: float = 30.0
+    text: str = DEFAULT_TEXT
 
     @property
     def header_delay_s(self) -> float:
@@ -103,6 +104,23 @@ class Stall:
         if self.before_first_byte_s or self.after_events is not None:
             return self.before_first_byte_s
         return self.stall_s
+
+
+@dataclass(frozen=True)
+class Continues:
+    """A model that knows its whole answer `text`, and continues a final assistant message as
+    the providers that accept one do (Anthropic's prefill; an OpenAI-style body that asks with
+    `continue_final_message` or `prefix`): asked so with a message that begins the answer, it
+    writes only the rest; asked plainly, or with one that does not, it writes it all."""
+
+    text: str
+    usage: tuple[int, int] = (10, 5)
+
+    def rest(self, prefill: str | None) -> str:
+        """What it writes after `prefill` (None: nothing to continue)."""
+        if prefill is not None and self.text.startswith(prefill):
+            return self.text[len(prefill) :]
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -129,4 +147,6 @@ class ErrorAfterHandshake:
     message: str = "You exceeded your current quota, please check your plan and billing details."
 
 
-Step: TypeAlias = Reply | Fail | Quote | Cut | Stall | Reset | Malformed | ErrorAfterHandshake
+Step: TypeAlias = (
+    Reply | Fail | Quote | Cut | Stall | Continues | Reset | Malformed | ErrorAfterHandshake
+)

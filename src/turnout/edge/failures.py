@@ -15,7 +15,7 @@ splitter); the shape net runs again on them, since they are about to leave.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from turnout.diagnosis.messages import advice_for
 from turnout.redaction import mask_shapes
 from turnout.routing.chain import Attempt
 from turnout.wire import Codec
+from turnout.wire.sse import Event
 from turnout.wire.statuses import client_status
 
 #: The words around the advice, per language.
@@ -70,15 +71,19 @@ def diagnosis_extra(diagnosis: Diagnosis) -> dict[str, Any]:
     }
 
 
-def stream_error(dialect: Codec, diagnosis: Diagnosis, path: str) -> bytes:
-    """The event that ends a stream which broke after bytes had reached the client."""
+def stream_error(
+    dialect: Codec, diagnosis: Diagnosis, path: str, told: Sequence[Event] = ()
+) -> bytes:
+    """The event that ends a stream which broke after bytes had reached the client (`told`:
+    the events it had, which a wire that numbers its events numbers the error after)."""
     said = f" The provider said: {mask_shapes(diagnosis.message)}" if diagnosis.message else ""
     message = (
         f"turnout: the stream from {path} broke before the answer was complete "
         f"({diagnosis.category.value}/{diagnosis.code}): {diagnosis.title}. "
         f"The text received so far is incomplete.{said}"
     )
-    return dialect.error_event(diagnosis.category.value, message, diagnosis_extra(diagnosis))
+    category = diagnosis.category.value
+    return dialect.error_event(category, message, diagnosis_extra(diagnosis), told)
 
 
 def _span(seconds: float) -> str:

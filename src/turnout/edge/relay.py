@@ -372,7 +372,8 @@ async def _relay_stream(
             tally.notes.append(f"continued on {continued.path} after {failure.code}")
             failure = None
     if failure is not None:
-        await send_chunk(send, stream_error(exchange.dialect, failure, served.target.path))
+        told = client.events
+        await send_chunk(send, stream_error(exchange.dialect, failure, served.target.path, told))
     await close(
         gateway, tally, status=200, outcome=failure.code if failure else "ok",
         category=failure.category.value if failure else None, attempts=attempts,
@@ -394,7 +395,8 @@ async def _end_for_shutdown(
         "was complete. The text received so far is incomplete: send the request again."
     )
     extra = {"category": "server_error", "code": SHUTDOWN_CODE, "retryable": True}
-    await send_chunk(send, exchange.dialect.error_event("server_error", message, extra))
+    told = tally.client.events if tally.client is not None else []
+    await send_chunk(send, exchange.dialect.error_event("server_error", message, extra, told))
     await _close_early(gateway, tally, 200, SHUTDOWN_CODE, "server_error")
     await end_stream(send)
 

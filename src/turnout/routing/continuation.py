@@ -94,6 +94,11 @@ class ClientStream:
         return bool(self.text) and not self.unreadable and self.open in (None, "text")
 
     @property
+    def events(self) -> list[Event]:
+        """Every event the client was sent, as it went out."""
+        return [event for event, _ in self.read().told]
+
+    @property
     def so_far(self) -> str:
         return "".join(self.read().text)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import orjson
 
 from turnout.errors import ClientRequestError
+from turnout.wire.sse import Event
 
 
 class ParsedRequest:
@@ -47,7 +48,12 @@ class Dialect(Protocol):
         self, status: int, category: str, message: str, extra: dict[str, Any]
     ) -> bytes: ...
 
-    def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes: ...
+    def error_event(
+        self, category: str, message: str, extra: dict[str, Any], told: Sequence[Event] = ()
+    ) -> bytes:
+        """The event that ends a stream in failure. `told`: the events the client already had
+        in this stream; a wire that numbers its events numbers the error after them."""
+        ...
 
 
 #: How deep a request body may nest. Real requests, JSON Schemas of tools included, stay far

@@ -3,7 +3,7 @@ errors of that format, and how to follow its streams without translating them.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from turnout.wire import hub
@@ -76,7 +76,12 @@ class Codec(Protocol):
         self, status: int, category: str, message: str, extra: dict[str, Any]
     ) -> bytes: ...
 
-    def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes: ...
+    def error_event(
+        self, category: str, message: str, extra: dict[str, Any], told: Sequence[Event] = ()
+    ) -> bytes:
+        """The event that ends a stream in failure. `told`: the events the client already had
+        in this stream; a wire that numbers its events numbers the error after them."""
+        ...
 
     # Translation through the hub.
     def decode_request(self, data: dict[str, Any]) -> hub.Request: ...

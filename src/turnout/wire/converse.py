@@ -18,7 +18,7 @@ no end marker after `metadata`: the answer is whole when the body ends after `me
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -314,7 +314,9 @@ class ConverseCodec:
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
         return orjson.dumps({"message": message})
 
-    def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
+    def error_event(
+        self, category: str, message: str, extra: dict[str, Any], told: Sequence[Event] = ()
+    ) -> bytes:
         return b"event: exception\ndata: " + error_data(category, message) + b"\n\n"
 
     def decode_request(self, data: dict[str, Any]) -> hub.Request:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -86,7 +86,9 @@ class ChatCodec:
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
         return orjson.dumps({"error": openai_error(category, message, extra)})
 
-    def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
+    def error_event(
+        self, category: str, message: str, extra: dict[str, Any], told: Sequence[Event] = ()
+    ) -> bytes:
         return b"data: " + orjson.dumps({"error": openai_error(category, message, extra)}) + b"\n\n"
 
     def decode_request(self, data: dict[str, Any]) -> hub.Request:

@@ -7,7 +7,7 @@ The model is in the URL and streaming is the endpoint, so the edge reads a reque
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -91,7 +91,9 @@ class GeminiCodec:
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
         return orjson.dumps(google_error(status, category, message, extra))
 
-    def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
+    def error_event(
+        self, category: str, message: str, extra: dict[str, Any], told: Sequence[Event] = ()
+    ) -> bytes:
         return b"data: " + orjson.dumps(google_error(None, category, message, extra)) + b"\n\n"
 
     def decode_request(self, data: dict[str, Any]) -> hub.Request:

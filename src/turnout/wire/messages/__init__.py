@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -72,7 +72,9 @@ class MessagesCodec:
         error["type"] = _STATUS_TYPES.get(status, error["type"])
         return orjson.dumps({"type": "error", "error": error, "turnout": extra})
 
-    def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
+    def error_event(
+        self, category: str, message: str, extra: dict[str, Any], told: Sequence[Event] = ()
+    ) -> bytes:
         payload = {"type": "error", "error": _error(category, message), "turnout": extra}
         return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
 

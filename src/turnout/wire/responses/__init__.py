@@ -7,7 +7,7 @@ instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -51,26 +51,26 @@ class ResponsesCodec:
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
         return orjson.dumps({"error": openai_error(category, message, extra)})
 
-    def error_event(self, category: str, message: str, extra: dict[str, Any]) -> bytes:
+    def error_event(
+        self, category: str, message: str, extra: dict[str, Any], told: Sequence[Event] = ()
+    ) -> bytes:
         """An `error` event, then `response.failed`: clients that follow the lifecycle and
-        clients that watch for errors both see the stream end in failure."""
-        error = openai_error(category, message, extra)
-        code = error["code"]
+        clients that watch for errors both see the stream end in failure. Both are numbered
+        after what the client was told, and the response that failed is the one it was told
+        of (its id, the items it had whole), as every event of a Responses stream is."""
+        code = openai_error(category, message, extra)["code"]
+        sequence, told_response, output = streams.told_so_far(told)
         event = {"type": "error", "code": code, "message": message, "param": None}
-        failed = {
-            "type": "response.failed",
-            "response": {
-                "object": "response",
-                "status": "failed",
-                "error": {"code": code, "message": message},
-                "output": [],
-            },
-        }
+        response = {
+            "object": "response", **told_response, "status": "failed",
+            "error": {"code": code, "message": message}, "output": output,
+        }  # fmt: skip
+        failed = {"type": "response.failed", "response": response}
         return (
             b"event: error\ndata: "
-            + orjson.dumps({**event, "turnout": extra})
+            + orjson.dumps({**event, "sequence_number": sequence, "turnout": extra})
             + b"\n\nevent: response.failed\ndata: "
-            + orjson.dumps(failed)
+            + orjson.dumps({**failed, "sequence_number": sequence + 1})
             + b"\n\n"
         )
 

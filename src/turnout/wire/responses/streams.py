@@ -4,6 +4,7 @@ grow by deltas and close with `output_item.done`. There is no `[DONE]`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -163,6 +164,26 @@ _DECODERS = {
     "response.completed": Decoder._completed,
     "response.incomplete": Decoder._completed,
 }
+
+
+def told_so_far(told: Sequence[Event]) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
+    """What a client was told of a response: the next sequence number, the response as last
+    described, and the output items it had whole (by index)."""
+    sequence, response, output = 0, dict[str, Any](), list[dict[str, Any]]()
+    for event in told:
+        try:
+            payload = as_dict(orjson.loads(event.data))
+        except orjson.JSONDecodeError:
+            continue
+        number = payload.get("sequence_number")
+        if isinstance(number, int) and not isinstance(number, bool):
+            sequence = number + 1
+        if isinstance(payload.get("response"), dict):
+            response = payload["response"]
+        index = payload.get("output_index")
+        if payload.get("type") == "response.output_item.done" and index == len(output):
+            output.append(as_dict(payload.get("item")))
+    return sequence, response, output
 
 
 class Encoder:
