@@ -127,9 +127,11 @@ def write_config(tmp_path: Path, ledger: str) -> Path:
     return path
 
 
-def usage(config: Path, *args: str, lang: str = "C.UTF-8") -> subprocess.CompletedProcess[str]:
+def usage(
+    config: Path, *args: str, lang: str = "C.UTF-8", tz: str = "UTC"
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "TURNOUT_"))}
-    env.update(TZ="UTC", LANG=lang, PYTHONIOENCODING="utf-8")
+    env.update(TZ=tz, LANG=lang, PYTHONIOENCODING="utf-8")
     return subprocess.run(
         [sys.executable, "-m", "turnout", "usage", "--config", str(config), *args],
         capture_output=True,
@@ -141,8 +143,8 @@ def usage(config: Path, *args: str, lang: str = "C.UTF-8") -> subprocess.Complet
     )
 
 
-def usage_json(config: Path, *args: str) -> dict[str, Any]:
-    done = usage(config, "--json", *args)
+def usage_json(config: Path, *args: str, tz: str = "UTC") -> dict[str, Any]:
+    done = usage(config, "--json", *args, tz=tz)
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -216,6 +218,25 @@ def test_groups_by_day_in_order(filled: Filled) -> None:
         "group", "requests", "failed", "tokens_in", "tokens_out", "tokens_cached", "cost_usd",
         "p50_latency_ms",
     }  # fmt: skip
+
+
+def test_days_are_local_days_in_a_zone_a_quarter_hour_off_the_hour(tmp_path: Path) -> None:
+    """Days are folded from quarter hours: 5:45 ahead of UTC, two requests half a second
+    apart around local midnight fall on two days, with their own sums."""
+    ledger = tmp_path / "ledger.sqlite3"
+    now = time.time()
+    day = datetime.fromtimestamp(now, UTC).date() - timedelta(days=2)
+    midnight = datetime(day.year, day.month, day.day, 18, 15, tzinfo=UTC).timestamp()
+    fill(str(ledger), [
+        ok(midnight, "before", 0.5, "m", "p/m", cost_usd=0.25, latency_ms=100.0),
+        ok(midnight, "after", 0.0, "m", "p/m", cost_usd=0.5, latency_ms=300.0),
+    ], now)  # fmt: skip
+    report = usage_json(write_config(tmp_path, str(ledger)), "--by", "day", tz="<+0545>-5:45")
+    groups = {
+        g["group"]: (g["requests"], g["cost_usd"], g["p50_latency_ms"]) for g in report["groups"]
+    }
+    after = (day + timedelta(days=1)).isoformat()
+    assert groups == {day.isoformat(): (1, 0.25, 100.0), after: (1, 0.5, 300.0)}
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,10 @@ from turnout.edge.app import Request
 from turnout.edge.dashboard import _admit, _cookie_token
 from turnout.errors import ClientRequestError
 from turnout.ledger.record import RequestRecord
-from turnout.ledger.store import LedgerStore, migrate, open_database
+from turnout.ledger.store import Database, LedgerStore, Row, migrate, open_database
 from turnout.runtime.configs import load_config_text
 from turnout.runtime.gateway import Gateway
+from turnout.telemetry.snapshot import usage_tables
 
 ADMIN_KEY = "admin-planted-7a1e44c0"
 GATEWAY_KEY = "gw-planted-0b9d2f61"
@@ -355,6 +356,60 @@ def test_stopping_the_server_ends_open_event_streams_at_once() -> None:
     finally:
         connection.close()
         gateway.stop()
+
+
+class CountingDatabase:
+    """A real database that counts the rows its queries return."""
+
+    def __init__(self, db: Database) -> None:
+        self.db, self.engine, self.rows = db, db.engine, 0
+
+    def transaction(self) -> Any:
+        return self.db.transaction()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        rows = self.db.query(sql, params)
+        self.rows += len(rows)
+        return rows
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def test_the_usage_tables_read_as_many_rows_for_a_thousand_requests_as_for_ten(
+    tmp_path: Path,
+) -> None:
+    """An open page has its usage tables read about once a second: they are sums made by the
+    database, so what one reading takes does not grow with the week's requests. (Fetched one
+    by one, the gateway's memory grew with its ledger for as long as a dashboard was open.)"""
+    db = CountingDatabase(open_database(str(tmp_path / "ledger.sqlite3")))
+    migrate(db.db)
+    now = time.time()
+
+    def requests(numbers: range) -> list[RequestRecord]:
+        return [
+            RequestRecord(
+                id=f"r{i}", ts=now - 3600 - (i % 8) * 900, model="m", route="m",
+                client_dialect="openai", stream=False, status=200, outcome="ok",
+                path=f"p/x{i % 2}", provider="p", key_id=f"k{i % 3}", cost_usd=0.001,
+            )
+            for i in numbers
+        ]  # fmt: skip
+
+    def rows_read(records: list[RequestRecord]) -> tuple[int, dict[str, Any]]:
+        LedgerStore(db.db).store(records, "test", 0)
+        before = db.rows
+        tables = usage_tables(db, now)
+        return db.rows - before, tables
+
+    few, tables = rows_read(requests(range(10)))
+    assert tables["totals"]["requests"] == 10
+    many, tables = rows_read(requests(range(10, 1000)))
+    assert tables["totals"]["requests"] == sum(g["requests"] for g in tables["by_day"]) == 1000
+    assert {g["group"]: g["requests"] for g in tables["by_path"]} == {"p/x0": 500, "p/x1": 500}
+    assert tables["totals"]["cost_usd"] == pytest.approx(1.0)
+    assert many == few
+    db.close()
 
 
 def test_the_counters_say_since_when_and_the_ledger_tables_cover_earlier_runs_too(

@@ -1,15 +1,18 @@
 """What the ledger says about spending and failures: the queries behind `turnout usage`.
 
 Pure functions over a `Database`: no printing, no config. The SQL is plain enough to run the
-same on SQLite and PostgreSQL; what the engines disagree on (calendar days, percentiles) is done
-in Python over the rows, which is fine for the volumes a command-line report reads.
+same on SQLite and PostgreSQL. Sums are the database's (GROUP BY): a report reads one row per
+group, and per quarter hour for days, however many requests the ledger holds, so the dashboard
+can ask every second. Calendar days, which the engines share no function for, are folded in
+Python from those quarter hours. The median latency needs every request's latency: only the
+command-line report, read once, asks for it (`latencies=True`).
 """
 
 from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,6 +46,13 @@ _LABEL_SQL = {
 }
 GROUPINGS = ("day", *_LABEL_SQL)
 _CATEGORIES = frozenset(category.value for category in Category)
+#: Days are folded from sums per quarter hour: every local offset in use (and every daylight
+#: saving shift) is a whole number of quarter hours, so none straddles a local midnight.
+QUARTER_S = 900
+_QUARTER_SQL = {
+    "sqlite": f"CAST(r.ts AS INTEGER) / {QUARTER_S}",  # integers: both divisions truncate
+    "postgresql": f"FLOOR(r.ts / {QUARTER_S})",
+}
 # Input tokens are reported whole (uncached + cached), as a person reading a bill expects.
 _SUMS_SQL = (
     "COUNT(*), SUM(CASE WHEN r.outcome <> 'ok' THEN 1 ELSE 0 END), "
@@ -155,16 +165,20 @@ def parse_since(text: str, now: float) -> float:
     return datetime.fromisoformat(text.strip()).timestamp()
 
 
-def usage_report(db: Database, since: float, by: str) -> UsageReport:
+def usage_report(db: Database, since: float, by: str, *, latencies: bool = True) -> UsageReport:
     """Requests since `since`, grouped by `by` (one of GROUPINGS), with a totals row.
 
-    Days are listed in order; other groups by cost, then requests, most first.
+    Days are listed in order; other groups by cost, then requests, most first. Without
+    `latencies` the median latency is left out (None) and no request is read one by one.
     """
     if by == "day":
-        groups = sorted(_day_groups(db, since).values(), key=lambda g: g.label)
+        groups = sorted(
+            _sql_groups(db, _QUARTER_SQL[db.engine], since, latencies, _day_of).values(),
+            key=lambda g: g.label,
+        )
     else:
         groups = sorted(
-            _sql_groups(db, _LABEL_SQL[by], since).values(),
+            _sql_groups(db, _LABEL_SQL[by], since, latencies).values(),
             key=lambda g: (-g.cost_usd, -g.requests, g.label),
         )
     totals = UsageGroup("total")
@@ -173,30 +187,28 @@ def usage_report(db: Database, since: float, by: str) -> UsageReport:
     return UsageReport(since, by, groups, totals)
 
 
-def _sql_groups(db: Database, label_sql: str, since: float) -> dict[str, UsageGroup]:
-    """Sums by SQL GROUP BY; latencies fetched beside them for the percentile."""
-    groups = {
-        str(row[0]): _group(str(row[0]), row[1:])
-        for row in db.query(f"SELECT {label_sql}, {_SUMS_SQL} {_FROM} GROUP BY 1", (since,))
-    }
-    for label, latency in db.query(f"SELECT {label_sql}, r.latency_ms {_FROM}", (since,)):
-        groups[str(label)].latencies_ms.append(float(latency))
-    return groups
-
-
-def _day_groups(db: Database, since: float) -> dict[str, UsageGroup]:
-    """Per local calendar day, folded in Python: the engines share no date function."""
-    columns = (
-        "r.ts, CASE WHEN r.outcome <> 'ok' THEN 1 ELSE 0 END, r.tokens_in + r.tokens_cached, "
-        "r.tokens_out, r.tokens_cached, r.cost_usd"
-    )
+def _sql_groups(
+    db: Database,
+    label_sql: str,
+    since: float,
+    latencies: bool,
+    label_of: Callable[[Any], str] = str,
+) -> dict[str, UsageGroup]:
+    """Sums by SQL GROUP BY on `label_sql`, whose values `label_of` names (several may name
+    one group); with `latencies`, every request's latency fetched beside them."""
     groups: dict[str, UsageGroup] = {}
-    for row in db.query(f"SELECT {columns}, r.latency_ms {_FROM}", (since,)):
-        day = datetime.fromtimestamp(float(row[0])).date().isoformat()
-        one = _group(day, (1, *row[1:-1]))
-        one.latencies_ms.append(float(row[-1]))
-        groups.setdefault(day, UsageGroup(day)).add(one)
+    for row in db.query(f"SELECT {label_sql}, {_SUMS_SQL} {_FROM} GROUP BY 1", (since,)):
+        label = label_of(row[0])
+        groups.setdefault(label, UsageGroup(label)).add(_group(label, row[1:]))
+    if latencies:
+        for value, latency in db.query(f"SELECT {label_sql}, r.latency_ms {_FROM}", (since,)):
+            groups[label_of(value)].latencies_ms.append(float(latency))
     return groups
+
+
+def _day_of(quarter: Any) -> str:
+    """The local calendar day of a quarter hour (a number of QUARTER_S since the epoch)."""
+    return datetime.fromtimestamp(int(quarter) * QUARTER_S).date().isoformat()
 
 
 def _group(label: str, sums: Sequence[Any]) -> UsageGroup:
