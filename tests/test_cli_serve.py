@@ -120,7 +120,7 @@ def test_refuses_an_embedded_default_that_points_back_at_itself(tmp_path: Path) 
 
 FREED_THEN_ALLOCATED = """
 import sys
-from turnout.runtime.run import fix_mmap_threshold
+from turnout.edge.server import fix_mmap_threshold
 
 def own_pages():
     '''Anonymous mappings of 8 MiB or more: large blocks in pages of their own.'''
