@@ -1,13 +1,14 @@
 """Measure what turnout adds: the same load straight to a fast upstream and through the gateway.
 
     python scripts/bench_relay.py [--requests 2000] [--seconds 10] [--sizes 1k,200k,1m]
+                                  [--connections 16,64] [--workers 1]
 
 The gateway runs with its defaults (SQLite ledger, logging at info), as a user runs it. Prints,
 for each body size (agents send the whole conversation every turn: 100 KB to 1 MB is the
 normal case) and for non-streaming and streaming requests over one connection, the latency
 direct and through turnout at p50 and p99, the added time and the ratio to direct, and the
-gateway's CPU time per request; with 16 connections (wrk, when installed) requests per second;
-and the gateway's resident memory.
+gateway's CPU time per request; with 16 and 64 connections (wrk, when installed) requests per
+second; and the gateway's resident memory (each worker's, with `--workers N`).
 Targets on a 2-core machine: < 1 ms added at p50, < 2 ms added to the first streamed byte,
 > 2,000 requests/s with 16 connections, < 150 MB resident.
 
@@ -115,14 +116,26 @@ def process(command: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
             proc.wait()
 
 
+def gateway_pids(pid: int) -> list[int]:
+    """The gateway's process and, under `--workers N`, its workers."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [pid, *(int(child) for child in children.read_text().split())]
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    total = 0.0
+    for each in gateway_pids(pid):
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
 
 
-def rss_mb(pid: int) -> float:
-    match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-    return int(match.group(1)) / 1024 if match else float("nan")
+def rss_mb(pid: int) -> list[float]:
+    sizes = []
+    for each in gateway_pids(pid):
+        match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{each}/status").read_text())
+        sizes.append(int(match.group(1)) / 1024 if match else float("nan"))
+    return sizes
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -158,14 +171,14 @@ def latencies(
     return first, whole
 
 
-def wrk(port: int, seconds: int) -> tuple[float, int] | None:
+def wrk(port: int, seconds: int, connections: int = 16) -> tuple[float, int] | None:
     if not shutil.which("wrk"):
         return None
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         body = BODY.decode().replace("\\", "\\\\").replace('"', '\\"')
         script.write(f'wrk.method = "POST"\nwrk.body = "{body}"\n')
         script.write('wrk.headers["Content-Type"] = "application/json"\n')
-    command = ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", script.name]
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script.name]
     out = subprocess.run(
         pinned(1, [*command, f"http://127.0.0.1:{port}/v1/chat/completions"]),
         capture_output=True,
@@ -196,6 +209,10 @@ def main() -> int:
     parser.add_argument(
         "--sizes", default="1k,200k,1m", help="request body sizes to measure: " + ",".join(SIZES)
     )
+    parser.add_argument("--connections", default="16,64", help="wrk connection counts")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gateway worker processes (not pinned when > 1)"
+    )
     args = parser.parse_args()
     up_port, gw_port = free_port(), free_port()
     python = sys.executable
@@ -203,19 +220,10 @@ def main() -> int:
         config = Path(tmp) / "bench.yaml"
         config.write_text(gateway_config(up_port))
         upstream = pinned(1, [python, str(ROOT / "scripts/bench/fast_upstream.py"), str(up_port)])
-        gateway = pinned(
-            0,
-            [
-                python,
-                "-m",
-                "turnout",
-                "serve",
-                "--config",
-                str(config),
-                "--port",
-                str(gw_port),
-            ],
-        )
+        serve = [python, "-m", "turnout", "serve", "--config", str(config), "--port", str(gw_port)]
+        # With workers, every core serves: nothing is pinned.
+        workers = [*serve, "--workers", str(args.workers)]
+        gateway = workers if args.workers > 1 else pinned(0, serve)
         os.environ["XDG_DATA_HOME"] = tmp  # the default SQLite ledger, in a scratch directory
         with process(upstream, up_port), process(gateway, gw_port) as gw:
             report(up_port, gw_port, gw.pid, args)
@@ -258,19 +266,21 @@ def report(up_port: int, gw_port: int, gw_pid: int, args: argparse.Namespace) ->
             f"  p99 {percentile(g_whole, 0.99) - percentile(d_whole, 0.99):7.3f}"
             f"  first byte p50 {percentile(g_first, 0.5) - percentile(d_first, 0.5):7.3f}"
         )
-    direct = wrk(up_port, args.seconds)
-    before = cpu_seconds(gw_pid)
-    through = wrk(gw_port, args.seconds)
-    used = cpu_seconds(gw_pid) - before
-    if direct is None or through is None:
-        print("16 connections: skipped (install wrk to measure throughput)")
-    else:
+    for connections in (int(n) for n in args.connections.split(",")):
+        direct = wrk(up_port, args.seconds, connections)
+        before = cpu_seconds(gw_pid)
+        through = wrk(gw_port, args.seconds, connections)
+        used = cpu_seconds(gw_pid) - before
+        if direct is None or through is None:
+            print(f"{connections} connections: skipped (install wrk to measure throughput)")
+            continue
         print(
-            f"16 connections, {args.seconds} s (wrk): direct {direct[0]:,.0f} req/s, "
-            f"turnout {through[0]:,.0f} req/s"
+            f"{connections} connections, {args.seconds} s (wrk), {args.workers} worker(s): "
+            f"direct {direct[0]:,.0f} req/s, turnout {through[0]:,.0f} req/s, "
+            f"gateway CPU per request {used / through[1] * 1e6:,.0f} µs"
         )
-        print(f"gateway CPU per request: {used / through[1] * 1e6:,.0f} µs")
-    print(f"gateway resident memory: {rss_mb(gw_pid):.1f} MB")
+    sizes = ", ".join(f"{mb:.1f}" for mb in rss_mb(gw_pid))
+    print(f"gateway resident memory (MB, the supervisor first with --workers): {sizes}")
 
 
 if __name__ == "__main__":
