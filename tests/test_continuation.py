@@ -4,10 +4,12 @@ that accepts a prefill, so the client reads one seamless answer; never inside a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -200,25 +202,24 @@ def test_another_path_continues_before_the_one_that_broke(tmp_path: Path, client
         assert spare.requests[0].json["messages"][-1]["content"] == "alpha beta"
 
 
-def test_a_client_that_leaves_once_it_has_the_whole_continued_answer_is_served(
+def test_the_path_that_broke_is_cooling_before_the_client_has_the_end_of_the_answer(
     tmp_path: Path,
 ) -> None:
-    # After a continuation the gateway still cools the path that broke. A client that closes
-    # its connection the moment it has read the answer's end (most SDKs do) must find its
-    # request recorded as served, not as a client that hung up.
+    # A client sends its next request (or closes its connection) the moment it has read the
+    # answer's end. So the path that broke is cooled down before the rest of the answer goes
+    # out, and the request is recorded as served, not as a client that hung up.
     with cut_and_spare("anthropic", "anthropic", tmp_path) as (gw, primary, spare):
         primary.script(Cut(after_events=5, text="alpha beta gamma delta"))
         spare.script(Reply(text=" gamma delta"))
         health = gw.gateway.health
-        cooled = threading.Event()
+        cooling, release = threading.Event(), threading.Event()
 
-        async def cool_until_the_client_is_gone(*args: Any, **kwargs: Any) -> Any:
-            cooled.set()
-            # Ends only when the client's hang-up cancels the request (or after 10 s).
-            await asyncio.sleep(10)
+        async def held_cooling(*args: Any, **kwargs: Any) -> Any:
+            cooling.set()
+            await asyncio.to_thread(release.wait, 10)
             return await PathHealth.failed(health, *args, **kwargs)
 
-        health.failed = cool_until_the_client_is_gone  # type: ignore[method-assign]
+        health.failed = held_cooling  # type: ignore[method-assign]
         body = {
             "model": "m", "max_tokens": 50, "stream": True,
             "messages": [{"role": "user", "content": "hi"}],
@@ -232,12 +233,22 @@ def test_a_client_that_leaves_once_it_has_the_whole_continued_answer_is_served(
                 + f"Content-Length: {len(payload)}\r\n\r\n".encode()
                 + payload
             )
+            conn.settimeout(0.2)  # a poll, so the test can look at the cooling between reads
             received = b""
+            deadline = time.monotonic() + 30
+            while not cooling.is_set() and b"message_stop" not in received:
+                assert time.monotonic() < deadline, "neither the cooling nor the answer's end"
+                with contextlib.suppress(TimeoutError):
+                    chunk = conn.recv(65536)
+                    assert chunk, "the stream ended before the answer did"
+                    received += chunk
+            assert b"message_stop" not in received  # cooling first, the end of the answer after
+            release.set()
+            conn.settimeout(10)
             while b"message_stop" not in received:
                 chunk = conn.recv(65536)
                 assert chunk, "the stream ended before the answer did"
                 received += chunk
-            assert cooled.wait(10)  # the gateway is cooling the broken path: the client leaves
         assert b"gamma" in received  # the remainder, continued
         assert b"delta" in received
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:

@@ -22,7 +22,7 @@ from turnout.config.model import RouteConfig, Target
 from turnout.diagnosis import Diagnosis, diagnose
 from turnout.edge.asgi import Send, end_stream, send_chunk, send_response, start_stream
 from turnout.edge.failures import client_language, failure_response, stream_error
-from turnout.edge.resume import Broken, Continued, cool_broken, recover
+from turnout.edge.resume import Broken, recover
 from turnout.edge.streaming import convert_whole, stream_relay
 from turnout.errors import ClientRequestError, UpstreamError
 from turnout.ledger.keys import GatewayKey
@@ -358,7 +358,6 @@ async def _relay_stream(
         await _end_for_shutdown(gateway, exchange, tally, served, send)
         return
     attempts = served.attempts
-    broke: tuple[Broken, Diagnosis, Continued] | None = None
     if failure is not None:
         request = exchange.request
         broken = Broken(
@@ -366,7 +365,6 @@ async def _relay_stream(
             served.target,
         )  # fmt: skip
         continued = await recover(gateway, broken, failure, client, tally.meter.usage, send)
-        broke = (broken, failure, continued)
         tally.legs, attempts = continued.legs, served.attempts + continued.attempts
         if continued.path is not None:
             tally.notes.append(f"continued on {continued.path} after {failure.code}")
@@ -379,8 +377,6 @@ async def _relay_stream(
         category=failure.category.value if failure else None, attempts=attempts,
         served=served, upstream_dialect=upstream.name, upstream_s=served.upstream_s,
     )  # fmt: skip
-    if broke is not None:
-        await cool_broken(gateway, *broke)
     await end_stream(send)
 
 

@@ -54,6 +54,7 @@ class Continued:
     path: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     legs: list[Leg] = field(default_factory=list)
+    cooled: bool = False  # the path that broke was cooled down
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,31 +78,32 @@ async def recover(
     send: Send,
 ) -> Continued:
     """After a stream broke mid-answer: continue it if the client's answer allows, and count
-    what the broken stream used. The caller records the request, then calls `cool_broken`."""
+    what the broken stream used. The path that broke is cooled down unless it finishes the
+    answer itself, and before the client can have the end of it: a client that sends its next
+    request as soon as it has read an answer must find that path cooling already."""
     written = client.so_far
     first = Leg(broken.target, metered)
     estimate(first, broken.body_bytes // 4, written, final=False)
     done = Continued()
     if client.continuable:
-        done = await continue_stream(gateway, broken, client, send)
+        done = await continue_stream(gateway, broken, failure, client, send)
+    if done.path is None:  # nobody continued: cooled before the client is told so
+        await _cool(gateway, broken, failure, done)
     done.legs.insert(0, first)
     return done
 
 
-async def cool_broken(
-    gateway: Gateway, broken: Broken, failure: Diagnosis, done: Continued
-) -> None:
-    """Cool the path that broke down, unless it finished the answer itself. Only once the
-    request is recorded: by then a continued answer is whole, and a client that leaves as
-    soon as it has read it has not hung up (its request must not be recorded as gone)."""
-    if done.path != broken.target.path:
-        provider = gateway.providers[broken.target.provider].config
-        settings = gateway.config.settings_for(broken.route, provider)
-        await gateway.health.failed(broken.target.path, failure, settings.cooldown_s, gated=False)
+async def _cool(gateway: Gateway, broken: Broken, failure: Diagnosis, done: Continued) -> None:
+    if done.cooled:
+        return
+    done.cooled = True
+    provider = gateway.providers[broken.target.provider].config
+    settings = gateway.config.settings_for(broken.route, provider)
+    await gateway.health.failed(broken.target.path, failure, settings.cooldown_s, gated=False)
 
 
 async def continue_stream(
-    gateway: Gateway, broken: Broken, client: ClientStream, send: Send
+    gateway: Gateway, broken: Broken, failure: Diagnosis, client: ClientStream, send: Send
 ) -> Continued:
     """Stream the rest of the answer from the first path that continues it."""
     done = Continued()
@@ -112,6 +114,8 @@ async def continue_stream(
         served = await _walk(gateway, broken, target, client, done)
         if served is None:
             break
+        if served.target.path != broken.target.path:
+            await _cool(gateway, broken, failure, done)  # another path writes the rest
         prompt_tokens = (broken.body_bytes + len(client.so_far)) // 4
         finished = await _stream_remainder(gateway, served, client, send, done, prompt_tokens)
         if finished:
