@@ -8,6 +8,8 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
+from turnout.catalog.names import catalog_name
+
 
 @cache
 def _entries() -> tuple[dict[str, Any], ...]:
@@ -18,11 +20,12 @@ def _entries() -> tuple[dict[str, Any], ...]:
 def context_window(model: str, overrides: dict[str, int] | None = None) -> int | None:
     """The model's context window in tokens, or None when nobody said.
 
-    A vendor prefix ("anthropic/claude-...", as OpenRouter spells it) is ignored.
+    The model is read as its vendor's own id (see names.py): a vendor prefix as OpenRouter
+    spells it, a Bedrock inference profile or a Vertex `@version` change nothing.
     """
     if overrides and model in overrides:
         return overrides[model]
-    return _catalog_window(model.rsplit("/", 1)[-1].lower())
+    return _catalog_window(catalog_name(model))
 
 
 @lru_cache(maxsize=1024)

@@ -10,6 +10,8 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
+from turnout.catalog.names import catalog_name
+
 
 @dataclass(frozen=True, slots=True)
 class Price:
@@ -41,13 +43,18 @@ def _entries() -> tuple[tuple[str, Price], ...]:
 
 
 def price_of(model: str, overrides: Mapping[str, Price] | None = None) -> Price | None:
-    """The price of a model, or None when unknown (a local model, an unlisted one)."""
-    bare = model.rsplit("/", 1)[-1].lower()
+    """The price of a model, or None when unknown (a local model, an unlisted one).
+
+    A cloud's spelling of a vendor's model (a Bedrock id or inference profile, a Vertex
+    `@version`) costs what the vendor's own id does; see names.py.
+    """
+    name = catalog_name(model)
     if overrides:
+        bare = model.rsplit("/", 1)[-1].lower()
         for pattern, price in overrides.items():
-            if fnmatchcase(model, pattern) or fnmatchcase(bare, pattern):
+            if any(fnmatchcase(n, pattern) for n in (model, bare, name)):
                 return price
-    return _listed_price(bare)
+    return _listed_price(name)
 
 
 @lru_cache(maxsize=1024)
