@@ -176,3 +176,58 @@ def test_an_unset_key_on_a_backup_path_is_a_note_not_a_mistake(tmp_path: Path) -
         f"note: {path}:8: providers.spare.api_key: environment variable TURNOUT_TEST_UNSET_KEY "
         "is not set; until it is set, the paths over spare are skipped"
     ) in result.stdout
+
+
+def without_cloud_libraries(folder: Path) -> dict[str, str]:
+    """An environment where botocore and google.auth fail to import, as when turnout was
+    installed without its `aws` and `gcp` extras: shims first on the path that raise."""
+    for package in ("botocore", "google/auth"):
+        (folder / package).mkdir(parents=True)
+        name = package.replace("/", ".")
+        (folder / package / "__init__.py").write_text(
+            f"raise ModuleNotFoundError(\"No module named '{name}'\", name={name!r})\n"
+        )
+    return {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+    }
+
+
+CLOUD_CONFIG = """\
+providers:
+  br: {kind: bedrock, region: us-east-1}
+  vx: {kind: vertex, project: my-project-42}
+routes:
+  m: [br/us.anthropic.claude-haiku-4-5-20251001-v1:0, vx/claude-haiku-4-5@20251001]
+"""
+
+
+def test_a_missing_cloud_extra_names_its_install_command(tmp_path: Path) -> None:
+    import tomllib
+
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert any(d.startswith("botocore") for d in extras["aws"])
+    assert any(d.startswith("google-auth") for d in extras["gcp"])
+    path = tmp_path / "c.yaml"
+    path.write_text(CLOUD_CONFIG)
+    env = without_cloud_libraries(tmp_path / "shims")
+    done = check(path, "--no-port", env=env)
+    assert done.returncode == 1
+    assert "providers.br.kind is bedrock, which needs the botocore library" in done.stdout
+    assert "fix: pip install 'turnout[aws]'" in done.stdout
+    assert "providers.vx.kind is vertex, which needs the google.auth library" in done.stdout
+    assert "fix: pip install 'turnout[gcp]'" in done.stdout
+    doctor = subprocess.run(
+        [sys.executable, "-m", "turnout", "doctor", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert doctor.returncode == 2
+    assert "which needs the botocore library and it is not installed" in doctor.stderr
+    assert "hint: pip install 'turnout[aws]'" in doctor.stderr
+    # With the libraries there, the same file is fine.
+    assert check(path, "--no-port").returncode == 0

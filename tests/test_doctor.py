@@ -16,7 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.clock import FakeClock
 from tests.fakes import Fail, RunningUpstream, Stall
+from tests.fakes.azure_wire import FakeAzure
+from tests.fakes.bedrock_wire import FakeBedrock, Keys
+from tests.fakes.vertex_wire import EMAIL, PROJECT, FakeVertex, service_account_file
 from tests.gateway import free_port, request, running_gateway
 from turnout.doctor import plan_paths
 from turnout.runtime.configs import load_config_text
@@ -73,8 +77,11 @@ class Run:
         return json.loads(self.out)
 
 
-def doctor(config: dict[str, Any], tmp_path: Path, *args: str) -> Run:
-    """`turnout doctor --config FILE ...` in a subprocess; no gateway unless --gateway says."""
+def doctor(
+    config: dict[str, Any], tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> Run:
+    """`turnout doctor --config FILE ...` in a subprocess; no gateway unless --gateway says.
+    `env` adds variables (and an empty value removes one)."""
     path = tmp_path / "turnout.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     if "--gateway" not in args:
@@ -84,7 +91,7 @@ def doctor(config: dict[str, Any], tmp_path: Path, *args: str) -> Run:
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
-        env={**os.environ, **ENV},
+        env={k: v for k, v in {**os.environ, **ENV, **(env or {})}.items() if v},
     )
     for secret in SECRETS:
         assert secret not in done.stdout + done.stderr
@@ -448,3 +455,108 @@ def test_a_backup_path_with_an_unset_key_is_skipped_and_said(tmp_path: Path) -> 
     data = doctor(config, tmp_path, "--json").json()
     assert [p["path"] for p in data["paths"]] == ["main/model"]
     assert list(data["unavailable"]) == ["spare"]
+
+
+# Each cloud kind, probed through its own wire against its fake.
+
+AWS_ACCESS = "AKIAFAKEFAKEFAKE0001"
+AWS_SECRET = "fake/secret/key/for/doctor/0123456789ab"
+AZURE_KEY = "azure-key-for-doctor-0123456789"
+GEMINI_KEY = "gemini-key-for-doctor-0123456789"
+
+
+def aws_env(tmp_path: Path) -> dict[str, str]:
+    """Keys in the environment, shared files in a scratch folder, no metadata service."""
+    return {
+        "AWS_ACCESS_KEY_ID": AWS_ACCESS,
+        "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
+        "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
+        "AWS_PROFILE": "",
+        "AWS_SESSION_TOKEN": "",
+        "AWS_REGION": "",
+    }
+
+
+def test_each_cloud_kind_is_probed_through_its_own_wire(tmp_path: Path) -> None:
+    claude = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    llama = "us.meta.llama3-3-70b-instruct-v1:0"
+    with ExitStack() as stack:
+        bedrock = stack.enter_context(FakeBedrock(Keys(AWS_ACCESS, AWS_SECRET)))
+        vertex = stack.enter_context(FakeVertex(FakeClock(), EMAIL))
+        azure = stack.enter_context(FakeAzure(AZURE_KEY, {"prod-4o": "gpt-4o-2024-11-20"}))
+        gemini = stack.enter_context(RunningUpstream())
+        key_file = service_account_file(tmp_path, f"{vertex.url}/token")
+        config = {
+            "providers": {
+                "br": {"kind": "bedrock", "base_url": bedrock.url, "region": "us-east-1"},
+                "vx": {
+                    "kind": "vertex",
+                    "base_url": vertex.url,
+                    "project": PROJECT,
+                    "region": "us-east5",
+                    "credentials_file": str(key_file),
+                },
+                "az": {
+                    "kind": "azure",
+                    "base_url": azure.url,
+                    "api_key": "${AZ_KEY}",
+                    "deployments": {"gpt-4o": "prod-4o"},
+                },
+                "gm": {"kind": "gemini", "base_url": gemini.url, "api_key": "${GM_KEY}"},
+            },
+            "routes": {
+                "bedrock-claude": [f"br/{claude}"],
+                "bedrock-llama": [f"br/{llama}"],
+                "vertex-claude": ["vx/claude-sonnet-4-5@20250929"],
+                "vertex-gemini": ["vx/gemini-2.5-pro"],
+                "azure": ["az/gpt-4o"],
+                "gemini": ["gm/gemini-2.5-flash"],
+            },
+        }
+        env = {**aws_env(tmp_path), "AZ_KEY": AZURE_KEY, "GM_KEY": GEMINI_KEY}
+        run = doctor(config, tmp_path, "--json", env=env)
+        for secret in (AWS_SECRET, AZURE_KEY, GEMINI_KEY, *vertex.issued):
+            assert secret not in run.out + run.err
+        assert run.code == 0, run.out + run.err
+        paths = paths_by_name(run)
+        assert all(p["ok"] for p in paths.values()), paths
+        assert paths[f"br/{claude}"]["auth"] == "aws sigv4"
+        assert paths["vx/gemini-2.5-pro"]["auth"] == "google oauth"
+        assert paths["az/gpt-4o"]["auth"] == "api key"
+
+        invoked, conversed = (r for r in bedrock.requests if r.path.startswith("/model/"))
+        assert invoked.path.endswith("/invoke")
+        assert invoked.json["max_tokens"] == 1
+        assert invoked.json["anthropic_version"] == "bedrock-2023-05-31"
+        assert conversed.path.endswith("/converse")
+        assert conversed.json["inferenceConfig"] == {"maxTokens": 1}
+        assert bedrock.signature_checks == 2
+
+        called = sorted(r.path.rsplit(":", 1)[-1] for r in vertex.requests if "models" in r.path)
+        assert called == ["generateContent", "rawPredict"]
+        assert vertex.token_requests == 1
+
+        [sent] = azure.requests
+        assert sent.path == "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
+        assert sent.json["max_tokens"] == 1
+
+        [asked] = [r for r in gemini.requests if "generateContent" in r.path]
+        assert asked.path == "/v1beta/models/gemini-2.5-flash:generateContent"
+        assert asked.headers["x-goog-api-key"] == GEMINI_KEY
+        assert asked.json["generationConfig"]["maxOutputTokens"] == 1
+
+
+def test_a_wrong_aws_secret_is_read_as_auth_by_the_doctor(tmp_path: Path) -> None:
+    with FakeBedrock(Keys(AWS_ACCESS, "the-real-secret-is-another-one")) as bedrock:
+        config = {
+            "providers": {
+                "br": {"kind": "bedrock", "base_url": bedrock.url, "region": "us-east-1"}
+            },
+            "routes": {"m": ["br/us.anthropic.claude-haiku-4-5-20251001-v1:0"]},
+        }
+        run = doctor(config, tmp_path, "--json", env=aws_env(tmp_path))
+    assert AWS_SECRET not in run.out + run.err
+    [path] = run.json()["paths"]
+    assert (path["status"], path["diagnosis"]["category"]) == (403, "auth")

@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.clients import Clients
 from tests.clock import FakeClock
 from tests.fakes import Reply, ToolCall
-from tests.fakes.vertex_wire import PROJECT, FakeVertex
+from tests.fakes.vertex_wire import EMAIL, PROJECT, FakeVertex, service_account_file
 from tests.gateway import RunningGateway, running_gateway
 from turnout.config import ConfigError
 from turnout.providers import vertex
@@ -28,7 +26,6 @@ from turnout.providers.google import BearerRefresher
 from turnout.runtime.configs import load_config_text
 from turnout.wire.gemini.requests import FOREIGN_CALL_SIGNATURE
 
-EMAIL = "gateway@demo-project-42.iam.gserviceaccount.com"
 MODEL = "claude-sonnet-4-5@20250929"
 GEMINI_MODEL = "gemini-2.5-pro"
 GOOGLE_MODELS = f"/v1/projects/{PROJECT}/locations/us-east5/publishers/google/models"
@@ -43,30 +40,6 @@ WEATHER: Any = {
         },
     },
 }
-
-
-def service_account_file(folder: Path, token_uri: str) -> Path:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    path = folder / "service-account.json"
-    path.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": PROJECT,
-                "private_key_id": "0123456789abcdef",
-                "private_key": pem,
-                "client_email": EMAIL,
-                "client_id": "1234567890",
-                "token_uri": token_uri,
-            }
-        )
-    )
-    return path
 
 
 @contextmanager

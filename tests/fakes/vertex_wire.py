@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes import gemini_wire
 from tests.fakes.app_server import AppServer
@@ -21,6 +25,7 @@ from tests.fakes.steps import Reply
 
 TOKEN_LIFETIME_S = 3600
 PROJECT = "demo-project-42"
+EMAIL = "gateway@demo-project-42.iam.gserviceaccount.com"
 #: A service account's JWT names Google's token endpoint as its audience, wherever it is sent.
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 
@@ -28,6 +33,31 @@ GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 def _jwt_claims(assertion: str) -> dict[str, Any]:
     payload = assertion.split(".")[1]
     return dict(orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def service_account_file(folder: Path, token_uri: str) -> Path:
+    """A service-account key file (a fresh RSA key) whose tokens come from `token_uri`."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    path = folder / "service-account.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": PROJECT,
+                "private_key_id": "0123456789abcdef",
+                "private_key": pem,
+                "client_email": EMAIL,
+                "client_id": "1234567890",
+                "token_uri": token_uri,
+            }
+        )
+    )
+    return path
 
 
 class FakeVertex(AppServer):

@@ -21,6 +21,7 @@ from turnout.doctor.gateway import GatewayState, read_gateway
 from turnout.errors import UpstreamError, UpstreamHTTPError, UpstreamTransportError
 from turnout.providers import Provider, UpstreamCall, build_provider
 from turnout.providers.anthropic import is_oauth_token
+from turnout.providers.registry import KINDS
 from turnout.providers.transport import HttpTransport
 from turnout.routing.chain import diagnose_upstream_error
 from turnout.routing.headroom import Window, read_windows
@@ -145,6 +146,9 @@ def public_url(url: str) -> str:
 
 def auth_kind(provider: ProviderConfig) -> str:
     """How the provider authenticates, named without showing the credential."""
+    named = KINDS[provider.kind].auth_name(provider) if provider.kind in KINDS else None
+    if named is not None:
+        return named
     key = provider.api_key.value if provider.api_key else ""
     if key and provider.kind == "anthropic" and is_oauth_token(key):
         return "oauth subscription token"

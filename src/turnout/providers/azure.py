@@ -135,4 +135,5 @@ AZURE = Kind(
     family="azure",
     prefill="none",
     embeddings="openai",
+    auth_name=lambda config: "entra token" if config.options.get("auth") == "bearer" else None,
 )

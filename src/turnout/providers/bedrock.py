@@ -205,4 +205,5 @@ BEDROCK = Kind(
     default_base_url=_endpoint,
     family="bedrock",
     prefill="anthropic",
+    auth_name=lambda config: None if config.api_key else "aws sigv4",
 )

@@ -22,6 +22,10 @@ from turnout.providers.transport import HttpTransport
 OptionsParser = Callable[[Mapping[str, Any], Mapping[str, str], At], dict[str, Any]]
 
 
+def no_auth_name(config: ProviderConfig) -> str | None:
+    return None
+
+
 def no_options(table: Mapping[str, Any], env: Mapping[str, str], at: At) -> dict[str, Any]:
     return {}
 
@@ -39,6 +43,9 @@ class Kind:
     #: The wire its embeddings answer in ("openai": OpenAI's `/embeddings` shape); None: the
     #: kind has no embeddings API. Paths of one wire and one model give the same vectors.
     embeddings: str | None = None
+    #: How a path of this kind authenticates, named without the credential (`turnout doctor`
+    #: shows it); None: read from its api_key and headers.
+    auth_name: Callable[[ProviderConfig], str | None] = no_auth_name
 
 
 def require_extra(module: str, extra: str, kind: str, at: At) -> None:

@@ -144,4 +144,5 @@ VERTEX = Kind(
     default_base_url=_endpoint,
     family="vertex",
     prefill="anthropic",
+    auth_name=lambda _config: "google oauth",
 )
