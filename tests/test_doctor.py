@@ -18,7 +18,7 @@ import yaml
 
 from tests.clock import FakeClock
 from tests.fakes import Fail, RunningUpstream, Stall
-from tests.fakes.azure_wire import FakeAzure
+from tests.fakes.azure_wire import EntraApp, FakeAzure
 from tests.fakes.bedrock_wire import FakeBedrock, Keys
 from tests.fakes.vertex_wire import EMAIL, PROJECT, FakeVertex, service_account_file
 from tests.gateway import free_port, request, running_gateway
@@ -560,3 +560,31 @@ def test_a_wrong_aws_secret_is_read_as_auth_by_the_doctor(tmp_path: Path) -> Non
     assert AWS_SECRET not in run.out + run.err
     [path] = run.json()["paths"]
     assert (path["status"], path["diagnosis"]["category"]) == (403, "auth")
+
+
+def test_an_azure_path_with_entra_client_credentials_is_probed_with_its_token(
+    tmp_path: Path,
+) -> None:
+    secret = "entra-client-secret-for-doctor-0123"
+    app = EntraApp("contoso.onmicrosoft.com", "doctor-client", secret)
+    with FakeAzure(AZURE_KEY, {"gpt-4o": "gpt-4o"}, entra=app) as azure:
+        config = {
+            "providers": {
+                "az": {
+                    "kind": "azure",
+                    "base_url": azure.url,
+                    "auth": "entra",
+                    "authority": azure.url,
+                    "tenant_id": app.tenant,
+                    "client_id": app.client_id,
+                    "client_secret": "${AZ_SECRET}",
+                }
+            },
+            "routes": {"m": ["az/gpt-4o"]},
+        }
+        run = doctor(config, tmp_path, "--json", env={"AZ_SECRET": secret})
+        assert secret not in run.out + run.err
+        [path] = run.json()["paths"]
+        assert (path["ok"], path["auth"]) == (True, "entra client credentials")
+        assert azure.token_requests == 1
+        assert azure.requests[-1].headers["authorization"] in {f"Bearer {t}" for t in azure.issued}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import anthropic
@@ -10,9 +13,12 @@ import openai
 import pytest
 
 from tests.clients import Clients
-from tests.fakes.azure_wire import FILTERED_WORD, FakeAzure
+from tests.clock import FakeClock
+from tests.fakes.azure_wire import FILTERED_WORD, EntraApp, FakeAzure
 from tests.gateway import RunningGateway, running_gateway
 from turnout.config import ConfigError
+from turnout.providers import azure
+from turnout.providers.tokens import BearerRefresher
 from turnout.runtime.configs import load_config_text
 
 KEY = "azure-key-0123456789abcdef"
@@ -145,6 +151,22 @@ routes:
         ("{kind: azure, resource: r, deployments: [a], api_key: '${K}'}", "deployment names"),
         ("{kind: azure, base_url: 'https://r.openai.azure.com/openai/deployments/x'}", "API path"),
         ("{kind: openai, base_url: 'https://x/v1', deployments: {a: b}}", "unknown key"),
+        ("{kind: azure, resource: r, auth: entra, tenant_id: t, client_id: c}", "no client_secret"),
+        (
+            "{kind: azure, resource: r, auth: entra, api_key: '${K}', tenant_id: t, client_id: c, "
+            "client_secret: s}",
+            "given with auth: entra",
+        ),
+        (
+            "{kind: azure, resource: r, auth: entra, tenant_id: 'a/b', client_id: c, "
+            "client_secret: s}",
+            "is not a tenant",
+        ),
+        (
+            "{kind: azure, resource: r, auth: entra, tenant_id: t, client_id: c, "
+            "client_secret: s, authority: 'https://login.microsoftonline.com/t/oauth2'}",
+            "authority is",
+        ),
     ],
 )
 def test_azure_options_are_checked_by_the_kind(table: str, says: str) -> None:
@@ -160,3 +182,117 @@ def test_resource_name_makes_the_endpoint() -> None:
         {"K": "k"},
     )
     assert config.providers["a"].base_url == "https://contoso.openai.azure.com"
+
+
+# Entra ID client credentials: the secret exchanged for tokens that expire on the test's clock.
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+CLIENT_ID = "0b7e7a0c-5c2b-4a1e-9a8a-3f0c1d2e4b6a"
+CLIENT_SECRET = "Qx8~entra-client-secret-value-0123456789"
+ENTRA_ENV = {"AZURE_CLIENT_SECRET": CLIENT_SECRET}
+
+
+@contextmanager
+def entra_gateway(
+    monkeypatch: pytest.MonkeyPatch, secret: str = CLIENT_SECRET
+) -> Iterator[tuple[RunningGateway, FakeAzure, FakeClock]]:
+    clock = FakeClock()
+    monkeypatch.setattr(azure, "BearerRefresher", functools.partial(BearerRefresher, clock=clock))
+    app = EntraApp(TENANT, CLIENT_ID, secret)
+    with FakeAzure(KEY, {"prod-4o": "gpt-4o-2024-11-20"}, entra=app, clock=clock) as fake:
+        config = f"""
+defaults: {{retries: 0}}
+providers:
+  az:
+    kind: azure
+    base_url: {fake.url}
+    auth: entra
+    authority: {fake.url}
+    tenant_id: {TENANT}
+    client_id: {CLIENT_ID}
+    client_secret: ${{AZURE_CLIENT_SECRET}}
+    deployments: {{gpt-4o: prod-4o}}
+routes:
+  m: {{targets: [az/gpt-4o]}}
+"""
+        with running_gateway(config, env=ENTRA_ENV) as gateway:
+            yield gateway, fake, clock
+
+
+def chat(clients: Clients, gw: RunningGateway) -> str:
+    reply = clients.openai(gw.url).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}]
+    )
+    return str(reply.choices[0].message.content)
+
+
+def test_entra_tokens_are_renewed_before_they_expire_once_for_a_burst(
+    clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with entra_gateway(monkeypatch) as (gw, fake, clock):
+        assert chat(clients, gw) == "hello from deployment prod-4o"
+        assert fake.token_requests == 1
+        sent = fake.requests[-1]
+        assert sent.headers["authorization"].startswith("Bearer eyJ0eXAiOiJKV1Qi.entra-token-1")
+        assert "api-key" not in sent.headers
+        clock.advance(3200)  # about 6.6 minutes left: the token is still used
+        chat(clients, gw)
+        assert fake.token_requests == 1
+        clock.advance(200)  # under the 5-minute margin: renewed, though still valid
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: chat(clients, gw), range(16)))
+        assert answers == ["hello from deployment prod-4o"] * 16
+        assert fake.token_requests == 2
+        used = {r.headers["authorization"] for r in fake.requests if "deployments" in r.path}
+        assert len(used) == 2
+        clock.advance(3600)  # past the second token's life: a third, before any is refused
+        chat(clients, gw)
+        assert fake.token_requests == 3
+        token_calls = [r for r in fake.requests if r.path.endswith("/oauth2/v2.0/token")]
+        assert {r.path for r in token_calls} == {f"/{TENANT}/oauth2/v2.0/token"}
+        assert all(
+            r.headers["content-type"] == "application/x-www-form-urlencoded" for r in token_calls
+        )
+
+
+def test_a_refused_client_secret_is_an_auth_failure_and_never_shown(
+    clients: Clients, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with entra_gateway(monkeypatch, secret="the-secret-entra-knows") as (gw, fake, _clock):
+        with pytest.raises(openai.APIStatusError) as raised:
+            clients.openai(gw.url).chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}]
+            )
+        answer = raised.value.response
+        assert answer.status_code == 401
+        assert "auth" in answer.headers["x-turnout-attempts"]
+        assert fake.token_requests == 1
+        assert not any("deployments" in r.path for r in fake.requests)  # no call without a token
+        with pytest.raises(openai.APIStatusError):
+            clients.openai(gw.url).chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}]
+            )
+    assert "AADSTS7000215" in answer.text  # Entra's reason is said...
+    for shown in (answer.text, caplog.text, str(raised.value)):
+        assert CLIENT_SECRET not in shown  # ...the secret never
+
+
+def test_the_client_secret_is_a_secret_of_the_config() -> None:
+    config = load_config_text(
+        "providers: {a: {kind: azure, resource: r, auth: entra, tenant_id: contoso.onmicrosoft.com,"
+        " client_id: c, client_secret: '${AZURE_CLIENT_SECRET}'}}\nroutes: {m: [a/x]}",
+        "<t>",
+        ENTRA_ENV,
+    )
+    assert CLIENT_SECRET in config.secrets()
+    assert CLIENT_SECRET not in repr(config.providers["a"])
+    assert config.providers["a"].options["authority"] == "https://login.microsoftonline.com"
+    unset = load_config_text(
+        "providers:\n  a: {kind: azure, resource: r, auth: entra, tenant_id: t, client_id: c,"
+        " client_secret: '${AZURE_CLIENT_SECRET}'}\n  b: {kind: mock}\n"
+        "routes: {m: [a/x, b/x]}",
+        "<t>",
+        {},
+    )
+    assert "AZURE_CLIENT_SECRET is not set" in unset.unavailable["a"][0]

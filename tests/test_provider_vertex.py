@@ -22,7 +22,7 @@ from tests.fakes.vertex_wire import EMAIL, PROJECT, FakeVertex, service_account_
 from tests.gateway import RunningGateway, running_gateway
 from turnout.config import ConfigError
 from turnout.providers import vertex
-from turnout.providers.google import BearerRefresher
+from turnout.providers.tokens import BearerRefresher
 from turnout.runtime.configs import load_config_text
 from turnout.wire.gemini.requests import FOREIGN_CALL_SIGNATURE
 

@@ -175,6 +175,12 @@ class GatewayConfig:
             for name, value in p.headers.items()
             if _CREDENTIAL_HEADER.search(name)
         ]
+        found += [  # a kind's own secrets (an Entra client secret...) are kept as Secret too
+            value.value
+            for p in self.providers.values()
+            for value in p.options.values()
+            if isinstance(value, Secret)
+        ]
         found += [key.value for key in self.server.keys]
         if self.server.admin_key:
             found.append(self.server.admin_key.value)

@@ -4,7 +4,9 @@ Classic API: `POST {endpoint}/openai/deployments/{deployment}/chat/completions?a
 the deployment in the path (the body's model is ignored). The v1 API (`api_version: v1`):
 `POST {endpoint}/openai/v1/chat/completions` with the deployment name as the body's model.
 Embeddings go to `.../embeddings` beside `chat/completions`, in the same OpenAI shape.
-The key goes in an `api-key` header; an Entra ID token (`auth: bearer`) as a bearer token.
+The key goes in an `api-key` header; an Entra ID token given as is (`auth: bearer`) as a
+bearer token; with `auth: entra` the app registration's client secret (`tenant_id`,
+`client_id`, `client_secret`) is exchanged for tokens, renewed before they expire (entra.py).
 A model is sent to the deployment the `deployments:` map names, else to one of its own name.
 """
 
@@ -18,17 +20,21 @@ from urllib.parse import quote
 import orjson
 
 from turnout.config.load import At, ConfigError, expand_env, label
-from turnout.config.model import ProviderConfig
+from turnout.config.model import ProviderConfig, Secret
 from turnout.providers.base import UpstreamCall
+from turnout.providers.entra import AUTHORITY, EntraClientCredentials
 from turnout.providers.kind import Kind
 from turnout.providers.openai import OpenAIProvider
-from turnout.providers.seam import StaticHeaders
+from turnout.providers.seam import Auth, StaticHeaders
+from turnout.providers.tokens import BearerRefresher
 from turnout.providers.transport import HttpTransport
 
 #: The latest generally available version of the classic data-plane API.
 DEFAULT_API_VERSION = "2024-10-21"
 _VERSION = re.compile(r"^(v1|\d{4}-\d{2}-\d{2}(-preview)?)$")
-_AUTH_STYLES = ("api-key", "bearer")
+_AUTH_STYLES = ("api-key", "bearer", "entra")
+_ENTRA_KEYS = ("tenant_id", "client_id", "client_secret")
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,254}$")
 _RESOURCE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -54,9 +60,11 @@ def azure_options(table: Mapping[str, Any], env: Mapping[str, str], at: At) -> d
     if auth not in _AUTH_STYLES:
         raise ConfigError(
             f"{label((*at, 'auth'))} is {auth!r}",
-            "api-key (the resource's key) or bearer (an Entra ID token in api_key)",
+            "api-key (the resource's key), bearer (an Entra ID token in api_key) or entra "
+            "(an app registration's tenant_id, client_id and client_secret)",
             at=(*at, "auth"),
         )
+    entra = _entra_options(table, env, at) if auth == "entra" else {}
     resource = table.get("resource")
     if resource is not None:
         resource = expand_env(str(resource), env, (*at, "resource"))
@@ -83,6 +91,47 @@ def azure_options(table: Mapping[str, Any], env: Mapping[str, str], at: At) -> d
         "deployments": {str(k): str(v) for k, v in deployments.items()},
         "auth": auth,
         "resource": resource,
+        **entra,
+    }
+
+
+def _entra_options(table: Mapping[str, Any], env: Mapping[str, str], at: At) -> dict[str, Any]:
+    """The client-credentials grant's keys: the tenant, the app and its secret, and where
+    tokens come from (Entra ID's public cloud unless `authority:` says otherwise)."""
+    if table.get("api_key") is not None:
+        raise ConfigError(
+            f"{label((*at, 'api_key'))} is given with auth: entra",
+            "auth: entra takes tenant_id, client_id and client_secret; leave api_key out",
+            at=(*at, "api_key"),
+        )
+    values: dict[str, str] = {}
+    for key in _ENTRA_KEYS:
+        if not table.get(key):
+            raise ConfigError(
+                f"{label(at)} has auth: entra but no {key}",
+                "write tenant_id: ${AZURE_TENANT_ID}, client_id: ${AZURE_CLIENT_ID} and "
+                "client_secret: ${AZURE_CLIENT_SECRET} (an app registration's)",
+                at=(*at, key),
+            )
+        values[key] = expand_env(str(table[key]), env, (*at, key))
+    if not _TENANT.match(values["tenant_id"]):
+        raise ConfigError(
+            f"{label((*at, 'tenant_id'))} {values['tenant_id']!r} is not a tenant",
+            "the directory (tenant) ID, a GUID, or its domain such as contoso.onmicrosoft.com",
+            at=(*at, "tenant_id"),
+        )
+    authority = expand_env(str(table.get("authority") or AUTHORITY), env, (*at, "authority"))
+    if not re.match(r"^https?://[^/\s]+/?$", authority):
+        raise ConfigError(
+            f"{label((*at, 'authority'))} is {authority!r}",
+            f"the token service's origin only, such as {AUTHORITY}",
+            at=(*at, "authority"),
+        )
+    return {
+        "tenant_id": values["tenant_id"],
+        "client_id": values["client_id"],
+        "client_secret": Secret(values["client_secret"]),
+        "authority": authority.rstrip("/"),
     }
 
 
@@ -96,7 +145,15 @@ class AzureProvider(OpenAIProvider):
     def __init__(self, config: ProviderConfig, transport: HttpTransport) -> None:
         key = config.api_key.value if config.api_key else ""
         options = config.options
-        if not key:
+        auth: Auth
+        if options.get("auth") == "entra":
+            secret: Secret = options["client_secret"]
+            transport.mask.learn([secret.value])
+            source = EntraClientCredentials(
+                options["authority"], options["tenant_id"], options["client_id"], secret.value
+            )
+            auth = BearerRefresher(source, transport.mask)
+        elif not key:
             auth = StaticHeaders({})
         elif options.get("auth") == "bearer":
             auth = StaticHeaders({"authorization": f"Bearer {key}"})
@@ -127,13 +184,15 @@ class AzureProvider(OpenAIProvider):
         return orjson.dumps(data)
 
 
+_AUTH_NAMES = {"bearer": "entra token", "entra": "entra client credentials"}
+
 AZURE = Kind(
     AzureProvider,
-    keys=frozenset({"api_version", "deployments", "auth", "resource"}),
+    keys=frozenset({"api_version", "deployments", "auth", "resource", "authority", *_ENTRA_KEYS}),
     options=azure_options,
     default_base_url=_resource_url,
     family="azure",
     prefill="none",
     embeddings="openai",
-    auth_name=lambda config: "entra token" if config.options.get("auth") == "bearer" else None,
+    auth_name=lambda config: _AUTH_NAMES.get(config.options.get("auth", "")),
 )

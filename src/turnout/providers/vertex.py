@@ -25,10 +25,11 @@ import orjson
 from turnout.config.load import At, ConfigError, expand_env, label
 from turnout.config.model import ProviderConfig
 from turnout.providers.base import UpstreamCall, UpstreamResponse
-from turnout.providers.google import BearerRefresher, GoogleCredentials
+from turnout.providers.google import GoogleCredentials
 from turnout.providers.kind import Kind, require_extra
 from turnout.providers.openai import not_offered
 from turnout.providers.seam import HttpProvider
+from turnout.providers.tokens import BearerRefresher
 from turnout.providers.transport import HttpTransport
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
