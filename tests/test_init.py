@@ -425,3 +425,200 @@ def test_the_commented_gateway_keys_line_loads_once_uncommented() -> None:
         opened, "c.yaml", {"DEEPSEEK_API_KEY": "k", "TURNOUT_GATEWAY_KEY": "g"}
     )
     assert [key.value for key in config.server.keys] == ["g"]
+
+
+# Cloud paths, detected from the environment and files under the private HOME only.
+
+AWS = {"AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE0001", "AWS_SECRET_ACCESS_KEY": "SECRET-aws-key"}
+NO_METADATA = {"AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@pytest.mark.parametrize(
+    ("region", "profile"),
+    [("us-east-1", "us"), ("eu-central-1", "eu"), ("ap-southeast-2", "global")],
+)
+def test_aws_keys_and_a_region_give_a_bedrock_path(
+    tmp_path: Path, region: str, profile: str
+) -> None:
+    keys = {**AWS, **NO_METADATA, "AWS_REGION": region}
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    text = out_file.read_text(encoding="utf-8")
+    assert "SECRET-aws-key" not in text
+    config = load_config(out_file, env=keys)
+    provider = config.providers["bedrock"]
+    assert (provider.kind, provider.options["region"]) == ("bedrock", region)
+    assert provider.base_url == f"https://bedrock-runtime.{region}.amazonaws.com"
+    sonnet = f"bedrock/{profile}.anthropic.claude-sonnet-4-6"
+    assert paths_of(config, "claude-sonnet-4-6") == [sonnet]
+    assert paths_of(config, "cheap") == [
+        f"bedrock/{profile}.anthropic.claude-haiku-4-5-20251001-v1:0"
+    ]
+    assert paths_of(config, "claude-*") == [sonnet]
+    assert "turnout[aws]" in text  # the comment names the extra
+
+
+def test_a_shared_credentials_file_and_default_region_give_a_bedrock_path(tmp_path: Path) -> None:
+    aws = tmp_path / "home" / ".aws"
+    aws.mkdir(parents=True)
+    (aws / "credentials").write_text("[default]\naws_access_key_id = AKIAFAKE\n")
+    keys = {**NO_METADATA, "AWS_DEFAULT_REGION": "us-west-2"}
+    out_file = tmp_path / "c.yaml"
+    assert run_init(tmp_path, keys, "--yes", "--output", str(out_file)).returncode == 0
+    assert load_config(out_file, env=keys).providers["bedrock"].options["region"] == "us-west-2"
+
+
+def test_aws_credentials_without_a_region_are_left_out_and_said(tmp_path: Path) -> None:
+    keys = {**AWS, **NO_METADATA, "DEEPSEEK_API_KEY": SECRETS["deepseek"]}
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    assert "left out Amazon Bedrock: AWS credentials are there but no region" in result.stdout
+    assert list(written(out_file, keys).providers) == ["deepseek"]
+
+
+def adc_file(tmp_path: Path) -> Path:
+    gcloud = tmp_path / "home" / ".config" / "gcloud"
+    gcloud.mkdir(parents=True)
+    path = gcloud / "application_default_credentials.json"
+    path.write_text(json.dumps({"type": "authorized_user", "client_id": "x", "refresh_token": "y"}))
+    return path
+
+
+def test_application_default_credentials_and_a_project_give_a_vertex_path(tmp_path: Path) -> None:
+    adc_file(tmp_path)
+    keys = {"ANTHROPIC_VERTEX_PROJECT_ID": "my-project-42", "CLOUD_ML_REGION": "us-east5"}
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    config = load_config(out_file, env=keys)
+    options = config.providers["vertex"].options
+    assert (options["project"], options["region"]) == ("my-project-42", "us-east5")
+    assert paths_of(config, "claude-sonnet-4-6") == ["vertex/claude-sonnet-4-6"]
+    assert paths_of(config, "cheap") == ["vertex/claude-haiku-4-5@20251001"]
+    assert paths_of(config, "gemini-*") == ["vertex/*"]
+
+
+def test_google_credentials_without_a_project_are_left_out_and_said(tmp_path: Path) -> None:
+    key_file = tmp_path / "sa.json"
+    key_file.write_text("{}")
+    keys = {"GOOGLE_APPLICATION_CREDENTIALS": str(key_file), "GEMINI_API_KEY": "AIza-SECRET"}
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    assert "left out Google Vertex AI: credentials are there but no project" in result.stdout
+    assert list(written(out_file, keys).providers) == ["gemini"]
+
+
+def test_an_azure_endpoint_and_key_give_a_path_whose_deployments_must_be_filled_in(
+    tmp_path: Path,
+) -> None:
+    keys = {
+        "AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com/",
+        "AZURE_OPENAI_API_KEY": "SECRET-azure-key",
+    }
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    assert "fill in providers.azure.deployments" in result.stdout
+    text = out_file.read_text(encoding="utf-8")
+    assert "SECRET-azure-key" not in text
+    assert "FILL IN deployments" in text
+    config = load_config(out_file, env=keys)
+    provider = config.providers["azure"]
+    assert provider.base_url == "https://contoso.openai.azure.com"
+    assert provider.options["deployments"] == {
+        "gpt-4.1": "FILL-IN-gpt-4.1-deployment",
+        "gpt-4.1-mini": "FILL-IN-gpt-4.1-mini-deployment",
+    }
+    assert paths_of(config, "gpt-*") == ["azure/*"]
+    assert paths_of(config, "cheap") == ["azure/gpt-4.1-mini"]
+
+
+@pytest.mark.parametrize("key_var", ["GEMINI_API_KEY", "GOOGLE_API_KEY"])
+def test_a_gemini_key_gives_a_gemini_path(tmp_path: Path, key_var: str) -> None:
+    keys = {key_var: "AIza-SECRET-gemini"}
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    assert "${" + key_var + "}" in out_file.read_text(encoding="utf-8")
+    config = load_config(out_file, env=keys)
+    assert config.providers["gemini"].base_url == "https://generativelanguage.googleapis.com"
+    assert paths_of(config, "gemini-*") == ["gemini/*"]
+    assert paths_of(config, "cheap") == ["gemini/gemini-2.5-flash-lite"]
+
+
+def test_gemini_cli_pointed_at_turnout_is_left_out(tmp_path: Path) -> None:
+    keys = {
+        "GEMINI_API_KEY": "gateway-key",
+        "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:8787",
+        "DEEPSEEK_API_KEY": SECRETS["deepseek"],
+    }
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert "left out GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:8787" in result.stdout
+    assert list(written(out_file, keys).providers) == ["deepseek"]
+
+
+def test_a_cloud_path_without_its_extra_is_left_out_with_the_install_command(
+    tmp_path: Path,
+) -> None:
+    shims = tmp_path / "shims" / "botocore"
+    shims.mkdir(parents=True)
+    (shims / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'botocore'\")\n"
+    )
+    keys = {
+        **AWS,
+        "AWS_REGION": "us-east-1",
+        "GEMINI_API_KEY": "AIza-SECRET",
+        "PYTHONPATH": str(tmp_path / "shims"),
+    }
+    out_file = tmp_path / "c.yaml"
+    result = run_init(tmp_path, keys, "--yes", "--output", str(out_file))
+    assert result.returncode == 0, result.stderr
+    assert "left out Amazon Bedrock: it needs botocore: pip install 'turnout[aws]'" in result.stdout
+    assert list(written(out_file, keys).providers) == ["gemini"]
+
+
+def test_interactive_mode_confirms_each_detected_cloud_path(tmp_path: Path) -> None:
+    keys = {**AWS, **NO_METADATA, "AWS_REGION": "us-east-1", "GEMINI_API_KEY": "AIza-SECRET"}
+    out_file = tmp_path / "c.yaml"
+    # Five keyed questions (no), Bedrock (yes), Gemini (no), the two local servers (no).
+    stdin = "n\n" * 5 + "y\nn\n" + "n\n" * 2
+    result = run_init(tmp_path, keys, "--interactive", "--output", str(out_file), stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    assert "Use Amazon Bedrock (region us-east-1), found in this environment? [Y/n]" in (
+        result.stdout
+    )
+    assert "Use the Gemini API, found in this environment? [Y/n]" in result.stdout
+    assert list(load_config(out_file, env=keys).providers) == ["bedrock"]
+
+
+def test_every_cloud_path_together_loads() -> None:
+    paths = [
+        ProviderPath("gemini", "https://generativelanguage.googleapis.com", "GEMINI_API_KEY"),
+        ProviderPath(
+            "azure",
+            "https://r.openai.azure.com",
+            "AZ",
+            options=(("deployments", {"gpt-4.1": "d"}),),
+        ),
+        ProviderPath("vertex", "", options=(("project", "my-project-42"),)),
+        ProviderPath("bedrock", "", options=(("region", "eu-west-1"),), profile="eu"),
+        ProviderPath("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
+    ]
+    text = render_config(paths)
+    assert yaml.safe_load(text) == config_data(paths)
+    config = load_config_text(
+        text, "<template>", {"GEMINI_API_KEY": "k", "AZ": "k", "ANTHROPIC_API_KEY": "k"}
+    )
+    assert paths_of(config, "claude-sonnet-4-6") == [
+        "anthropic/claude-sonnet-4-6",
+        "bedrock/eu.anthropic.claude-sonnet-4-6",
+        "vertex/claude-sonnet-4-6",
+        "azure/gpt-4.1",
+        "gemini/gemini-2.5-pro",
+    ]
+    assert paths_of(config, "gemini-*") == ["gemini/*", "vertex/*"]

@@ -12,6 +12,7 @@ read line by line; end of input takes the default), and `--no-probe` skips the l
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -38,6 +39,14 @@ OAUTH_PREFIX = "sk-ant-oat"
 BASE_URLS = {key_var: url for _, key_var, _, _, url in ENV_PROVIDERS}
 ANTHROPIC_URL = BASE_URLS["ANTHROPIC_API_KEY"]
 OPENAI_URL = BASE_URLS["OPENAI_API_KEY"]
+GEMINI_URL = "https://generativelanguage.googleapis.com"
+#: Paths found only from the environment and files, which the interactive mode confirms.
+DETECTED_ONLY = {
+    "bedrock": "Amazon Bedrock",
+    "vertex": "Google Vertex AI",
+    "azure": "Azure OpenAI",
+    "gemini": "the Gemini API",
+}
 #: A model to send a local server that did not list any; the config says to change it.
 LOCAL_DEFAULT_MODELS = {"ollama": "llama3.2", "lmstudio": "local-model"}
 LOCAL_LABELS = {"ollama": "a local Ollama", "lmstudio": "a local LM Studio"}
@@ -129,7 +138,11 @@ def _nothing_found(interactive: bool) -> int:
     if interactive:
         message = "no provider path chosen"
     else:
-        variables = ", ".join(sorted({q.key_var for q in KEYED_QUESTIONS} | {"OPENAI_BASE_URL"}))
+        clouds = {"AWS_PROFILE", "AWS_ACCESS_KEY_ID", "GOOGLE_APPLICATION_CREDENTIALS"}
+        clouds |= {"AZURE_OPENAI_ENDPOINT", "GEMINI_API_KEY", "GOOGLE_API_KEY"}
+        variables = ", ".join(
+            sorted({q.key_var for q in KEYED_QUESTIONS} | {"OPENAI_BASE_URL"} | clouds)
+        )
         ports = ", ".join(f"{name} (127.0.0.1:{port})" for name, port in LOCAL_SERVERS)
         message = f"no provider path found; looked for {variables} and for {ports}"
     print(f"turnout init: {message}", file=sys.stderr)
@@ -186,11 +199,101 @@ def detect_paths(env: Mapping[str, str], local: Mapping[str, list[str]]) -> Dete
     for name, key_var in (("openrouter", "OPENROUTER_API_KEY"), ("deepseek", "DEEPSEEK_API_KEY")):
         if env.get(key_var):
             found.paths.append(ProviderPath(name, BASE_URLS[key_var], key_var))
+    for detect in (_bedrock, _vertex, _azure, _gemini):
+        path = detect(env, found)
+        if path is not None:
+            found.paths.append(path)
     for name, port in LOCAL_SERVERS:
         if name in local:
             model = (local[name] or [LOCAL_DEFAULT_MODELS[name]])[0]
             found.paths.append(ProviderPath(name, f"http://127.0.0.1:{port}/v1", model=model))
     return found
+
+
+#: Placeholder deployment names for an Azure path; the config says to replace them.
+AZURE_MODELS = ("gpt-4.1", "gpt-4.1-mini")
+#: Where gcloud keeps Application Default Credentials, under its config directory.
+ADC_FILE = "application_default_credentials.json"
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("HOME") or Path.home())
+
+
+def _missing_extra(module: str, extra: str, what: str, found: Detected) -> bool:
+    """True (and said) when the kind's optional library is not installed."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        found.notes.append(f"left out {what}: it needs {module}: pip install 'turnout[{extra}]'")
+        return True
+    return False
+
+
+def _bedrock(env: Mapping[str, str], found: Detected) -> ProviderPath | None:
+    """AWS credentials as botocore's chain finds them (keys, a profile, the shared file)."""
+    shared = Path(env.get("AWS_SHARED_CREDENTIALS_FILE") or _home(env) / ".aws" / "credentials")
+    if not (env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_PROFILE") or shared.is_file()):
+        return None
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if not region:
+        found.notes.append(
+            "left out Amazon Bedrock: AWS credentials are there but no region; "
+            "export AWS_REGION (e.g. us-east-1) and run turnout init again"
+        )
+        return None
+    if _missing_extra("botocore", "aws", "Amazon Bedrock", found):
+        return None
+    geography = region.split("-", 1)[0]
+    profile = geography if geography in ("us", "eu") else "global"
+    return ProviderPath("bedrock", "", options=(("region", region),), profile=profile)
+
+
+def _vertex(env: Mapping[str, str], found: Detected) -> ProviderPath | None:
+    """Application Default Credentials and a project, as Claude Code's Vertex mode reads them."""
+    gcloud = Path(env.get("CLOUDSDK_CONFIG") or _home(env) / ".config" / "gcloud")
+    adc = env.get("GOOGLE_APPLICATION_CREDENTIALS") or ""
+    if not (adc and Path(adc).is_file()) and not (gcloud / ADC_FILE).is_file():
+        return None
+    project = env.get("ANTHROPIC_VERTEX_PROJECT_ID") or env.get("GOOGLE_CLOUD_PROJECT")
+    if not project:
+        found.notes.append(
+            "left out Google Vertex AI: credentials are there but no project; "
+            "export GOOGLE_CLOUD_PROJECT and run turnout init again"
+        )
+        return None
+    if _missing_extra("google.auth", "gcp", "Google Vertex AI", found):
+        return None
+    region = env.get("CLOUD_ML_REGION") or "global"
+    return ProviderPath("vertex", "", options=(("project", project), ("region", region)))
+
+
+def _azure(env: Mapping[str, str], found: Detected) -> ProviderPath | None:
+    endpoint = env.get("AZURE_OPENAI_ENDPOINT", "").strip().rstrip("/")
+    if not (endpoint and env.get("AZURE_OPENAI_API_KEY")):
+        return None
+    endpoint = endpoint.split("/openai", 1)[0]
+    found.notes.append(
+        "Azure OpenAI: fill in providers.azure.deployments with your deployment names "
+        "before starting (the FILL-IN-... values are placeholders)"
+    )
+    deployments = {model: f"FILL-IN-{model}-deployment" for model in AZURE_MODELS}
+    return ProviderPath(
+        "azure", endpoint, "AZURE_OPENAI_API_KEY", options=(("deployments", deployments),)
+    )
+
+
+def _gemini(env: Mapping[str, str], found: Detected) -> ProviderPath | None:
+    """GEMINI_API_KEY, else GOOGLE_API_KEY, as the Gemini SDKs read them."""
+    key_var = next((v for v in ("GEMINI_API_KEY", "GOOGLE_API_KEY") if env.get(v)), None)
+    if key_var is None:
+        return None
+    url = env.get("GOOGLE_GEMINI_BASE_URL", "")
+    if url and is_gateway(base_url(url)):
+        # Gemini CLI pointed at the gateway holds the gateway's key, not Google's.
+        found.notes.append(f"left out GOOGLE_GEMINI_BASE_URL={url}: that is turnout itself")
+        return None
+    return ProviderPath("gemini", GEMINI_URL, key_var)
 
 
 def _anthropic_url(env: Mapping[str, str], found: Detected) -> str:
@@ -232,6 +335,12 @@ def ask_paths(ask: Ask, detected: Detected, local: Mapping[str, list[str]]) -> l
         path = _ask_keyed(ask, question, known.get(question.name))
         if path is not None:
             paths.append(path)
+    for path in detected.paths:
+        if path.name in DETECTED_ONLY:
+            where = ", ".join(f"{k} {v}" for k, v in path.options if isinstance(v, str))
+            what = DETECTED_ONLY[path.name] + (f" ({where})" if where else "")
+            if confirm(ask, f"Use {what}, found in this environment?", True):
+                paths.append(path)
     for name, port in LOCAL_SERVERS:
         path = _ask_local(ask, name, port, local.get(name))
         if path is not None:

@@ -31,6 +31,10 @@ class ProviderPath:
     base_url: str
     key_var: str | None = None  # the environment variable holding the key; None: no key
     model: str | None = None  # local servers only: the model to send for every route
+    #: The kind's own keys to write (region, project, deployments...), in order.
+    options: tuple[tuple[str, str | dict[str, str]], ...] = ()
+    #: Bedrock only: the inference-profile prefix its Claude ids take (us, eu, global...).
+    profile: str = "global"
 
 
 #: Provider names `turnout init` knows, in the order they are written.
@@ -53,6 +57,27 @@ PATH_KINDS: dict[str, PathKind] = {
         "openai",
         "OpenRouter: model names are vendor/model, e.g. anthropic/claude-sonnet-4.5.",
     ),
+    "bedrock": PathKind(
+        "bedrock",
+        "bedrock",
+        "Amazon Bedrock: your AWS credentials (keys, AWS_PROFILE or ~/.aws) sign each request; "
+        "Claude by its cross-region inference profile id. Needs pip install 'turnout[aws]'.",
+    ),
+    "vertex": PathKind(
+        "vertex",
+        "vertex",
+        "Google Vertex AI: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS or "
+        "gcloud auth application-default login) give the tokens; Claude and Gemini models. "
+        "Needs pip install 'turnout[gcp]'.",
+    ),
+    "azure": PathKind(
+        "azure",
+        "azure",
+        "Azure OpenAI. FILL IN deployments: each model name -> the name of the deployment you "
+        "created for it (Azure AI Foundry > Deployments); until then its paths fail with "
+        "DeploymentNotFound.",
+    ),
+    "gemini": PathKind("gemini", "gemini", "Google's Gemini API (an AI Studio key)."),
     "deepseek": PathKind("deepseek", "openai", "DeepSeek API."),
     "ollama": PathKind(
         "local", "openai", "A local Ollama: no key; change the model to one you have."
@@ -72,9 +97,13 @@ ROUTES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         "Claude Sonnet: the Anthropic paths first, then the others with their closest model.",
         (
             ("anthropic", "claude-sonnet-4-6"),
+            ("bedrock", "{profile}.anthropic.claude-sonnet-4-6"),
+            ("vertex", "claude-sonnet-4-6"),
             ("relay", "claude-sonnet-4-6"),
             ("openrouter", "anthropic/claude-sonnet-4.5"),
             ("openai", "gpt-4.1"),
+            ("azure", "gpt-4.1"),
+            ("gemini", "gemini-2.5-pro"),
             ("deepseek", "deepseek-chat"),
             ("local", LOCAL_MODEL),
         ),
@@ -84,8 +113,12 @@ ROUTES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         (
             ("deepseek", "deepseek-chat"),
             ("anthropic", "claude-haiku-4-5"),
+            ("bedrock", "{profile}.anthropic.claude-haiku-4-5-20251001-v1:0"),
+            ("vertex", "claude-haiku-4-5@20251001"),
+            ("gemini", "gemini-2.5-flash-lite"),
             ("openrouter", "anthropic/claude-haiku-4.5"),
             ("openai", "gpt-4.1-mini"),
+            ("azure", "gpt-4.1-mini"),
             ("relay", "claude-haiku-4-5"),
             ("local", LOCAL_MODEL),
         ),
@@ -94,9 +127,13 @@ ROUTES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         "Any other Claude model: the name asked for where it exists, a Sonnet elsewhere.",
         (
             ("anthropic", "*"),
+            ("bedrock", "{profile}.anthropic.claude-sonnet-4-6"),
+            ("vertex", "claude-sonnet-4-6"),
             ("relay", "*"),
             ("openrouter", "anthropic/claude-sonnet-4.5"),
             ("openai", "gpt-4.1"),
+            ("azure", "gpt-4.1"),
+            ("gemini", "gemini-2.5-pro"),
             ("deepseek", "deepseek-chat"),
             ("local", LOCAL_MODEL),
         ),
@@ -105,12 +142,17 @@ ROUTES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         "GPT models: OpenAI-compatible paths first, then a comparable model elsewhere.",
         (
             ("openai", "*"),
+            ("azure", "*"),
             ("relay", "*"),
             ("openrouter", "openai/gpt-4.1"),
             ("anthropic", "claude-sonnet-4-6"),
             ("deepseek", "deepseek-chat"),
             ("local", LOCAL_MODEL),
         ),
+    ),
+    "gemini-*": (
+        "Gemini models, under their own names, on Google's paths.",
+        (("gemini", "*"), ("vertex", "*"), ("relay", "*"), ("openrouter", "*")),
     ),
     "deepseek-*": (
         "DeepSeek models, under the name each path that serves them knows them by.",
@@ -126,6 +168,10 @@ ROUTES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         (
             ("anthropic", "*"),
             ("openai", "*"),
+            ("azure", "*"),
+            ("gemini", "*"),
+            ("vertex", "*"),
+            ("bedrock", "*"),
             ("relay", "*"),
             ("openrouter", "*"),
             ("deepseek", "*"),
@@ -138,7 +184,8 @@ ROUTES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
 #: would hand a name the client chose on purpose to another vendor's model, or name a vendor
 #: the user has no path to; the `*` route already sends such names on as asked.
 ROUTE_NEEDS: dict[str, frozenset[str]] = {
-    "gpt-*": frozenset({"openai", "relay", "openrouter"}),
+    "gpt-*": frozenset({"openai", "azure", "relay", "openrouter"}),
+    "gemini-*": frozenset({"gemini", "vertex"}),
     "deepseek-*": frozenset({"deepseek", "openrouter"}),
 }
 #: Small-model names clients send for chores, and the families the cheap route's first path
@@ -148,8 +195,8 @@ CHEAP_ALIASES: dict[str, frozenset[str] | None] = {
     "claude-haiku-4-5": None,
     "claude-haiku-4-5-20251001": None,
     "claude-3-5-haiku-latest": None,
-    "gpt-4o-mini": frozenset({"openai"}),
-    "gpt-4.1-mini": frozenset({"openai"}),
+    "gpt-4o-mini": frozenset({"openai", "azure"}),
+    "gpt-4.1-mini": frozenset({"openai", "azure"}),
 }
 #: Task kinds (`x-turnout-task: title`) and the route that serves them.
 TASKS = {"title": "cheap", "compress": "cheap"}
@@ -167,14 +214,18 @@ def route_targets(route: str, paths: Sequence[ProviderPath]) -> list[str]:
             if PATH_KINDS[path.name].family != family:
                 continue
             sent = (path.model or "*") if model == LOCAL_MODEL else model
+            sent = sent.replace("{profile}", path.profile)
             targets.append(f"{path.name}/{sent}")
     return targets
 
 
 def _provider_data(path: ProviderPath) -> dict[str, Any]:
-    data: dict[str, Any] = {"kind": PATH_KINDS[path.name].kind, "base_url": path.base_url}
+    data: dict[str, Any] = {"kind": PATH_KINDS[path.name].kind}
+    if path.base_url:  # a cloud kind's default base URL follows from its region
+        data["base_url"] = path.base_url
     if path.key_var:
         data["api_key"] = "${" + path.key_var + "}"
+    data.update(path.options)
     return data
 
 
@@ -284,8 +335,15 @@ def _render_providers(providers: dict[str, Any]) -> str:
     for name, table in providers.items():
         lines.append(f"  # {PATH_KINDS[name].comment}")
         lines.append(f"  {scalar(name)}:")
-        lines += [f"    {key}: {scalar(value)}" for key, value in table.items()]
+        lines += [f"    {key}: {_flow(value)}" for key, value in table.items()]
     return "\n".join(lines) + "\n"
+
+
+def _flow(value: str | dict[str, str]) -> str:
+    """A scalar, or a mapping of scalars on one line (`{gpt-4.1: my-deployment}`)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{scalar(k)}: {scalar(v)}" for k, v in value.items()) + "}"
+    return scalar(value)
 
 
 def _render_routes(routes: dict[str, list[str]]) -> str:
