@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import socket
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, cast
 
 import openai
 import pytest
+import yaml
+from aiohttp import web
 
 from tests.clients import Clients
 from tests.fakes import (
@@ -22,7 +25,15 @@ from tests.fakes import (
     ToolCall,
 )
 from tests.fakes.anthropic_wire import SIGNATURE
-from tests.gateway import RunningGateway, gateway_over, request, running_gateway
+from tests.fakes.hostile import HostileUpstream
+from tests.gateway import (
+    PATH_KEY,
+    RunningGateway,
+    gateway_over,
+    provider_entry,
+    request,
+    running_gateway,
+)
 
 WIRES = ["openai", "anthropic", "responses"]
 READ_FILE: Any = {
@@ -359,3 +370,46 @@ def test_the_mock_provider_answers_a_responses_client_in_its_wire(clients: Clien
         events = list(client.responses.create(model="m", input="hi", stream=True))
         assert events[-1].type == "response.completed"
         assert events[-1].response.output_text == "mock says hi"
+
+
+PUBLISHED = Path(__file__).parent / "data" / "streams" / "responses_text.txt"
+
+
+async def _published_stream(request: web.Request, up: HostileUpstream) -> web.StreamResponse:
+    """OpenAI's published streaming example, as an upstream would send it."""
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    await response.write(PUBLISHED.read_bytes())
+    await response.write_eof()
+    return response
+
+
+def test_the_published_responses_stream_passes_through_to_a_responses_client(
+    clients: Clients,
+) -> None:
+    with HostileUpstream(_published_stream) as up:
+        entry = provider_entry("responses", up.url)
+        config = {"providers": {"oai": entry}, "routes": {"m": ["oai/gpt-4.1"]}}
+        with running_gateway(yaml.safe_dump(config), env={"KEY": PATH_KEY}) as gw:
+            stream = clients.openai(gw.url).responses.create(model="m", input="Hello!", stream=True)
+            events = list(stream)
+    assert [event.type for event in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    completed = events[-1]
+    assert completed.response.output_text == "Hi there! How can I assist you today?"
+    assert completed.response.usage is not None
+    assert (completed.response.usage.input_tokens, completed.response.usage.output_tokens) == (
+        37,
+        11,
+    )
+    [sent] = up.requests
+    assert sent.path == "/v1/responses"

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from turnout.ledger.usage import UsageMeter
 from turnout.wire import CHAT, GEMINI, MESSAGES, RESPONSES, CannotCarry, Codec, hub
 from turnout.wire.sse import Event, EventSplitter
 from turnout.wire.translate import translate_request, translate_response, translate_stream
@@ -205,6 +206,7 @@ STREAM_CASES = [
     ("anthropic_thinking.txt", MESSAGES),
     ("openai_text.txt", CHAT),
     ("openai_tool_call.txt", CHAT),
+    ("responses_text.txt", RESPONSES),
     ("responses_tool_call.txt", RESPONSES),
     ("gemini_text.txt", GEMINI),
     ("gemini_tool_call.txt", GEMINI),
@@ -227,6 +229,20 @@ def test_a_stream_survives_every_other_wire_and_back(
     original = captured(name)
     back = through(through(original, source, target), target, source)
     assert reassembled(back, source) == reassembled(original, source)
+
+
+def test_the_published_responses_stream_reaches_a_chat_and_a_messages_client() -> None:
+    """OpenAI's own streaming example (without sequence numbers, as published): its text and
+    its usage reach the other wires."""
+    original = captured("responses_text.txt")
+    assert reassembled(original, RESPONSES) == [("text", "Hi")]  # the deltas it shows
+    for target in (CHAT, MESSAGES):
+        events = through(original, RESPONSES, target)
+        assert reassembled(events, target) == [("text", "Hi")]
+        usage = UsageMeter(target)
+        for event in events:
+            usage.observe(event)
+        assert (usage.usage.tokens_in, usage.usage.tokens_out) == (37, 11)
 
 
 def test_the_responses_event_sequence_from_an_anthropic_stream() -> None:
