@@ -405,6 +405,7 @@ def test_the_published_responses_stream_passes_through_to_a_responses_client(
         "response.completed",
     ]
     completed = events[-1]
+    assert isinstance(completed, openai.types.responses.ResponseCompletedEvent)
     assert completed.response.output_text == "Hi there! How can I assist you today?"
     assert completed.response.usage is not None
     assert (completed.response.usage.input_tokens, completed.response.usage.output_tokens) == (
