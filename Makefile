@@ -58,6 +58,7 @@ format: $(BIN)/turnout
 bench: $(BIN)/turnout
 	$(BIN)/python scripts/bench_diagnose.py
 	$(BIN)/python scripts/bench_relay.py
+	$(BIN)/python scripts/bench_signing.py
 
 accuracy: $(BIN)/turnout
 	$(BIN)/python scripts/corpus_accuracy.py
