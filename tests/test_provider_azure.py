@@ -267,6 +267,8 @@ def test_a_refused_client_secret_is_an_auth_failure_and_never_shown(
         answer = raised.value.response
         assert answer.status_code == 401
         assert "auth" in answer.headers["x-turnout-attempts"]
+        # Entra's reason is read as the app registration's secret, not an API key.
+        assert answer.json()["error"]["turnout"]["code"] == "entra_client_secret_invalid"
         assert fake.token_requests == 1
         assert not any("deployments" in r.path for r in fake.requests)  # no call without a token
         with pytest.raises(openai.APIStatusError):

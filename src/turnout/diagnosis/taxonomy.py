@@ -54,6 +54,9 @@ CODES: dict[str, Category] = {
     "missing_api_key": _C.AUTH,
     "oauth_token_expired": _C.AUTH,
     "credential_expired": _C.AUTH,
+    "entra_client_secret_invalid": _C.AUTH,
+    "entra_app_not_found": _C.AUTH,
+    "entra_tenant_not_found": _C.AUTH,
     # permission
     "client_restricted_credential": _C.PERMISSION,
     "region_unsupported": _C.PERMISSION,
