@@ -5,8 +5,9 @@ through InvokeModel, other vendors' models through Converse."""
 from __future__ import annotations
 
 import sys
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,9 @@ def bedrock_gateway(
     provider_extra: str = "",
     backup: RunningUpstream | None = None,
     model: str = MODEL,
+    aws_clock: Callable[[], float] = time.time,
 ) -> Iterator[tuple[RunningGateway, FakeBedrock]]:
-    with FakeBedrock(keys or Keys(ACCESS, SECRET)) as fake:
+    with FakeBedrock(keys or Keys(ACCESS, SECRET), clock=aws_clock) as fake:
         targets = f'"br/{model}"' + (", backup/claude-backup" if backup else "")
         backup_provider = (
             f"  backup: {{kind: anthropic, base_url: '{backup.url}', api_key: '${{K}}'}}"
@@ -242,6 +244,38 @@ def test_a_shared_profile_with_a_session_token_signs_with_it(
         )
         assert reply.content[0].type == "text"
         assert keys.seen_tokens == [token]
+
+
+@pytest.mark.parametrize(
+    ("aws_ahead_s", "words"),
+    [(20 * 60, "Signature expired"), (-20 * 60, "Signature not yet current")],
+)
+def test_a_clock_off_by_minutes_is_clock_skew_and_the_next_path_serves(
+    clients: Clients, aws_ahead_s: float, words: str
+) -> None:
+    """AWS's clock 20 minutes ahead of (or behind) this machine's: the signature's time is
+    refused, read as this machine's clock, and the call goes on to the next path unretried."""
+    with RunningUpstream() as backup:
+        with bedrock_gateway(backup=backup, aws_clock=lambda: time.time() + aws_ahead_s) as (
+            gw,
+            fake,
+        ):
+            raw = clients.anthropic(gw.url).messages.with_raw_response.create(
+                model="m", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+            )
+            assert raw.parse().content[0].type == "text"
+            assert raw.headers["x-turnout-attempts"].startswith("br:auth")
+            assert fake.signature_checks == 0  # refused on its time, before the signature
+            assert len(fake.requests) == 1
+        assert len(backup.requests) == 1
+    with bedrock_gateway(aws_clock=lambda: time.time() + aws_ahead_s) as (gw, fake):
+        with pytest.raises(anthropic.APIStatusError) as raised:
+            clients.anthropic(gw.url).messages.create(
+                model="m", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+            )
+        assert words in raised.value.response.text
+        assert raised.value.response.headers["x-turnout-attempts"] == "br:auth"
+        assert raised.value.response.json()["turnout"]["code"] == "clock_skew"
 
 
 def test_a_gated_anthropic_path_fails_over_to_bedrock_with_tools_intact(clients: Clients) -> None:

@@ -8,10 +8,13 @@ only for a call the turn before answered."""
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import hmac
 import struct
+import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
@@ -281,10 +284,40 @@ def _error(status: int, kind: str, message: str) -> web.Response:
     )
 
 
+#: How far a signature's X-Amz-Date may be from AWS's clock, either way.
+SIGNATURE_SKEW_S = 300
+
+
+def _clock_refusal(signed_at: str, now_s: float) -> web.Response | None:
+    """AWS's answer to a signing time out of the allowed skew, in its words, or None."""
+    signed = datetime.datetime.strptime(signed_at, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
+    now = datetime.datetime.fromtimestamp(int(now_s), datetime.UTC)
+    skew = datetime.timedelta(seconds=SIGNATURE_SKEW_S)
+    stamp = "%Y%m%dT%H%M%SZ"
+    minutes = SIGNATURE_SKEW_S // 60
+    if signed < now - skew:
+        message = (
+            f"Signature expired: {signed_at} is now earlier than "
+            f"{(now - skew).strftime(stamp)} ({now.strftime(stamp)} - {minutes} min.)"
+        )
+    elif signed > now + skew:
+        message = (
+            f"Signature not yet current: {signed_at} is still later than "
+            f"{(now + skew).strftime(stamp)} ({now.strftime(stamp)} + {minutes} min.)"
+        )
+    else:
+        return None
+    return _error(403, "InvalidSignatureException", message)
+
+
 class FakeBedrock(AppServer):
-    def __init__(self, keys: Keys, region: str = "us-east-1") -> None:
+    def __init__(
+        self, keys: Keys, region: str = "us-east-1", clock: Callable[[], float] = time.time
+    ) -> None:
+        """`clock` is AWS's clock (epoch seconds): a signing time too far from it is refused."""
         self.keys = keys
         self.region = region
+        self.clock = clock
         self.steps: list[BedrockStep] = [BedrockStep()]
         self.signature_checks = 0
         super().__init__()
@@ -314,6 +347,9 @@ class FakeBedrock(AppServer):
             return _error(
                 403, "InvalidSignatureException", "Credential should be scoped to a valid region."
             ), {}
+        refused = _clock_refusal(request.headers.get("x-amz-date", ""), self.clock())
+        if refused is not None:
+            return refused, {}
         expected, carried = expected_signature(request, body, self.keys.secret_key)
         self.signature_checks += 1
         if not hmac.compare_digest(expected, carried):

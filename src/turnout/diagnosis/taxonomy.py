@@ -57,6 +57,7 @@ CODES: dict[str, Category] = {
     "entra_client_secret_invalid": _C.AUTH,
     "entra_app_not_found": _C.AUTH,
     "entra_tenant_not_found": _C.AUTH,
+    "clock_skew": _C.AUTH,
     # permission
     "client_restricted_credential": _C.PERMISSION,
     "region_unsupported": _C.PERMISSION,
