@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import anthropic
 import openai
@@ -16,6 +18,7 @@ from tests.clients import Clients
 from tests.clock import FakeClock
 from tests.fakes.azure_wire import FILTERED_WORD, EntraApp, FakeAzure
 from tests.gateway import RunningGateway, running_gateway
+from turnout.catalog import Price, price_of
 from turnout.config import ConfigError
 from turnout.providers import azure
 from turnout.providers.tokens import BearerRefresher
@@ -298,3 +301,60 @@ def test_the_client_secret_is_a_secret_of_the_config() -> None:
         {},
     )
     assert "AZURE_CLIENT_SECRET is not set" in unset.unavailable["a"][0]
+
+
+def test_a_deployment_named_in_a_route_is_priced_as_the_model_it_serves() -> None:
+    config = load_config_text(
+        "providers:\n"
+        "  az: {kind: azure, resource: r, api_key: '${K}', deployments: {gpt-4o: prod-4o}}\n"
+        "  oa: {kind: openai, base_url: 'https://api.openai.com/v1', api_key: '${K}'}\n"
+        "routes: {m: [az/prod-4o]}",
+        "<t>",
+        {"K": KEY},
+    )
+    assert price_of("prod-4o") is None  # the deployment's own name is no model
+    assert config.price_of("az", "prod-4o") == price_of("gpt-4o")
+    assert config.price_of("az", "gpt-4o") == price_of("gpt-4o")
+    assert config.price_of("az", "gpt-4o-mini") == price_of("gpt-4o-mini")  # unmapped: itself
+    assert config.price_of("oa", "prod-4o") is None  # the map is that path's alone
+    mine = Price(1.0, 2.0, 0.5)
+    priced = load_config_text(
+        "providers: {az: {kind: azure, resource: r, api_key: '${K}', deployments: {gpt-4o: prod-4o}}}"
+        "\nroutes: {m: [az/prod-4o]}\nprices: {prod-4o: {input: 1, output: 2, cached: 0.5}}",
+        "<t>",
+        {"K": KEY},
+    )
+    assert priced.price_of("az", "prod-4o") == mine  # a price given to the deployment wins
+
+
+def test_a_route_to_a_deployment_is_charged_and_budgeted_at_its_models_price(
+    clients: Clients, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    with FakeAzure(KEY, {"prod-4o": "gpt-4o-2024-11-20"}) as fake:
+        config = f"""
+ledger: {ledger}
+providers:
+  az:
+    kind: azure
+    base_url: {fake.url}
+    api_key: ${{AZ_KEY}}
+    deployments: {{gpt-4o: prod-4o}}
+    budget: {{usd: 10, period: day}}
+routes:
+  m: {{targets: [az/prod-4o]}}
+"""
+        with running_gateway(config, env={"AZ_KEY": KEY}) as gw:
+            reply = clients.openai(gw.url).chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}]
+            )  # a path with a budget refuses a model it cannot price: this one it can
+            assert reply.choices[0].message.content == "hello from deployment prod-4o"
+    with sqlite3.connect(ledger) as conn:
+        tokens_in, tokens_out, cached, cost = conn.execute(
+            "SELECT tokens_in, tokens_out, tokens_cached, cost_usd FROM requests"
+        ).fetchone()
+    gpt_4o = price_of("gpt-4o")
+    assert gpt_4o is not None
+    assert tokens_in + tokens_out > 0
+    assert cost == pytest.approx(gpt_4o.cost(tokens_in, tokens_out, cached))
+    assert cost > 0

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from turnout.access.limits import Budgets, KeyRing, OverBudget, OverRate, Spend
-from turnout.catalog.prices import Price, price_of
+from turnout.catalog.prices import PriceOf
 from turnout.config.model import RouteConfig
 from turnout.errors import ClientRequestError
 from turnout.ledger.keys import GatewayKey
@@ -27,7 +27,7 @@ DEFAULT_OUTPUT_TOKENS = 4096
 
 
 def estimate_cost(
-    prices: Mapping[str, Price], route: RouteConfig, body: bytes, data: Mapping[str, object]
+    price_of: PriceOf, route: RouteConfig, body: bytes, data: Mapping[str, object]
 ) -> float | str:
     """The most this request may cost on any path of its route (about 4 bytes a token in),
     or the first path whose model has no price: its cost could not be counted."""
@@ -43,7 +43,7 @@ def estimate_cost(
     costs = []
     for target in route.targets:
         name = target_model(target, model)
-        price = price_of(name, prices)
+        price = price_of(target.provider, name)
         if price is None:
             return f"{target.provider}/{name}"
         costs.append(price.cost(tokens_in, tokens_out))
@@ -68,7 +68,7 @@ def _priced(key: GatewayKey, route: RouteConfig, estimate: float | str) -> float
 
 async def admit(
     budgets: Budgets,
-    prices: Mapping[str, Price],
+    price_of: PriceOf,
     key: GatewayKey | None,
     route: RouteConfig,
     request: ParsedRequest,
@@ -91,7 +91,7 @@ async def admit(
     now = time.time()
     estimate = 0.0
     if key.id in budgets.keys and not free:
-        estimate = _priced(key, route, estimate_cost(prices, route, request.body, request.head))
+        estimate = _priced(key, route, estimate_cost(price_of, route, request.body, request.head))
     try:
         tally.hold = await budgets.admit(key, estimate, now) or ""
     except OverRate as over:
@@ -119,7 +119,7 @@ async def admit(
 async def settle(
     budgets: Budgets,
     keyring: KeyRing,
-    prices: Mapping[str, Price],
+    price_of: PriceOf,
     tally: Tally,
     record: RequestRecord,
 ) -> None:
@@ -139,7 +139,7 @@ async def settle(
     await budgets.settle(spend, now)
     per_provider: dict[str, float] = {}
     for leg in tally.legs:
-        cost = cost_of(leg.target, leg.usage, prices)
+        cost = cost_of(leg.target, leg.usage, price_of)
         per_provider[leg.target.provider] = per_provider.get(leg.target.provider, 0.0) + cost
     for provider, cost in per_provider.items():
         path_spend = Spend(None, "", 0.0, round(cost, 8), 0, provider, False)

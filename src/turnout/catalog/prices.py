@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cache, lru_cache
@@ -42,6 +42,10 @@ def _entries() -> tuple[tuple[str, Price], ...]:
     return tuple((e["match"], price_from_table(e)) for e in tomllib.loads(text)["price"])
 
 
+#: The price of a path's model: (provider name, model name) -> price, or None when unknown.
+PriceOf = Callable[[str, str], Price | None]
+
+
 def price_of(model: str, overrides: Mapping[str, Price] | None = None) -> Price | None:
     """The price of a model, or None when unknown (a local model, an unlisted one).
 
@@ -49,12 +53,21 @@ def price_of(model: str, overrides: Mapping[str, Price] | None = None) -> Price 
     `@version`) costs what the vendor's own id does; see names.py.
     """
     name = catalog_name(model)
-    if overrides:
-        bare = model.rsplit("/", 1)[-1].lower()
-        for pattern, price in overrides.items():
-            if any(fnmatchcase(n, pattern) for n in (model, bare, name)):
-                return price
-    return _listed_price(name)
+    return overridden_price(model, overrides, name) or _listed_price(name)
+
+
+def overridden_price(
+    model: str, overrides: Mapping[str, Price] | None, name: str | None = None
+) -> Price | None:
+    """The configured price (`prices:`) whose pattern matches the model, if any."""
+    if not overrides:
+        return None
+    name = name or catalog_name(model)
+    bare = model.rsplit("/", 1)[-1].lower()
+    for pattern, price in overrides.items():
+        if any(fnmatchcase(n, pattern) for n in (model, bare, name)):
+            return price
+    return None
 
 
 @lru_cache(maxsize=1024)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from turnout.catalog.prices import Price
+from turnout.catalog.prices import Price, overridden_price, price_of
 
 
 class Secret:
@@ -100,6 +100,14 @@ class ProviderConfig:
     #: The wire an `openai` path speaks: "openai" (Chat Completions) or "responses".
     wire: str = "openai"
 
+    def served_model(self, model: str) -> str:
+        """The model a path's model name stands for: a deployment its `deployments` map
+        names (Azure's `az/prod-4o`) is the model mapped to it; any other name is itself."""
+        deployments: dict[str, str] = self.options.get("deployments") or {}
+        if model in deployments:
+            return model
+        return next((m for m, d in deployments.items() if d == model), model)
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -189,6 +197,17 @@ class GatewayConfig:
             if password:
                 found.append(password)
         return found
+
+    def price_of(self, provider: str, model: str) -> Price | None:
+        """The price of `model` on the path through `provider`: a deployment costs what the
+        model it serves does, unless `prices:` names the deployment itself."""
+        path = self.providers.get(provider)
+        served = path.served_model(model) if path is not None else model
+        if served != model:
+            own = overridden_price(model, self.prices)
+            if own is not None:
+                return own
+        return price_of(served, self.prices)
 
     def settings_for(self, route: RouteConfig, provider: ProviderConfig) -> Settings:
         """Defaults, then the provider's overrides, then the route's (worked out once)."""

@@ -110,13 +110,13 @@ async def close(
     upstream_s: float = 0.0,
 ) -> None:
     """Record the request (telemetry publishes it), then settle its budgets with its cost."""
-    prices, shared = gateway.config.prices, gateway.shared
+    price_of, shared = gateway.config.price_of, gateway.shared
     record = accounting.close(
-        tally, prices, shared.records, status=status, outcome=outcome, category=category,
+        tally, price_of, shared.records, status=status, outcome=outcome, category=category,
         attempts=attempts, served=served, upstream_dialect=upstream_dialect, usage=usage,
         upstream_s=upstream_s,
     )  # fmt: skip
-    await settle(shared.budgets, shared.keyring, prices, tally, record)
+    await settle(shared.budgets, shared.keyring, price_of, tally, record)
 
 
 def _route_for(gateway: Gateway, exchange: Exchange) -> RouteConfig:
@@ -172,7 +172,7 @@ async def relay(gateway: Gateway, exchange: Exchange, send: Send) -> None:
         tally.route = route.name
         await admit(
             gateway.shared.budgets,
-            gateway.config.prices,
+            gateway.config.price_of,
             exchange.key,
             route,
             exchange.request,
@@ -501,7 +501,7 @@ async def count_tokens(gateway: Gateway, exchange: Exchange, send: Send) -> None
         tally.route = route.name
         await admit(
             gateway.shared.budgets,
-            gateway.config.prices,
+            gateway.config.price_of,
             exchange.key,
             route,
             exchange.request,

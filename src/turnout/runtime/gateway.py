@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from turnout.access.limits import Budgets, KeyRing
-from turnout.catalog.prices import price_of
 from turnout.config.model import GatewayConfig, Target
 from turnout.diagnosis import Diagnosis, explain_code
 from turnout.ledger.ledger import Ledger
@@ -106,7 +105,7 @@ class Gateway:
             provider = target.provider
             if (
                 provider in shared.budgets.providers
-                and price_of(target.model, config.prices) is None
+                and config.price_of(target.provider, target.model) is None
             ):
                 return explain_code(  # a budget fails closed: what it cannot count, it refuses
                     "spend_limit",

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from turnout.catalog.prices import Price, price_of
+from turnout.catalog.prices import PriceOf
 from turnout.config.model import Target
 from turnout.ledger.record import AttemptRecord, RequestRecord
 from turnout.ledger.usage import Usage, UsageMeter
@@ -77,7 +76,7 @@ class Tally:
 
 def close(
     tally: Tally,
-    prices: Mapping[str, Price],
+    price_of: PriceOf,
     records: RecordBus,
     *,
     status: int,
@@ -94,9 +93,9 @@ def close(
     usage = usage or (tally.meter.usage if tally.meter else Usage())
     cost = 0.0
     if tally.legs:
-        usage, cost = _legs_total(prices, tally)
+        usage, cost = _legs_total(price_of, tally)
     elif served is not None and outcome in BILLED_OUTCOMES:
-        cost = cost_of(served.target, usage, prices)
+        cost = cost_of(served.target, usage, price_of)
     record = RequestRecord(
         id=tally.request_id,
         ts=tally.arrived,
@@ -142,15 +141,15 @@ def close(
     return record
 
 
-def cost_of(target: Target, usage: Usage, prices: Mapping[str, Price]) -> float:
+def cost_of(target: Target, usage: Usage, price_of: PriceOf) -> float:
     """What `usage` on `target` costs at the configured prices (0 for an unpriced model)."""
-    price = price_of(target.model, prices)
+    price = price_of(target.provider, target.model)
     if price is None:
         return 0.0
     return price.cost(usage.tokens_in, usage.tokens_out, usage.tokens_cached)
 
 
-def _legs_total(prices: Mapping[str, Price], tally: Tally) -> tuple[Usage, float]:
+def _legs_total(price_of: PriceOf, tally: Tally) -> tuple[Usage, float]:
     """Every leg's tokens and cost, a broken one's included; estimates are noted."""
     total = Usage()
     for leg in tally.legs:
@@ -162,4 +161,4 @@ def _legs_total(prices: Mapping[str, Price], tally: Tally) -> tuple[Usage, float
     ]
     if guessed:
         tally.notes.append(f"estimated tokens: {', '.join(guessed)}")
-    return total, sum(cost_of(leg.target, leg.usage, prices) for leg in tally.legs)
+    return total, sum(cost_of(leg.target, leg.usage, price_of) for leg in tally.legs)
