@@ -12,6 +12,10 @@ from typing import Any
 import pytest
 import redis
 
+from tests.learning import (
+    notes_stay_within_their_bound,
+    prefill_learned_by_one_is_seen_by_the_other,
+)
 from tests.redis_servers import (
     PrivateRedis,
     free_port,
@@ -136,3 +140,27 @@ def test_an_outage_is_logged_once_and_a_resync_pushes_local_gates(
     assert len(warnings) == 1
     assert "unreachable" in warnings[0].getMessage()
     assert any("reachable again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_prefill_verdict_one_replica_learns_is_the_others_next_one(redis_url: str) -> None:
+    async def scenario() -> None:
+        one, other = replica(redis_url), replica(redis_url)
+        await started(one, other)
+        await prefill_learned_by_one_is_seen_by_the_other(one, other)
+        await closed(one, other)
+
+    run(scenario)
+
+
+def test_notes_stay_within_their_bound_on_redis(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("turnout.state.redis_store.MAX_NOTES", 20)
+
+    async def scenario() -> None:
+        store = replica(redis_url)
+        await store.start()
+        await notes_stay_within_their_bound(store, 20)
+        await closed(store)
+
+    run(scenario)

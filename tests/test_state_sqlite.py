@@ -10,6 +10,10 @@ from typing import Any
 
 import pytest
 
+from tests.learning import (
+    notes_stay_within_their_bound,
+    prefill_learned_by_one_is_seen_by_the_other,
+)
 from turnout.state import Admission, BudgetHold, BudgetRefused, RateTerms, open_state
 
 NOW = 1_800_000_000.0
@@ -136,3 +140,37 @@ def test_a_mark_made_by_another_process_stops_the_next_admission(tmp_path: Path)
             await other.aclose()
 
     asyncio.run(both())
+
+
+def test_a_prefill_verdict_one_worker_learns_is_the_others_next_one(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'state.sqlite3'}"
+
+    async def both() -> None:
+        one, other = open_state(url), open_state(url)
+        await one.start()
+        await other.start()
+        try:
+            await prefill_learned_by_one_is_seen_by_the_other(one, other)
+        finally:
+            await one.aclose()
+            await other.aclose()
+
+    asyncio.run(both())
+
+
+@pytest.mark.parametrize("url", ["memory", "sqlite"])
+def test_notes_stay_within_their_bound_whatever_names_clients_invent(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("turnout.state.memory.MAX_NOTES", 20)
+    monkeypatch.setattr("turnout.state.sqlite_store.MAX_NOTES", 20)
+
+    async def scenario() -> None:
+        store = open_state(url if url == "memory" else f"sqlite://{tmp_path / 'state.sqlite3'}")
+        await store.start()
+        try:
+            await notes_stay_within_their_bound(store, 20)
+        finally:
+            await store.aclose()
+
+    asyncio.run(scenario())

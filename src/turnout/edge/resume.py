@@ -119,7 +119,7 @@ async def continue_stream(
         prompt_tokens = (broken.body_bytes + len(client.so_far)) // 4
         finished = await _stream_remainder(gateway, served, client, send, done, prompt_tokens)
         if finished:
-            gateway.prefill.accepted(served.target.path)
+            gateway.prefill.accepted(served.provider.config, served.target.path)
             done.path = served.target.path
             break
         target = served.target  # it broke too: the next walk counts this try as its first
@@ -149,6 +149,9 @@ async def _walk(
         "chat", client.dialect, b"", broken.model, True, gateway.config.defaults, broken.headers
     )
     ask = Ask((broken.body_bytes + len(so_far)) // 4)
+    await gateway.prefill.refresh(
+        t.path for t in gateway.chain.targets(broken.route, call, broken.model)
+    )
     # The client's words, and the answer so far (which a prompt can steer), are not the
     # provider's: a continuation's failure quoting them gates nothing either.
     echo = ClientEcho(broken.data, so_far)

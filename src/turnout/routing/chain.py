@@ -221,6 +221,10 @@ class RouteChain:
         wait = max(1.0, math.ceil(self._health.seconds_left(mark)))
         return dataclasses.replace(retold(mark.diagnosis, target.model), retry_after_s=wait)
 
+    def targets(self, route: RouteConfig, call: UpstreamCall, requested_model: str) -> list[Target]:
+        """The paths `call` may be served on, in the route's order."""
+        return [self._target(t, call, requested_model) for t in route.targets]
+
     def _target(self, configured: Target, call: UpstreamCall, requested_model: str) -> Target:
         """The path for this call; on a provider that takes the client's credential, the
         client's own use of it (named by the credential's digest)."""

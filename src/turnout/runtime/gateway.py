@@ -53,7 +53,10 @@ class Shared:
     def over(cls, state_url: str | None, ledger: Ledger | None = None) -> Shared:
         """Path health and budgets kept in the store `state_url` names (memory for None)."""
         state = open_state(state_url)
-        return cls(PathHealth(state), ledger, budgets=Budgets(state), state=state)
+        return cls(
+            PathHealth(state), ledger, budgets=Budgets(state), state=state,
+            prefill=PrefillStyles(state),
+        )  # fmt: skip
 
     def __post_init__(self) -> None:
         self.records.subscribe(self.telemetry.observe)

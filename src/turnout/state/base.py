@@ -23,6 +23,11 @@ PROBE_LEASE_S = 60.0
 MARK_LINGER_S = 600.0
 #: An in-flight budget hold that is never settled (its replica died) is dropped after this long.
 HOLD_S = 3600.0
+#: Notes kept at most per topic (what paths showed: prefill verdicts, pace). A path's model part
+#: is the client's to invent on a pattern route, so past this the oldest note goes.
+MAX_NOTES = 4096
+#: A topic nobody has written to for this long is forgotten (Redis expires it).
+NOTE_LINGER_S = 7 * 86400.0
 
 
 class Admission(StrEnum):
@@ -143,3 +148,12 @@ class StateStore(Protocol):
         ...
 
     async def spent(self, budgets: list[str]) -> list[float]: ...
+
+    async def remember(self, topic: str, key: str, value: str) -> None:
+        """Note what a path showed (`topic` says of what), so every process sees it; at most
+        MAX_NOTES per topic, the oldest written going first."""
+        ...
+
+    async def recall(self, topic: str, keys: list[str]) -> list[str | None]:
+        """The notes of `keys` under `topic` (None where there is none), in one round trip."""
+        ...

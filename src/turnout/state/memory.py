@@ -7,12 +7,13 @@ atomic without a lock.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from turnout.state.base import (
     HOLD_S,
+    MAX_NOTES,
     PROBE_LEASE_S,
     Admission,
     BudgetHold,
@@ -86,6 +87,7 @@ class MemoryState:
         self._marks: dict[str, _Mark] = {}
         self._windows: dict[str, _Window] = {}
         self._counters: dict[str, _Counter] = {}
+        self._notes: dict[str, OrderedDict[str, str]] = {}
         self._since = time.time()
 
     async def start(self) -> None:
@@ -211,3 +213,16 @@ class MemoryState:
                 del self._counters[old]
             counter = self._counters[budget] = _Counter(seed, expires_at)
         return counter
+
+    # Notes
+
+    async def remember(self, topic: str, key: str, value: str) -> None:
+        notes = self._notes.setdefault(topic, OrderedDict())
+        notes[key] = value
+        notes.move_to_end(key)
+        while len(notes) > MAX_NOTES:
+            notes.popitem(last=False)
+
+    async def recall(self, topic: str, keys: list[str]) -> list[str | None]:
+        notes = self._notes.get(topic)
+        return [None if notes is None else notes.get(key) for key in keys]

@@ -26,6 +26,8 @@ from turnout.state import scripts
 from turnout.state.base import (
     HOLD_S,
     MARK_LINGER_S,
+    MAX_NOTES,
+    NOTE_LINGER_S,
     PROBE_LEASE_S,
     Admission,
     BudgetHold,
@@ -88,6 +90,7 @@ class RedisState:
         self._admit_key = self._client.register_script(scripts.ADMIT_KEY)
         self._settle = self._client.register_script(scripts.SETTLE)
         self._merge = self._client.register_script(scripts.MERGE_SPENT)
+        self._remember = self._client.register_script(scripts.REMEMBER)
 
     # Connection: the circuit and its recovery
 
@@ -305,6 +308,24 @@ class RedisState:
             return [float(v) if v is not None else 0.0 for v in values]
 
         return await self._either(remote, lambda: self.local.spent(budgets))
+
+    # Notes
+
+    async def remember(self, topic: str, key: str, value: str) -> None:
+        await self.local.remember(topic, key, value)
+        keys = [self._key("notes", topic, part) for part in ("values", "order", "seq")]
+        await self._either(
+            lambda: self._remember(keys, [key, value, MAX_NOTES, _ms(NOTE_LINGER_S)]), _nothing
+        )
+
+    async def recall(self, topic: str, keys: list[str]) -> list[str | None]:
+        async def remote() -> list[str | None]:
+            if not keys:
+                return []
+            values = await self._client.hmget(self._key("notes", topic, "values"), keys)
+            return [None if v is None else _text(v) for v in values]
+
+        return await self._either(remote, lambda: self.local.recall(topic, keys))
 
 
 async def _nothing() -> None:

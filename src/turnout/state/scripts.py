@@ -124,3 +124,19 @@ if tonumber(ARGV[1]) > current then redis.call('HSET', KEYS[1], 'spent', ARGV[1]
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1
 """
+
+#: KEYS: notes (hash), order (sorted set by write), sequence. ARGV: key, value, max_notes,
+#: linger_ms. The oldest written notes go once the topic holds more than max_notes; a topic
+#: nobody writes to expires.
+REMEMBER = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if over > 0 then
+  local old = redis.call('ZRANGE', KEYS[2], 0, over - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+  redis.call('HDEL', KEYS[1], unpack(old))
+end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+return 1
+"""

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from turnout.state.base import (
     HOLD_S,
     MARK_LINGER_S,
+    MAX_NOTES,
     PROBE_LEASE_S,
     Admission,
     BudgetHold,
@@ -54,6 +55,8 @@ CREATE TABLE IF NOT EXISTS counters (
 CREATE TABLE IF NOT EXISTS holds (
     budget TEXT NOT NULL, token TEXT NOT NULL, amount REAL NOT NULL, until REAL NOT NULL,
     PRIMARY KEY (budget, token));
+CREATE TABLE IF NOT EXISTS notes (
+    topic TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (topic, key));
 """
 
 
@@ -291,6 +294,41 @@ class SqliteState:
 
         result = await self._transaction(spent)
         return result if result is not None else await self._fallback.spent(budgets)
+
+    # Notes
+
+    async def remember(self, topic: str, key: str, value: str) -> None:
+        def remember(db: sqlite3.Connection, _: float) -> bool:
+            # A replaced row gets a new rowid: rowid order is the order of the last writes.
+            db.execute("INSERT OR REPLACE INTO notes VALUES (?, ?, ?)", (topic, key, value))
+            (count,) = db.execute("SELECT count(*) FROM notes WHERE topic = ?", (topic,)).fetchone()
+            if count > MAX_NOTES:
+                db.execute(
+                    "DELETE FROM notes WHERE rowid IN (SELECT rowid FROM notes WHERE topic = ? "
+                    "ORDER BY rowid LIMIT ?)",
+                    (topic, count - MAX_NOTES),
+                )
+            return True
+
+        if await self._transaction(remember) is None:
+            await self._fallback.remember(topic, key, value)
+
+    async def recall(self, topic: str, keys: list[str]) -> list[str | None]:
+        """Read on the event loop (WAL: a reader never waits for a writer)."""
+        reader = self._reader
+        if reader is not None and self._connected and keys:
+            wanted = ", ".join("?" * len(keys))
+            try:
+                rows = reader.execute(
+                    f"SELECT key, value FROM notes WHERE topic = ? AND key IN ({wanted})",
+                    (topic, *keys),
+                ).fetchall()
+            except sqlite3.Error:
+                pass
+            else:
+                found = dict(rows)
+                return [found.get(key) for key in keys]
+        return await self._fallback.recall(topic, keys)
 
 
 def _gate(gated: int, reason: str, until: float, probe_until: float, now: float) -> Gate:
