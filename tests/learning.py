@@ -4,7 +4,8 @@ the SQLite and Redis tests both run on their own pair of stores."""
 from __future__ import annotations
 
 from tests.clock import FakeClock
-from turnout.config.model import ProviderConfig
+from turnout.config.model import ProviderConfig, Settings
+from turnout.routing.deadlines import SHARE_S, Ask, Pace
 from turnout.routing.prefill import CACHE_S, PrefillStyles
 from turnout.state import StateStore
 
@@ -47,3 +48,32 @@ async def notes_stay_within_their_bound(store: StateStore, bound: int) -> None:
     assert kept[1:6] == [None] * 5  # 0-4 went; 0 came back, so 5 went
     assert kept[6] == "none"
     assert kept[-1] == "none"
+
+
+async def pace_learned_by_one_is_seen_by_the_other(one: StateStore, other: StateStore) -> None:
+    """A path one process knows answers in about a second and pauses up to 2 s: another that
+    has not served it yet gets the same deadlines (4 s, 8 s) instead of the unknown's (10, 30)."""
+    clock, settings, ask = FakeClock(), Settings(), Ask()
+    learner, follower = Pace(state=one, clock=clock), Pace(state=other, clock=clock)
+    path = "fast/model"
+    await follower.refresh(path)
+    assert follower.first_event_deadline(path, ask, settings) == 10.0
+    assert follower.idle_deadline(path, settings) == 30.0
+
+    for _ in range(5):
+        learner.first_event(path, 1.0, ask)  # the fifth sample is enough: written at once
+    await learner.settled()
+    for _ in range(3):
+        learner.stream_gaps(path, 2.0)  # within SHARE_S of the last write: kept back
+    await learner.settled()
+    clock.advance(CACHE_S)
+    await follower.refresh(path)
+    assert follower.first_event_deadline(path, ask, settings) == 4.0
+    assert follower.idle_deadline(path, settings) == 30.0
+
+    clock.advance(SHARE_S)
+    learner.stream_gaps(path, 2.0)  # the next sample after SHARE_S carries all of them
+    await learner.settled()
+    await follower.refresh(path)
+    assert follower.idle_deadline(path, settings) == 8.0
+    assert follower.first_event_deadline("fast/other", ask, settings) == 10.0

@@ -14,6 +14,7 @@ import redis
 
 from tests.learning import (
     notes_stay_within_their_bound,
+    pace_learned_by_one_is_seen_by_the_other,
     prefill_learned_by_one_is_seen_by_the_other,
 )
 from tests.redis_servers import (
@@ -162,5 +163,15 @@ def test_notes_stay_within_their_bound_on_redis(
         await store.start()
         await notes_stay_within_their_bound(store, 20)
         await closed(store)
+
+    run(scenario)
+
+
+def test_the_pace_one_replica_learns_sets_the_others_deadlines(redis_url: str) -> None:
+    async def scenario() -> None:
+        one, other = replica(redis_url), replica(redis_url)
+        await started(one, other)
+        await pace_learned_by_one_is_seen_by_the_other(one, other)
+        await closed(one, other)
 
     run(scenario)

@@ -12,6 +12,7 @@ import pytest
 
 from tests.learning import (
     notes_stay_within_their_bound,
+    pace_learned_by_one_is_seen_by_the_other,
     prefill_learned_by_one_is_seen_by_the_other,
 )
 from turnout.state import Admission, BudgetHold, BudgetRefused, RateTerms, open_state
@@ -174,3 +175,19 @@ def test_notes_stay_within_their_bound_whatever_names_clients_invent(
             await store.aclose()
 
     asyncio.run(scenario())
+
+
+def test_the_pace_one_worker_learns_sets_the_others_deadlines(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'state.sqlite3'}"
+
+    async def both() -> None:
+        one, other = open_state(url), open_state(url)
+        await one.start()
+        await other.start()
+        try:
+            await pace_learned_by_one_is_seen_by_the_other(one, other)
+        finally:
+            await one.aclose()
+            await other.aclose()
+
+    asyncio.run(both())

@@ -407,6 +407,7 @@ class RouteChain:
     ) -> Served:
         """Send, then read until the first content event, under the deadline this request
         and path call for: an error or a cut before it can still fail over."""
+        await self.pace.refresh(target.path)
         deadline = self.pace.first_event_deadline(target.path, ask, call.settings)
         started = self._clock()
         served: Served | None = None

@@ -55,7 +55,7 @@ class Shared:
         state = open_state(state_url)
         return cls(
             PathHealth(state), ledger, budgets=Budgets(state), state=state,
-            prefill=PrefillStyles(state),
+            pace=Pace(state=state), prefill=PrefillStyles(state),
         )  # fmt: skip
 
     def __post_init__(self) -> None:
