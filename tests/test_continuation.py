@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import socket
 import sqlite3
@@ -24,8 +25,14 @@ from hypothesis import strategies as st
 from tests.clients import Clients
 from tests.fakes import Cut, Fail, Reply, RunningUpstream
 from tests.gateway import RunningGateway, gateway_over
+from turnout.config.model import ProviderConfig, Settings
+from turnout.providers.base import UpstreamCall
+from turnout.providers.openai import OpenAIProvider
+from turnout.providers.transport import HttpTransport
+from turnout.redaction import SecretMask
 from turnout.routing.continuation import ClientStream, ContinuationWriter
 from turnout.routing.health import PathHealth
+from turnout.routing.prefill import auto_style
 from turnout.wire.sse import EventSplitter
 
 
@@ -326,11 +333,34 @@ def test_a_deepseek_style_path_continues_with_a_prefix_message(
         )
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         assert text == "one two three"
-        assert spare.requests[-1].json["messages"][-1] == {
+        continued = spare.requests[-1]
+        assert continued.path == "/beta/chat/completions"  # the beta base, of the same path
+        assert continued.json["messages"][-1] == {
             "role": "assistant",
             "content": "one two",
             "prefix": True,
         }
+        assert [r.path for r in primary.requests] == ["/v1/chat/completions"]
+
+
+def test_deepseek_continues_on_its_beta_base_and_answers_on_its_own() -> None:
+    """DeepSeek serves chat prefix completion only under https://api.deepseek.com/beta: a
+    path on its host is guessed to continue that way, and only a continuation goes there."""
+    transport = HttpTransport(SecretMask())
+    for base in (
+        "https://api.deepseek.com/v1",
+        "https://api.deepseek.com",
+        "https://api.deepseek.com/beta",
+    ):
+        config = ProviderConfig(name="deepseek", kind="openai", base_url=base)
+        assert auto_style(config) == "deepseek"
+        provider = OpenAIProvider(config, transport)
+        call = UpstreamCall("chat", "openai", b"{}", "deepseek-chat", True, Settings())
+        assert provider.url_for(call) == f"{base}/chat/completions"
+        continuation = dataclasses.replace(call, prefill="deepseek")
+        assert provider.url_for(continuation) == "https://api.deepseek.com/beta/chat/completions"
+        vllm = dataclasses.replace(call, prefill="vllm")
+        assert provider.url_for(vllm) == f"{base}/chat/completions"
 
 
 def test_never_continued_inside_a_tool_call_or_thinking() -> None:

@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 that plays a scripted model provider.
 
-Routes: POST /v1/chat/completions and /chat/completions (OpenAI dialect),
+Routes: POST /v1/chat/completions, /chat/completions and /beta/chat/completions (OpenAI
+dialect),
 POST /v1/responses and /responses (OpenAI Responses), POST /v1/embeddings, POST /v1/messages
 (Anthropic dialect), POST /v1beta/models/{model}:generateContent and :streamGenerateContent
 (Gemini, checked as the API checks it: see gemini_wire), POST /v1/messages/count_tokens and
@@ -38,6 +39,7 @@ from tests.fakes.steps import Reply, Step
 ROUTES: dict[str, Dialect] = {
     "/v1/chat/completions": OPENAI,
     "/chat/completions": OPENAI,
+    "/beta/chat/completions": OPENAI,  # DeepSeek's beta base (chat prefix completion)
     "/v1/messages": ANTHROPIC,
     "/v1/responses": RESPONSES,
     "/responses": RESPONSES,

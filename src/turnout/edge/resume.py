@@ -131,8 +131,12 @@ async def _walk(
 ) -> Served | None:
     so_far = client.so_far
 
+    def style_of(candidate: Target) -> str:
+        provider = gateway.providers[candidate.provider].config
+        return gateway.prefill.style(provider, candidate.path, broken.data)
+
     def body_for(candidate: Target, provider: Provider) -> bytes | None:
-        style = gateway.prefill.style(provider.config, candidate.path, broken.data)
+        style = style_of(candidate)
         speaks = provider.dialect_for(candidate.model)
         if style == "none" or speaks not in (prefill_wire(style).name, "any"):
             return None  # it does not continue, or not in the wire it speaks
@@ -157,7 +161,7 @@ async def _walk(
     echo = ClientEcho(broken.data, so_far)
     outcome = await gateway.chain.run(
         broken.route, call, body_for, broken.model, echo, ask=ask,
-        resumption=Resumption(target, declines),
+        resumption=Resumption(target, declines, style_of),
     )  # fmt: skip
     done.attempts.extend(outcome.attempts)
     if isinstance(outcome, Failed):

@@ -40,6 +40,8 @@ class UpstreamCall:
     settings: Settings
     client_headers: Mapping[str, str] = field(default_factory=dict)  # forwardable, lower-case
     credential: ClientCredential | None = None  # the client's own, for `api_key: client`
+    #: A continuation's prefill style (routing/prefill.py): a provider may serve one elsewhere.
+    prefill: str | None = None
 
 
 def _unchanged(data: bytes) -> bytes:

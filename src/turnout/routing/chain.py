@@ -115,10 +115,12 @@ class Failed:
 class Resumption:
     """A walk that continues a broken stream: `broken` already had its first try (the stream
     that broke), so it gets only its remaining retries; `declines` tells a path refusing the
-    continuation itself (skipped quietly, never the client's error) from a failure."""
+    continuation itself (skipped quietly, never the client's error) from a failure;
+    `style` is how a path is asked to continue (its provider may serve that elsewhere)."""
 
     broken: Target
     declines: Callable[[Target, UpstreamError], bool]
+    style: Callable[[Target], str] | None = None
 
 
 #: Builds the body for a target: the caller's body with the target's model, or a translation.
@@ -324,6 +326,7 @@ class RouteChain:
             settings=settings,
             client_headers=call.client_headers,
             credential=call.credential if provider.config.client_credential else None,
+            prefill=resumption.style(target) if resumption and resumption.style else None,
         )
         spent = 0.0
         diagnosis: Diagnosis | None = None
