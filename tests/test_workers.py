@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.fakes import Fail, Reply, RunningUpstream
+from tests.fakes import Cut, Fail, Reply, RunningUpstream
 from tests.gateway import request
 from tests.serving import GatewayProcess
 
@@ -15,6 +15,12 @@ QUOTA = Fail(
     429, '{"error":{"message":"You exceeded your current quota","type":"insufficient_quota"}}'
 )
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+#: An OpenAI-compatible server that does not know vLLM's continuation fields.
+NO_CONTINUATION = Fail(
+    400,
+    '{"error":{"message":"Unrecognized request argument supplied: continue_final_message",'
+    '"type":"invalid_request_error","param":null,"code":null}}',
+)
 
 
 def children_of(pid: int) -> list[int]:
@@ -73,6 +79,35 @@ def test_a_gate_found_by_one_worker_holds_for_all(tmp_path: Path) -> None:
         assert health["state"]["backend"] == "sqlite"  # type: ignore[index]
         assert (tmp_path / "data" / "turnout" / f"state-{gateway.port}.sqlite3").exists()
     assert "workers: 2" in gateway.output()
+
+
+def test_a_path_one_worker_finds_refusing_a_prefill_is_not_asked_by_the_other(
+    tmp_path: Path,
+) -> None:
+    with RunningUpstream() as primary, RunningUpstream() as spare:
+        primary.script(*[Cut(after_events=3, text="one two three four")] * 12)
+        spare.script(NO_CONTINUATION)  # every time
+        config = tmp_path / "turnout.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "ledger": "off",
+                    "defaults": {"retries": 0, "cooldown_s": 0},
+                    "providers": {
+                        "primary": {"kind": "openai", "base_url": primary.url + "/v1"},
+                        "spare": {"kind": "openai", "base_url": spare.url + "/v1"},
+                    },
+                    "routes": {"m": ["primary/gpt-4o", "spare/gpt-4o"]},
+                }
+            )
+        )
+        env = {"XDG_DATA_HOME": str(tmp_path / "data")}
+        with GatewayProcess(config, "--workers", "2", env=env) as gateway:
+            for _ in range(12):  # a new connection each time: either worker may answer
+                cut = request(gateway.url, "POST", "/v1/chat/completions", {**CHAT, "stream": True})
+                assert cut.status == 200  # the stream began, broke and was not continued
+    asked = [r for r in spare.requests if r.json and r.json.get("continue_final_message")]
+    assert len(asked) == 1  # learned by whichever worker asked first, known to the other
 
 
 def test_workers_out_of_range_are_refused() -> None:

@@ -539,6 +539,9 @@ class TurnoutApp:
                 await self.gateway.aclose()
                 if self.gateway.ledger is not None:
                     await self.gateway.ledger.stop()
-                await self.gateway.shared.state.aclose()
+                shared = self.gateway.shared
+                await shared.prefill.settled()  # what was learned reaches the store first
+                await shared.pace.settled()
+                await shared.state.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
