@@ -18,7 +18,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fakes import gemini_wire
+from tests.fakes import anthropic_wire, gemini_wire
 from tests.fakes.app_server import AppServer
 from tests.fakes.bedrock_wire import claude_events
 from tests.fakes.steps import Reply
@@ -68,11 +68,17 @@ class FakeVertex(AppServer):
         self.token_requests = 0
         self._numbers = itertools.count(1)
         self._replies: list[Reply] = []
+        self._claude_replies: list[Reply] = []
         super().__init__()
 
     def script(self, *replies: Reply) -> None:
         """What the Gemini models answer next, in order (the last one repeats)."""
         self._replies = list(replies)
+
+    def script_claude(self, *replies: Reply) -> None:
+        """What the Claude models answer next, in order (unscripted: a greeting naming the
+        model), in the Messages wire rawPredict speaks."""
+        self._claude_replies = list(replies)
 
     def _next_reply(self, model: str) -> Reply:
         if not self._replies:
@@ -129,6 +135,20 @@ class FakeVertex(AppServer):
         await response.write_eof()
         return response
 
+    async def _scripted_claude(
+        self, request: web.Request, model: str, method: str
+    ) -> web.StreamResponse:
+        replies = self._claude_replies
+        reply = replies.pop(0) if len(replies) > 1 else replies[0]
+        if method == "rawPredict":
+            return web.json_response(anthropic_wire.body(reply, {"model": model}))
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for event in anthropic_wire.events(reply, {"model": model}):
+            await response.write(event)
+        await response.write_eof()
+        return response
+
     async def _token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
         form = await request.post()
@@ -166,6 +186,8 @@ class FakeVertex(AppServer):
                 },
                 status=400,
             )
+        if self._claude_replies:
+            return await self._scripted_claude(request, model, method)
         text = f"hello from vertex {model}"
         if method == "rawPredict":
             return web.json_response(
