@@ -381,7 +381,7 @@ def drive(url: str, plan: ChaosPlan, disk: Disk | None = None) -> list[Outcome]:
             anthropic.Anthropic(base_url=url, api_key="x", max_retries=0, timeout=30) as an,
         ):
             while claim():
-                dialect, stream = rng.choice(("openai", "anthropic")), rng.random() < 0.5
+                dialect, stream = rng.choice(DIALECTS), rng.random() < 0.5
                 hang_up = stream and rng.random() < HANG_UP_RATE
                 outcome = one_request(oa, an, dialect, stream, hang_up)
                 with lock:
@@ -399,6 +399,11 @@ def drive(url: str, plan: ChaosPlan, disk: Disk | None = None) -> list[Outcome]:
 HANG_UP_RATE = 0.03
 
 
+#: The client wires: Chat and Messages, and Responses (always translated: no chaos upstream
+#: speaks it, so its answers and its continuations cross the hub).
+DIALECTS = ("openai", "anthropic", "responses")
+
+
 def one_request(
     oa: openai.OpenAI, an: anthropic.Anthropic, dialect: str, stream: bool, hang_up: bool = False
 ) -> Outcome:
@@ -410,6 +415,8 @@ def one_request(
     try:
         if dialect == "openai":
             _openai(oa, prompt, outcome)
+        elif dialect == "responses":
+            _responses(oa, prompt, outcome)
         else:
             _anthropic(an, prompt, outcome)
     except (openai.APIStatusError, anthropic.APIStatusError) as exc:
@@ -450,6 +457,31 @@ def _openai(client: openai.OpenAI, prompt: str, outcome: Outcome) -> None:
         if outcome.hang_up and outcome.text and not outcome.complete:
             chunks.close()  # the client hangs up mid-answer
             return
+
+
+def _responses(client: openai.OpenAI, prompt: str, outcome: Outcome) -> None:
+    if not outcome.stream:
+        raw = client.responses.with_raw_response.create(model="m", input=prompt)
+        _note_headers(outcome, raw.http_response.status_code, raw.headers)
+        response = raw.parse()
+        outcome.text = response.output_text
+        outcome.complete = response.status == "completed"
+        return
+    raw_stream = client.responses.with_raw_response.create(model="m", input=prompt, stream=True)
+    _note_headers(outcome, raw_stream.http_response.status_code, raw_stream.headers)
+    events = raw_stream.parse()
+    for event in events:
+        if event.type == "response.output_text.delta":
+            outcome.text += event.delta
+            if outcome.hang_up:
+                events.close()  # the client hangs up mid-answer
+                return
+        elif event.type == "response.completed":
+            outcome.complete = event.response.status == "completed"
+        elif event.type == "error":  # the SDK yields a stream's error event; it does not raise
+            outcome.error = f"error event: {event.code}: {event.message[:300]}"
+        elif event.type == "response.failed" and outcome.error is None:
+            outcome.error = "response.failed"
 
 
 def _anthropic(client: anthropic.Anthropic, prompt: str, outcome: Outcome) -> None:
