@@ -395,6 +395,18 @@ async def _send(response: web.StreamResponse, data: bytes) -> bool:
     return True
 
 
+#: What a frame that closes an answer holds: its finish reason (Chat), its stop (Messages).
+_CLOSING = (b'"finish_reason":"', b'"type":"message_delta"')
+
+
+def _opening(frames: list[bytes], rng: random.Random) -> list[bytes]:
+    """A random number of an answer's first events, never up to the one that closes it: the
+    part of a hostile body that looks like an answer is never a whole one, so whatever the
+    client gets whole came from a later call."""
+    end = next((i for i, f in enumerate(frames) if any(c in f for c in _CLOSING)), len(frames))
+    return frames[: rng.randrange(max(1, end))]
+
+
 async def _huge(exchange: Exchange, roll: Roll) -> web.StreamResponse:
     """More than the gateway's caps: a 200 whose JSON body never closes, or a stream that,
     after a random number of the answer's events, sends only padding. Bounded by `huge_bytes`."""
@@ -402,7 +414,7 @@ async def _huge(exchange: Exchange, roll: Roll) -> web.StreamResponse:
         frames = exchange.dialect.events(Reply(text=roll.text), exchange.json)
         response = web.StreamResponse(headers=exchange.headers(SSE_HEADERS))
         await response.prepare(exchange.request)
-        head = frames[: roll.rng.randrange(len(frames))]
+        head = _opening(frames, roll.rng)
         chunks = [*head, *[PAD_FRAME] * (roll.mix.huge_bytes // len(PAD_FRAME))]
     else:
         response = web.StreamResponse(
@@ -426,7 +438,7 @@ async def _bomb(exchange: Exchange, roll: Roll) -> web.StreamResponse:
     padding = _padding_gzip(roll.mix.huge_bytes * 8)
     if exchange.streaming:
         frames = exchange.dialect.events(Reply(text=roll.text), exchange.json)
-        head = b"".join(frames[: roll.rng.randrange(len(frames))])
+        head = b"".join(_opening(frames, roll.rng))
         body = (gzip.compress(head) if head else b"") + padding
         response = web.StreamResponse(headers=exchange.headers({**SSE_HEADERS, **headers}))
     else:
