@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from tests.learning import (
     pace_learned_by_one_is_seen_by_the_other,
     prefill_learned_by_one_is_seen_by_the_other,
 )
-from turnout.state import Admission, BudgetHold, BudgetRefused, RateTerms, open_state
+from turnout.state import Admission, BudgetHold, BudgetRefused, RateTerms, StateStore, open_state
 
 NOW = 1_800_000_000.0
 
@@ -121,42 +122,37 @@ def test_marks_stay_within_their_bound_whatever_names_clients_invent(tmp_path: P
 def test_a_mark_made_by_another_process_stops_the_next_admission(tmp_path: Path) -> None:
     """A path nobody marked is admitted by a read alone; the read is the file's, never a
     copy: a gate one worker learns stops the other worker's very next request."""
+
+    async def both(one: StateStore, other: StateStore) -> None:
+        assert await other.admit("p", "p/m") == (Admission.GO, None)
+        await one.mark("p/m", True, "quota", 3600.0)
+        admission, gate = await other.admit("p", "p/m")
+        assert admission is Admission.SKIP
+        assert gate is not None
+        assert gate.reason == "quota"
+        await one.clear("p/m")
+        assert await other.admit("p", "p/m") == (Admission.GO, None)
+
+    asyncio.run(on_two_stores(tmp_path, both))
+
+
+async def on_two_stores(
+    tmp_path: Path, scenario: Callable[[StateStore, StateStore], Awaitable[None]]
+) -> None:
+    """`scenario` on two stores over one state file, as two workers of a machine hold it."""
     url = f"sqlite://{tmp_path / 'state.sqlite3'}"
-
-    async def both() -> None:
-        one, other = open_state(url), open_state(url)
-        await one.start()
-        await other.start()
-        try:
-            assert await other.admit("p", "p/m") == (Admission.GO, None)
-            await one.mark("p/m", True, "quota", 3600.0)
-            admission, gate = await other.admit("p", "p/m")
-            assert admission is Admission.SKIP
-            assert gate is not None
-            assert gate.reason == "quota"
-            await one.clear("p/m")
-            assert await other.admit("p", "p/m") == (Admission.GO, None)
-        finally:
-            await one.aclose()
-            await other.aclose()
-
-    asyncio.run(both())
+    one, other = open_state(url), open_state(url)
+    await one.start()
+    await other.start()
+    try:
+        await scenario(one, other)
+    finally:
+        await one.aclose()
+        await other.aclose()
 
 
 def test_a_prefill_verdict_one_worker_learns_is_the_others_next_one(tmp_path: Path) -> None:
-    url = f"sqlite://{tmp_path / 'state.sqlite3'}"
-
-    async def both() -> None:
-        one, other = open_state(url), open_state(url)
-        await one.start()
-        await other.start()
-        try:
-            await prefill_learned_by_one_is_seen_by_the_other(one, other)
-        finally:
-            await one.aclose()
-            await other.aclose()
-
-    asyncio.run(both())
+    asyncio.run(on_two_stores(tmp_path, prefill_learned_by_one_is_seen_by_the_other))
 
 
 @pytest.mark.parametrize("url", ["memory", "sqlite"])
@@ -178,16 +174,4 @@ def test_notes_stay_within_their_bound_whatever_names_clients_invent(
 
 
 def test_the_pace_one_worker_learns_sets_the_others_deadlines(tmp_path: Path) -> None:
-    url = f"sqlite://{tmp_path / 'state.sqlite3'}"
-
-    async def both() -> None:
-        one, other = open_state(url), open_state(url)
-        await one.start()
-        await other.start()
-        try:
-            await pace_learned_by_one_is_seen_by_the_other(one, other)
-        finally:
-            await one.aclose()
-            await other.aclose()
-
-    asyncio.run(both())
+    asyncio.run(on_two_stores(tmp_path, pace_learned_by_one_is_seen_by_the_other))

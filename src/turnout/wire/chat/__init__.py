@@ -47,6 +47,10 @@ def openai_error(category: str, message: str, extra: dict[str, Any]) -> dict[str
     }
 
 
+def openai_error_body(category: str, message: str, extra: dict[str, Any]) -> bytes:
+    return orjson.dumps({"error": openai_error(category, message, extra)})
+
+
 def parse_embeddings(body: bytes) -> ParsedRequest:
     """`POST /v1/embeddings`: a model and an `input` of text (or token arrays)."""
     data = parse_json_object(body)
@@ -84,12 +88,12 @@ class ChatCodec:
         return ParsedRequest(body, None, model, head.get("stream") is True, head)
 
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
-        return orjson.dumps({"error": openai_error(category, message, extra)})
+        return openai_error_body(category, message, extra)
 
     def error_event(
         self, category: str, message: str, extra: dict[str, Any], told: Sequence[Event] = ()
     ) -> bytes:
-        return b"data: " + orjson.dumps({"error": openai_error(category, message, extra)}) + b"\n\n"
+        return b"data: " + openai_error_body(category, message, extra) + b"\n\n"
 
     # The hub's side of this wire: its modules' own functions, as they are.
     decode_request = staticmethod(requests.decode)

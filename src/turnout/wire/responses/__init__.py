@@ -15,7 +15,7 @@ import orjson
 from turnout.errors import ClientRequestError
 from turnout.wire import hub
 from turnout.wire.base import ParsedRequest, replace_model, require_model
-from turnout.wire.chat import openai_error
+from turnout.wire.chat import openai_error, openai_error_body
 from turnout.wire.head import is_list, read_head
 from turnout.wire.responses import requests, streams, whole
 from turnout.wire.sse import Event
@@ -49,7 +49,7 @@ class ResponsesCodec:
         return ParsedRequest(body, None, model, head.get("stream") is True, head)
 
     def error_body(self, status: int, category: str, message: str, extra: dict[str, Any]) -> bytes:
-        return orjson.dumps({"error": openai_error(category, message, extra)})
+        return openai_error_body(category, message, extra)
 
     def error_event(
         self, category: str, message: str, extra: dict[str, Any], told: Sequence[Event] = ()
