@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import ipaddress
 import math
-import os
 import socket
 import sys
 from pathlib import Path
@@ -17,6 +15,7 @@ import uvicorn
 
 from turnout.config.model import GatewayConfig
 from turnout.edge.app import TurnoutApp
+from turnout.edge.heap import fix_mmap_threshold, settle_startup_heap
 from turnout.edge.protocol import BoundedHttpProtocol
 from turnout.edge.workers import listening_socket, shared_state_config, supervise
 from turnout.ledger.ledger import Ledger
@@ -53,30 +52,6 @@ def _raise_descriptor_limit() -> None:
     if hard == resource.RLIM_INFINITY or soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-#: Blocks at least this large get pages of their own, handed back to the system when freed.
-MMAP_THRESHOLD_BYTES = 1 << 20
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-
-
-def fix_mmap_threshold() -> bool:
-    """Keep large blocks out of the heap, so memory they held is given back when they go.
-
-    glibc puts a large block in pages of its own, but each time one is freed it raises that
-    threshold to the freed block's size (up to 32 MiB), so later large blocks (an upstream
-    body of up to `max_response_bytes`, decompressed and parsed) come from the heap, which
-    seldom shrinks: resident memory then climbs in steps for as long as the gateway runs,
-    with no Python object left behind. A threshold set once stays fixed. Not on other C
-    libraries, nor when `MALLOC_MMAP_THRESHOLD_` already says; True if it was set."""
-    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # a C library without it
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
 def default_state(config: GatewayConfig, port: int) -> str | None:
@@ -163,6 +138,10 @@ class _Server(uvicorn.Server):
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)  # the app's startup has run: what it keeps is loaded
+        settle_startup_heap()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
