@@ -1,9 +1,11 @@
 """A same-wire request leaves the conversation's bytes as the client sent them: only the model
 (and, for a streamed Chat request, the usage option the ledger needs) changes, and the body is
-read only as far as its top-level fields (wire/head.py)."""
+read only as far as its top-level fields (wire/head.py). The top level is written again; every
+value in it but the model's is the client's bytes."""
 
 from __future__ import annotations
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -14,6 +16,12 @@ from turnout.wire import CHAT, MESSAGES, RESPONSES
 from turnout.wire.head import read_head
 
 CONVERSATION = b'[{"role":"user","content":"keep   these bytes \\u00e9 exactly"}]'
+_TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def values(body: bytes) -> dict[str, bytes]:
+    """Each top-level value of `body` as its bytes."""
+    return {name: bytes(raw) for name, raw in _TOP.decode(body).items()}
 
 
 def test_a_streamed_chat_request_gains_the_usage_option_without_being_rewritten() -> None:
@@ -33,7 +41,7 @@ def test_a_client_that_asked_for_usage_is_left_as_it_asked() -> None:
         + b"}"
     )
     sent = CHAT.same_wire_body(CHAT.parse(body), "gpt-4o")
-    assert sent == body.replace(b'"model":"m"', b'"model":"gpt-4o"')
+    assert sent == body.replace(b'"model":"m"', b'"model":"gpt-4o"')  # no space to lose here
 
 
 def test_other_stream_options_are_kept_beside_the_usage_option() -> None:
@@ -46,7 +54,23 @@ def test_other_stream_options_are_kept_beside_the_usage_option() -> None:
 def test_a_messages_request_changes_only_its_model() -> None:
     body = b'{"model" : "m", "max_tokens": 9, "stream": true, "messages": ' + CONVERSATION + b"}"
     sent = MESSAGES.same_wire_body(MESSAGES.parse(body), "claude-sonnet-4-5")
-    assert sent == body.replace(b'"m"', b'"claude-sonnet-4-5"', 1)
+    assert values(sent) == {**values(body), "model": b'"claude-sonnet-4-5"'}
+    assert list(values(sent)) == list(values(body))  # in the client's order
+
+
+def test_the_same_model_leaves_the_body_as_it_came() -> None:
+    body = b'{"model" : "m",  "messages": ' + CONVERSATION + b"}"
+    assert MESSAGES.same_wire_body(MESSAGES.parse(body), "m") is body
+
+
+def test_a_model_in_the_conversation_or_twice_at_the_top_is_no_confusion() -> None:
+    """A tool's input may hold a "model" pair, and JSON readers keep the last of two
+    top-level members of one name: only the top-level model changes, as readers read it."""
+    inner = b'[{"role":"user","content":[{"type":"tool_result","content":{"model":"m"}}]}]'
+    body = b'{"model":"x","messages":' + inner + b',"model":"m"}'
+    sent = MESSAGES.same_wire_body(MESSAGES.parse(body), "claude-opus-4-1")
+    assert orjson.loads(sent) == {**orjson.loads(body), "model": "claude-opus-4-1"}
+    assert inner in sent
 
 
 def test_the_head_holds_the_fields_routing_reads_and_only_the_kind_of_the_conversation() -> None:
@@ -136,3 +160,22 @@ def test_the_head_agrees_with_a_whole_parse(extra: dict[str, object], model: str
             assert value == "list"
         else:
             assert whole[name] == value
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    extra=st.dictionaries(st.text(max_size=8), _json, max_size=4),
+    model=st.text(min_size=1, max_size=20),
+    stream=st.booleans(),
+)
+def test_a_same_wire_body_is_the_request_with_only_its_model_and_usage_option_changed(
+    extra: dict[str, object], model: str, stream: bool
+) -> None:
+    data = {**extra, "model": "client-model", "messages": [{"role": "user", "content": "hi"}]}
+    data["stream"] = stream
+    data.pop("stream_options", None)
+    sent = orjson.loads(CHAT.same_wire_body(CHAT.parse(orjson.dumps(data)), model))
+    expected = {**data, "model": model}
+    if stream:
+        expected["stream_options"] = {"include_usage": True}
+    assert sent == expected

@@ -38,7 +38,8 @@ from turnout.runtime.shutdown import SHUTDOWN
 from turnout.telemetry import accounting
 from turnout.telemetry.accounting import CLIENT_GONE, Tally, trail
 from turnout.wire import CODECS, MESSAGES, CannotCarry, Codec, StreamRelay, UpstreamStreamError, hub
-from turnout.wire.base import ParsedRequest, replace_model
+from turnout.wire.base import ParsedRequest
+from turnout.wire.head import with_model
 from turnout.wire.sse import Event
 from turnout.wire.translate import encode_for
 
@@ -544,7 +545,7 @@ async def _count_upstream(
         call = UpstreamCall(
             operation="count_tokens",
             dialect=MESSAGES.name,
-            body=replace_model(request.body, request.model, model),
+            body=with_model(request, model),
             model=model,
             stream=False,
             settings=gateway.config.settings_for(route, provider.config),

@@ -9,6 +9,10 @@ it is needed: a translation, a continuation, an error to mask.
 
 The skipped parts are checked as JSON (syntax, escapes, nesting within the interpreter's
 limit) but not as UTF-8: a same-wire upstream reads those bytes as sent and says so itself.
+
+The raw values are kept (`Head.raw`), so a same-wire body is written again from them
+(`with_model`): the top level anew, every value but the model's as the client's bytes, in one
+copy, without searching the conversation for the model.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import msgspec
 import orjson
 
 from turnout.errors import ClientRequestError
-from turnout.wire.base import TOO_DEEP
+from turnout.wire.base import TOO_DEEP, ParsedRequest, replace_model
 
 #: The top-level fields any codec reads before a path is chosen, decoded.
 SMALL = frozenset(
@@ -45,6 +49,17 @@ SMALL = frozenset(
 CONVERSATION = frozenset({"messages", "input"})
 #: Every top-level value kept as its raw bytes: skipped in C, never made into objects.
 _DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ENCODER = msgspec.json.Encoder()
+
+
+class Head(dict[str, Any]):
+    """The decoded top-level fields, and every top-level value as the client's bytes."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, fields: dict[str, Any], raw: dict[str, msgspec.Raw]) -> None:
+        super().__init__(fields)
+        self.raw = raw
 
 
 class Shape(str):
@@ -64,7 +79,7 @@ def _shape(raw: msgspec.Raw) -> Shape:
     )
 
 
-def read_head(body: bytes) -> dict[str, Any]:
+def read_head(body: bytes) -> Head:
     """The top-level fields of a request object, decoded, with each conversation field as
     its `Shape`; absent fields are left out. A ClientRequestError says what is wrong."""
     if not body:
@@ -88,7 +103,34 @@ def read_head(body: bytes) -> dict[str, Any]:
                 ) from exc
         elif name in CONVERSATION:
             fields[name] = _shape(raw)
-    return fields
+    return Head(fields, raw_fields)
+
+
+def with_model(
+    request: ParsedRequest, model: str, first: Mapping[str, bytes] | None = None
+) -> bytes:
+    """The request's body for a path with `model`, and `first` (names and JSON values) put
+    first: a top level written again whose other values are the client's bytes, copied.
+
+    Two top-level members of one name (which JSON leaves undefined) become one, the last, as
+    every common JSON reader reads them. A body not read by `read_head` has its model found
+    by pattern instead (`replace_model`)."""
+    if model == request.model and not first:
+        return request.body
+    head = request.head
+    if not isinstance(head, Head):
+        return replace_model(
+            request.body,
+            request.model,
+            model,
+            b"".join(
+                orjson.dumps(name) + b":" + value + b"," for name, value in (first or {}).items()
+            ),
+        )
+    members = {name: msgspec.Raw(value) for name, value in (first or {}).items()}
+    members.update(head.raw)
+    members["model"] = msgspec.Raw(orjson.dumps(model))
+    return _ENCODER.encode(members)
 
 
 def is_list(head: Mapping[str, Any], name: str, *, empty: bool = True) -> bool:

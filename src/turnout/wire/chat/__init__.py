@@ -14,12 +14,11 @@ from turnout.wire.base import (
     ParsedRequest,
     check_fields,
     parse_json_object,
-    replace_model,
     require_model,
     text_or_text_list,
 )
 from turnout.wire.chat import requests, streams, whole
-from turnout.wire.head import is_list, read_head
+from turnout.wire.head import is_list, read_head, with_model
 from turnout.wire.sse import Event
 
 ERROR_TYPES = {
@@ -72,7 +71,7 @@ _FIELDS: dict[str, FieldRule] = {"stop": (text_or_text_list, "a string or a list
 
 
 #: Put first in a streamed request's object, so the upstream reports usage in its last chunk.
-_USAGE_OPTION = b'"stream_options":{"include_usage":true},'
+_USAGE_OPTION = {"stream_options": b'{"include_usage":true}'}
 
 
 class ChatCodec:
@@ -108,7 +107,6 @@ class ChatCodec:
         return streams.Encoder(model, request.include_usage)
 
     def same_wire_body(self, request: ParsedRequest, model: str) -> bytes:
-        body = request.body
         if request.stream and not wants_usage(request.head):
             # Ask for the usage chunk the ledger needs; the relay keeps it from the client.
             options = request.head.get("stream_options")
@@ -116,8 +114,8 @@ class ChatCodec:
                 merged = {**(options if isinstance(options, dict) else {}), "include_usage": True}
                 return orjson.dumps({**request.data, "model": model, "stream_options": merged})
             # The common case, in bytes: a megabyte of conversation is not written again.
-            return replace_model(body, request.model, model, first=_USAGE_OPTION)
-        return replace_model(body, request.model, model)
+            return with_model(request, model, first=_USAGE_OPTION)
+        return with_model(request, model)
 
     def passthrough(self, data: Mapping[str, Any]) -> streams.Passthrough:
         return streams.Passthrough(hide_usage=not wants_usage(data))

@@ -13,11 +13,10 @@ from turnout.wire.base import (
     FieldRule,
     ParsedRequest,
     check_fields,
-    replace_model,
     require_model,
     text_list,
 )
-from turnout.wire.head import is_list, read_head
+from turnout.wire.head import is_list, read_head, with_model
 from turnout.wire.messages import requests, streams, whole
 from turnout.wire.sse import Event
 
@@ -91,7 +90,7 @@ class MessagesCodec:
         return streams.Encoder(model)
 
     def same_wire_body(self, request: ParsedRequest, model: str) -> bytes:
-        return replace_model(request.body, request.model, model)
+        return with_model(request, model)
 
     def passthrough(self, data: Mapping[str, Any]) -> streams.Passthrough:
         return streams.Passthrough()

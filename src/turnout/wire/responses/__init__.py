@@ -14,9 +14,9 @@ import orjson
 
 from turnout.errors import ClientRequestError
 from turnout.wire import hub
-from turnout.wire.base import ParsedRequest, replace_model, require_model
+from turnout.wire.base import ParsedRequest, require_model
 from turnout.wire.chat import openai_error, openai_error_body
-from turnout.wire.head import is_list, read_head
+from turnout.wire.head import is_list, read_head, with_model
 from turnout.wire.responses import requests, streams, whole
 from turnout.wire.sse import Event
 
@@ -87,7 +87,7 @@ class ResponsesCodec:
         return streams.Encoder(model, request)
 
     def same_wire_body(self, request: ParsedRequest, model: str) -> bytes:
-        return replace_model(request.body, request.model, model)
+        return with_model(request, model)
 
     def passthrough(self, data: Mapping[str, Any]) -> streams.Passthrough:
         return streams.Passthrough()
