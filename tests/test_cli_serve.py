@@ -156,32 +156,3 @@ def test_a_large_block_after_a_larger_one_was_freed_still_gets_pages_of_its_own(
 
     assert run("dynamic") == "False 0"  # glibc's own way: the second block is in the heap
     assert run("fixed") == "True 1"
-
-
-SETTLED_THEN_CYCLE = """
-import gc, weakref
-from turnout.edge.heap import YOUNG_THRESHOLD, settle_startup_heap
-
-class Node:
-    pass
-
-kept = [Node() for _ in range(1000)]  # what startup loads and keeps
-settle_startup_heap()
-frozen = gc.get_freeze_count()
-loop = Node(); loop.me = loop  # a reference cycle made while serving
-gone = []
-weakref.finalize(loop, gone.append, True)
-del loop
-gc.collect()
-print(frozen >= len(kept), gc.get_threshold()[0] == YOUNG_THRESHOLD, gone == [True])
-"""
-
-
-def test_the_startup_heap_is_left_alone_and_later_cycles_are_still_collected() -> None:
-    """Collections that walked every object startup loaded took a third of the gateway's
-    time under load; settling them must not stop garbage made while serving from going."""
-    done = subprocess.run(
-        [sys.executable, "-c", SETTLED_THEN_CYCLE],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    assert done.stdout.split() == ["True", "True", "True"]

@@ -88,7 +88,7 @@ class Request:
         "request_id",
         "responded",
         "scope",
-        "send",
+        "server_send",
         "started",
     )
 
@@ -105,21 +105,22 @@ class Request:
         self.receive = receive
         self.responded = False  # a response has started: it can no longer be replaced
         self.finished = False  # its last byte has been handed to the server
-
-        async def tracked(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.responded = True
-            elif not message.get("more_body", False):
-                self.finished = True
-            await send(message)
-
-        self.send: Send = tracked
+        self.server_send = send
         self.scope = scope  # the client address and query string, for /dashboard's access
         self.request_id = request_id(self.headers.get("x-request-id"))
         REQUEST_ID.set(self.request_id)  # for every log line while this request is served
         self.dialect: Codec = MESSAGES if _looks_anthropic(path, self.headers) else CHAT
         if path.startswith(GEMINI_PREFIXES):
             self.dialect = GEMINI
+
+    async def send(self, message: Message) -> None:
+        """The server's `send`, noting how far the response got. A method, not a closure kept
+        on the request: that would be a reference cycle per request, left to the collector."""
+        if message["type"] == "http.response.start":
+            self.responded = True
+        elif not message.get("more_body", False):
+            self.finished = True
+        await self.server_send(message)
 
     async def error(self, exc: ClientRequestError) -> None:
         status, body = client_error(self.dialect, exc)

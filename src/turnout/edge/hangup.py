@@ -47,6 +47,9 @@ class HangUp:
         assert self._watch is not None
         assert self._task is not None
         self._watch.cancel()
+        # The cancelled watch keeps its CancelledError, whose traceback holds the watch's
+        # frame and so this object: let go of the task, or each request leaves a cycle.
+        self._watch = None
         if self.gone and exc_type is asyncio.CancelledError and self._task.uncancel() == 0:
             raise ClientGone from exc
 

@@ -338,7 +338,9 @@ class RouteChain:
             try:
                 served = await self._open(target, provider, target_call, ask)
             except UpstreamError as exc:
-                failure = exc
+                # Kept past this block without its traceback: that holds this frame, which
+                # holds `failure`, a cycle per failed attempt left to the garbage collector.
+                failure = exc.with_traceback(None)
                 spent += time.perf_counter() - started
                 self.headroom.observe(target.path, exc.headers, self._wall())
                 if resumption is not None and resumption.declines(target, exc):
