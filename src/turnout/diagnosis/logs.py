@@ -39,6 +39,7 @@ _STATUS_PATTERNS = _guarded(
             r"\[([1-5]\d\d)\] ",
             r"\bstatus(?:[ _]?code)?[\"']?\s*[=:]\s*\"?([1-5]\d\d)\b",
             r"\bstatus code ([1-5]\d\d)\b",
+            r"\b([1-5]\d\d) status code \(no body\)",
             r"\b([1-5]\d\d) (?:Bad Request|Unauthorized|Payment Required|Forbidden|Not Found|"
             r"Method Not Allowed|Request Timeout|Payload Too Large|Request Entity Too Large|"
             r"Too Many Requests|Internal Server Error|Bad Gateway|Service Unavailable|"
