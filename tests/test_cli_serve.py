@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.gateway import free_port, request
 from tests.serving import GatewayProcess
 
@@ -116,43 +114,3 @@ def test_refuses_an_embedded_default_that_points_back_at_itself(tmp_path: Path) 
     assert result.returncode == 2
     assert f"anthropic (http://localhost:{port}) is this gateway's own address" in result.stderr
     assert "unset it in the shell" in result.stderr
-
-
-FREED_THEN_ALLOCATED = """
-import sys
-from turnout.edge.heap import fix_mmap_threshold
-
-def own_pages():
-    '''Anonymous mappings of 8 MiB or more: large blocks in pages of their own.'''
-    count = 0
-    for line in open("/proc/self/maps"):
-        fields = line.split()
-        low, high = (int(end, 16) for end in fields[0].split("-"))
-        count += len(fields) == 5 and high - low >= 8 << 20
-    return count
-
-fixed = fix_mmap_threshold() if sys.argv[1] == "fixed" else False
-before = own_pages()
-first = bytearray(16 << 20)  # a large body, freed: glibc alone would now raise its threshold
-del first
-second = bytearray(8 << 20)  # the next one
-print(fixed, own_pages() - before)
-"""
-
-
-def test_a_large_block_after_a_larger_one_was_freed_still_gets_pages_of_its_own() -> None:
-    """Else it comes from the heap, which seldom shrinks: resident memory climbed in steps
-    under a soak whose upstream sent bodies of several MB now and then."""
-    if not sys.platform.startswith("linux"):
-        pytest.skip("the threshold is glibc's")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-
-    def run(mode: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-c", FREED_THEN_ALLOCATED, mode],
-            capture_output=True, text=True, env=env, timeout=60, check=True,
-        )  # fmt: skip
-        return done.stdout.strip()
-
-    assert run("dynamic") == "False 0"  # glibc's own way: the second block is in the heap
-    assert run("fixed") == "True 1"

@@ -9,6 +9,7 @@ gateway serving thousands of requests a second would spend its time there
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -103,3 +104,75 @@ def test_the_startup_heap_is_left_alone_and_later_cycles_are_still_collected() -
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert done.stdout.split() == ["True", "True", "True"]
+
+
+FREED_THEN_ALLOCATED = """
+import sys
+from turnout.edge.heap import fix_mmap_threshold
+
+def own_pages():
+    '''Anonymous mappings of 8 MiB or more: large blocks in pages of their own.'''
+    count = 0
+    for line in open("/proc/self/maps"):
+        fields = line.split()
+        low, high = (int(end, 16) for end in fields[0].split("-"))
+        count += len(fields) == 5 and high - low >= 8 << 20
+    return count
+
+fixed = fix_mmap_threshold() if sys.argv[1] == "fixed" else False
+before = own_pages()
+first = bytearray(16 << 20)  # a large body, freed: glibc alone would now raise its threshold
+del first
+second = bytearray(8 << 20)  # the next one
+print(fixed, own_pages() - before)
+"""
+
+
+def test_a_large_block_after_a_larger_one_was_freed_still_gets_pages_of_its_own() -> None:
+    """Else it comes from the heap, which seldom shrinks: resident memory climbed in steps
+    under a soak whose upstream sent bodies of several MB now and then."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the threshold is glibc's")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+
+    def run(mode: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", FREED_THEN_ALLOCATED, mode],
+            capture_output=True, text=True, env=env, timeout=60, check=True,
+        )  # fmt: skip
+        return done.stdout.strip()
+
+    assert run("dynamic") == "False 0"  # glibc's own way: the second block is in the heap
+    assert run("fixed") == "True 1"
+
+
+BODIES_ONE_AFTER_ANOTHER = """
+import resource, sys
+from turnout.edge.heap import fix_mmap_threshold
+
+fixed = fix_mmap_threshold() if sys.argv[1] == "fixed" else False
+def request():
+    body = bytearray(1_000_000)  # an agent's request of 1 MB, and two copies of it
+    copies = [bytes(body), bytes(body)]
+    del body, copies
+request()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    request()
+print(fixed, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def test_requests_of_a_megabyte_one_after_another_reuse_the_heap() -> None:
+    """With the trim threshold left at 128 KiB, the heap's top was handed back after every
+    agent-sized request and the next one's copies took their pages from the kernel again."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the thresholds are glibc's")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    done = subprocess.run(
+        [sys.executable, "-c", BODIES_ONE_AFTER_ANOTHER, "fixed"],
+        capture_output=True, text=True, env=env, timeout=60, check=True,
+    )  # fmt: skip
+    fixed, faults = done.stdout.split()
+    assert fixed == "True"
+    assert int(faults) < 100  # a megabyte in fresh pages is about 245 faults, five 3,700
