@@ -39,7 +39,7 @@ TUNING_RETRYABLE = 0.985
 #: Floors the current rules meet on the held-out part (see docs/accuracy.md for the figures).
 #: Batches ce-01 and ce-02 brought 30 held-out cases of which 2 are on the wrong side of
 #: retryable, which took the part from 95.0% to 94.97%; the floor follows what the rules meet.
-HELD_OUT_CATEGORY = 0.868
+HELD_OUT_CATEGORY = 0.870
 HELD_OUT_RETRYABLE = 0.949
 
 #: Held-out negative cases are held to a share, not one by one: naming a failing one would show
@@ -75,8 +75,6 @@ KNOWN_NEGATIVE_MISSES = {
     "the maintainer says the subscription token cannot call the API",
     "cc-07-qwen-code-3366-internal-error-401-token-expired": "a 401 about the token; only the "
     "other reports of the day show the free tier had ended",
-    "cc-08-openclaw-142524-kimi-quota-403-reported-as-auth": "the harness's own words say auth; "
-    "only the thread shows a weekly usage window",
     "cc-08-amazon-q-cli-1914-monthly-maximum-paid-version": "a ThrottlingException whose message "
     "is cut off; only the thread names a monthly maximum",
     "cc-09-hermes-42533-500-wrapping-400-context-too-long": "a 500 wrapping a bare 400; only the "
@@ -235,6 +233,16 @@ def test_expected_details_of_right_cases() -> None:
 
 
 def test_every_rule_is_exercised_by_the_corpus() -> None:
+    # The providers' published code tables (data/codes.toml) are held to their documents, not
+    # to the corpus: a documented code nobody has pasted yet is still the provider's word.
     used = {o.rule for o in OUTCOMES + FRESH}
-    unused = [rule.id for rule in packaged_rules().rules if rule.id not in used]
+    unused = [
+        rule.id for rule in packaged_rules().rules if rule.table is None and rule.id not in used
+    ]
     assert unused == [], f"rules that match no corpus case: {unused}"
+
+
+def test_every_code_table_names_its_document() -> None:
+    tables = packaged_rules().tables
+    assert tables
+    assert all(t.source.startswith("https://") for t in tables)

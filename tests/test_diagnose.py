@@ -435,3 +435,124 @@ def test_a_request_larger_than_its_whole_allowance_is_quota_not_a_wait() -> None
     )
     assert diagnose(status=429, body=too_big).category is Category.QUOTA
     assert diagnose(status=429, body=fits).category is Category.RATE_LIMIT
+
+
+# The providers' published error tables (data/codes.toml): a documented code, in a body shaped
+# as that provider sends it, reads as the document says.
+DOCUMENTED_CODES = [
+    # Anthropic, https://docs.anthropic.com/en/api/errors
+    (
+        402,
+        '{"type":"error","error":{"type":"billing_error","message":"Billing issue"}}',
+        None,
+        "insufficient_balance",
+    ),
+    (
+        429,
+        '{"type":"error","error":{"type":"rate_limit_error","message":"Limit reached",'
+        '"details":{"error_code":"enforced_spend_limit_reached"}}}',
+        None,
+        "spend_limit",
+    ),
+    # Gemini's google.rpc status and ErrorInfo reason, ai.google.dev troubleshooting and
+    # google.api.ErrorReason
+    (
+        None,
+        '{"error":{"code":503,"message":"Try later.","status":"UNAVAILABLE"}}',
+        "gemini",
+        "service_unavailable",
+    ),
+    (
+        403,
+        '{"error":{"code":403,"message":"Denied.","status":"PERMISSION_DENIED","details":[{'
+        '"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"BILLING_DISABLED"}]}}',
+        "gemini",
+        "quota_exceeded",
+    ),
+    (
+        401,
+        '{"error":{"code":401,"message":"Expired.","status":"UNAUTHENTICATED","details":[{'
+        '"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"ACCESS_TOKEN_EXPIRED"}]}}',
+        "vertex",
+        "oauth_token_expired",
+    ),
+    # Bedrock runtime exceptions, docs.aws.amazon.com
+    (429, '{"message":"Wait."}', "bedrock", "provider_overloaded"),
+    (424, '{"message":"Stream broke."}', "bedrock", "stream_interrupted"),
+    # Kimi (Moonshot), platform.kimi.ai/docs/api/errors
+    (
+        429,
+        '{"error":{"type":"engine_overloaded_error","message":"Try again later"}}',
+        "moonshot",
+        "provider_overloaded",
+    ),
+    (
+        404,
+        '{"error":{"type":"resource_not_found_error","message":"kimi-x"}}',
+        "moonshot",
+        "model_not_found",
+    ),
+    # Zhipu BigModel / Z.ai business codes, docs.bigmodel.cn/cn/faq/api-code
+    (429, '{"error":{"code":"1310","message":"reset soon"}}', "zhipu", "subscription_weekly_limit"),
+    (429, '{"error":{"code":"1312","message":"busy"}}', "zhipu", "provider_overloaded"),
+    (401, '{"error":{"code":"1001","message":"header"}}', "zhipu", "missing_api_key"),
+    # Baidu Qianfan, ai.baidu.com/ai-doc/WENXINWORKSHOP/tlmyncueh
+    (200, '{"error_code":18,"error_msg":"qps"}', "qianfan", "rate_limited"),
+    (200, '{"error_code":17,"error_msg":"daily"}', "qianfan", "quota_exceeded"),
+    # DashScope (Bailian), help.aliyun.com/en/model-studio/error-code
+    (
+        400,
+        '{"code":"Arrearage","message":"Access denied.","request_id":"x"}',
+        "dashscope",
+        "insufficient_balance",
+    ),
+    # SiliconFlow, docs.siliconflow.cn/en/faqs/error-code
+    (400, '{"code":20012,"message":"check it","data":null}', "siliconflow", "model_not_found"),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "provider", "code"), DOCUMENTED_CODES)
+def test_a_documented_code_reads_as_its_provider_documents_it(
+    status: int | None, body: str, provider: str | None, code: str
+) -> None:
+    headers = None
+    if provider == "bedrock":
+        # Bedrock names its exception in a header; the body holds only the message.
+        name = {"provider_overloaded": "ModelNotReadyException"}.get(
+            code, "ModelStreamErrorException"
+        )
+        headers = {"x-amzn-ErrorType": f"{name}:http://internal.amazon.com/coral/"}
+    result = diagnose(status=status, body=body, headers=headers, provider=provider)
+    assert result.code == code, result.rule
+
+
+@pytest.mark.parametrize(
+    ("provider", "status", "code"),
+    [
+        ("deepseek", 503, "provider_overloaded"),  # api-docs.deepseek.com: Server Overloaded
+        ("deepseek", 402, "insufficient_balance"),
+        ("groq", 498, "provider_overloaded"),  # console.groq.com: flex capacity exceeded
+        ("moonshot", 403, "insufficient_balance"),  # kimi.com help: 403 is an empty balance
+        ("openai", 503, "service_unavailable"),  # no table: the generic status table
+    ],
+)
+def test_a_bare_status_reads_as_that_provider_documents_it(
+    provider: str, status: int, code: str
+) -> None:
+    assert diagnose(status=status, body="", provider=provider).code == code
+
+
+def test_a_number_documented_by_one_provider_is_not_read_for_another() -> None:
+    # Zhipu's 1002 is an invalid token; the same number from an unknown service says nothing,
+    # and Mistral's "code": "1300" is its rate limit, not Zhipu's policy block.
+    assert diagnose(status=503, body='{"code":1002,"message":"x"}').category is (
+        Category.SERVER_ERROR
+    )
+    mistral = '{"object":"error","message":"Requests rate limit exceeded","code":"1300"}'
+    assert diagnose(status=429, body=mistral, provider="mistral").category is Category.RATE_LIMIT
+
+
+def test_escaped_non_ascii_messages_are_read_as_written() -> None:
+    # json.dumps escapes Chinese by default: the phrases still read the provider's words.
+    body = '{"error":{"message":"\\u60a8\\u7684\\u8d26\\u6237\\u5df2\\u6b20\\u8d39"}}'
+    assert diagnose(status=429, body=body).category is Category.QUOTA

@@ -53,6 +53,9 @@ class ErrorFacts:
     text: str  # lower-cased body (and log), truncated
     codes: frozenset[str]  # lower-cased code-like values from the body and headers
     headers: Mapping[str, str]  # lower-cased names
+    #: The same values with the key they were found under, as "key=value" ("error_code=110"),
+    #: for documented code tables whose numbers mean something only under one key.
+    keyed: frozenset[str] = frozenset()
     message: str | None = None  # the provider's own words, original case
     retry_delay: str | None = None  # Gemini's RetryInfo.retryDelay, e.g. "37s"
     is_html: bool = False
@@ -81,7 +84,12 @@ def parse_body(body: str) -> Any:
 
 
 def _walk(
-    node: Any, depth: int, messages: list[str], codes: set[str], found: dict[str, str]
+    node: Any,
+    depth: int,
+    messages: list[str],
+    codes: set[str],
+    found: dict[str, str],
+    keyed: set[str],
 ) -> None:
     if depth > _MAX_DEPTH:
         return
@@ -92,7 +100,9 @@ def _walk(
                 if lowered in _MESSAGE_KEYS and value:
                     messages.append(value)
                 if lowered in _CODE_KEYS and len(value) <= 80:
-                    codes.add(value.lower())
+                    code = value.lower()
+                    codes.add(code)
+                    keyed.add(f"{lowered}={code}")
                 if lowered == "retrydelay":
                     found["retry_delay"] = value
             elif isinstance(value, bool):
@@ -102,11 +112,12 @@ def _walk(
                 found.setdefault("retry_delay", f"{value}s")
             elif isinstance(value, int) and lowered in _CODE_KEYS:
                 codes.add(str(value))
+                keyed.add(f"{lowered}={value}")
             else:
-                _walk(value, depth + 1, messages, codes, found)
+                _walk(value, depth + 1, messages, codes, found, keyed)
     elif isinstance(node, list):
         for item in node[:16]:
-            _walk(item, depth + 1, messages, codes, found)
+            _walk(item, depth + 1, messages, codes, found, keyed)
 
 
 _LIMIT_USED_REQUESTED = re.compile(r"limit:? (\d+), used:? (\d+), requested:? (\d+)")
@@ -162,8 +173,9 @@ def gather(
     messages: list[str] = []
     codes: set[str] = set()
     found: dict[str, str] = {}
+    keyed: set[str] = set()
     if parsed is not None:
-        _walk(parsed, 0, messages, codes, found)
+        _walk(parsed, 0, messages, codes, found, keyed)
     if extra_text:
         for named, quoted in _EXCEPTION_NAMES.findall(extra_text[:_TEXT_LIMIT]):
             codes.add((named or quoted).lower())
@@ -171,6 +183,10 @@ def gather(
     if amzn:
         codes.add(amzn.split(":", 1)[0].lower())
     text = body[:_TEXT_LIMIT]
+    if messages and "\\u" in text:
+        # A body whose JSON escapes its non-ASCII letters ("\u4f59\u989d..."): the phrases read
+        # the messages as the provider wrote them.
+        text = f"{text}\n{' '.join(messages)[:_TEXT_LIMIT]}"
     if extra_text:
         text = f"{text}\n{extra_text[:_TEXT_LIMIT]}"
     # Only a refusal's: with extra usage in use they say "rejected" on answers served.
@@ -190,6 +206,7 @@ def gather(
         text=text,
         codes=frozenset(codes),
         headers=headers,
+        keyed=frozenset(keyed),
         message=message,
         retry_delay=found.get("retry_delay"),
         is_html=is_html,

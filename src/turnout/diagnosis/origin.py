@@ -28,6 +28,8 @@ HOST_PROVIDERS: tuple[tuple[str, str], ...] = (
     ("dashscope", "dashscope"),
     ("siliconflow", "siliconflow"),
     ("volces.com", "ark"),
+    ("baidubce.com", "qianfan"),
+    ("together.xyz", "together"),
 )
 
 #: Well-known local ports and the server that usually listens there.
