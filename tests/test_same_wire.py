@@ -44,6 +44,12 @@ def test_a_client_that_asked_for_usage_is_left_as_it_asked() -> None:
     assert sent == body.replace(b'"model":"m"', b'"model":"gpt-4o"')  # no space to lose here
 
 
+def test_null_stream_options_still_gain_the_usage_option() -> None:
+    body = b'{"model":"m","stream":true,"stream_options":null,"messages":' + CONVERSATION + b"}"
+    data = orjson.loads(CHAT.same_wire_body(CHAT.parse(body), "gpt-4o"))
+    assert data["stream_options"] == {"include_usage": True}
+
+
 def test_other_stream_options_are_kept_beside_the_usage_option() -> None:
     body = b'{"model":"m","stream":true,"stream_options":{"x":1},"messages":' + CONVERSATION + b"}"
     data = orjson.loads(CHAT.same_wire_body(CHAT.parse(body), "gpt-4o"))

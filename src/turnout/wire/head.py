@@ -128,7 +128,8 @@ def with_model(
             ),
         )
     members = {name: msgspec.Raw(value) for name, value in (first or {}).items()}
-    members.update(head.raw)
+    for name, value in head.raw.items():
+        members.setdefault(name, value)  # what `first` sets wins (over a client's null)
     members["model"] = msgspec.Raw(orjson.dumps(model))
     return _ENCODER.encode(members)
 
