@@ -8,7 +8,9 @@ for each body size (agents send the whole conversation every turn: 100 KB to 1 M
 normal case) and for non-streaming and streaming requests over one connection, the latency
 direct and through turnout at p50 and p99, the added time and the ratio to direct, and the
 gateway's CPU time per request; with 16 and 64 connections (wrk, when installed) requests per
-second; and the gateway's resident memory (each worker's, with `--workers N`).
+second; and the gateway's resident memory (each worker's, with `--workers N`). For reference,
+the same figures for a bare pass-through on the same libraries (`bench/bare_relay.py`: no
+routing, ledger or logging), the floor of any gateway built on them.
 Targets on a 2-core machine: < 1 ms added at p50, < 2 ms added to the first streamed byte,
 > 2,000 requests/s with 16 connections, < 150 MB resident.
 
@@ -214,7 +216,7 @@ def main() -> int:
         "--workers", type=int, default=1, help="gateway worker processes (not pinned when > 1)"
     )
     args = parser.parse_args()
-    up_port, gw_port = free_port(), free_port()
+    up_port, gw_port, bare_port = free_port(), free_port(), free_port()
     python = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bench.yaml"
@@ -225,9 +227,25 @@ def main() -> int:
         workers = [*serve, "--workers", str(args.workers)]
         gateway = workers if args.workers > 1 else pinned(0, serve)
         os.environ["XDG_DATA_HOME"] = tmp  # the default SQLite ledger, in a scratch directory
+        bare = pinned(0, [python, str(ROOT / "scripts/bench/bare_relay.py"), str(up_port)])
         with process(upstream, up_port), process(gateway, gw_port) as gw:
             report(up_port, gw_port, gw.pid, args)
+        if args.workers == 1:  # its figures compare with one pinned worker's
+            with process(upstream, up_port), process([*bare, str(bare_port)], bare_port):
+                reference(up_port, bare_port, args)
     return 0
+
+
+def reference(up_port: int, bare_port: int, args: argparse.Namespace) -> None:
+    """The bare pass-through's added latency and throughput: the libraries' own share."""
+    _, direct = latencies(up_port, False, args.requests)
+    _, bare = latencies(bare_port, False, args.requests)
+    added = percentile(bare, 0.5) - percentile(direct, 0.5)
+    line = f"bare pass-through (bench/bare_relay.py), 1 connection: added p50 {added:.3f} ms"
+    through = wrk(bare_port, args.seconds, 16)
+    if through is not None:
+        line += f"; 16 connections: {through[0]:,.0f} req/s"
+    print(line)
 
 
 def report(up_port: int, gw_port: int, gw_pid: int, args: argparse.Namespace) -> None:
