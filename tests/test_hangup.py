@@ -8,17 +8,21 @@ ends by itself, long after the test would have seen it stopped.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 import yaml
 
 from tests.fakes.hostile import HostileUpstream
 from tests.fakes.slow import EVENTS, Upstream, read_events, slow_upstream
 from tests.gateway import RunningGateway, running_gateway
 from tests.waiting import wait_until
+from turnout.edge.asgi import ClientGone
+from turnout.edge.hangup import CONNECTION_WATCH, ConnectionWatch, HangUp
 from turnout.ledger.record import RequestRecord
 
 
@@ -91,3 +95,58 @@ def test_after_a_hang_up_the_gateway_serves_the_next_client() -> None:
         wait_until(lambda: len(records) == 2, what="the second record")
         assert [r.outcome for r in records] == ["client_gone", "client_gone"]
         assert gw.gateway.active == 0
+
+
+async def _work_until_cancelled(hang_up: HangUp, started: asyncio.Event) -> None:
+    async with hang_up:
+        started.set()
+        await asyncio.Event().wait()  # an upstream call that never ends by itself
+
+
+@pytest.mark.parametrize("server", ["watches the connection", "only says so through receive"])
+def test_a_hang_up_cancels_the_work_under_either_kind_of_server(server: str) -> None:
+    """turnout's own protocol hands each request a ConnectionWatch; under another ASGI server
+    a task watches receive() instead. Either way the work ends as ClientGone."""
+
+    async def scenario() -> None:
+        gone = asyncio.Event()
+
+        async def receive() -> dict[str, str]:
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        watch = ConnectionWatch()
+        scope = {"extensions": {CONNECTION_WATCH: watch}} if server.startswith("watches") else {}
+        started = asyncio.Event()
+        work = asyncio.ensure_future(
+            _work_until_cancelled(HangUp(receive, lambda: False, scope), started)
+        )
+        await started.wait()
+        watch.close()
+        gone.set()
+        with pytest.raises(ClientGone):
+            await asyncio.wait_for(work, 10)
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_lost_after_the_response_is_no_hang_up() -> None:
+    async def scenario() -> None:
+        watch = ConnectionWatch()
+        started = asyncio.Event()
+        hang_up = HangUp(_never, lambda: True, {"extensions": {CONNECTION_WATCH: watch}})
+        work = asyncio.ensure_future(_work_until_cancelled(hang_up, started))
+        await started.wait()
+        watch.close()  # the response was complete: the work goes on
+        await asyncio.sleep(0)
+        assert not work.done()
+        work.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await work  # an outside cancellation stays one
+
+    asyncio.run(scenario())
+
+
+async def _never() -> dict[str, str]:
+    await asyncio.Event().wait()
+    return {}

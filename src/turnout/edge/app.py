@@ -402,7 +402,7 @@ class TurnoutApp:
             request.dialect, parsed, request.headers, request.request_id, request.started,
             request.key, request.credential,
         )  # fmt: skip
-        async with HangUp(request.receive, lambda: request.finished):
+        async with HangUp(request.receive, lambda: request.finished, request.scope):
             await relay(request.gateway, exchange, request.send)
 
     async def _chat_openai(self, request: Request) -> None:
@@ -439,7 +439,7 @@ class TurnoutApp:
             GEMINI, parsed, request.headers, request.request_id, request.started, request.key,
             request.credential,
         )  # fmt: skip
-        async with HangUp(request.receive, lambda: request.finished):
+        async with HangUp(request.receive, lambda: request.finished, request.scope):
             await relay(request.gateway, exchange, request.send)
 
     async def _embeddings(self, request: Request) -> None:
@@ -463,7 +463,7 @@ class TurnoutApp:
             request.key,
             credential=request.credential,
         )
-        async with HangUp(request.receive, lambda: request.finished):
+        async with HangUp(request.receive, lambda: request.finished, request.scope):
             await count_tokens(request.gateway, exchange, request.send)
 
     async def _models(self, request: Request) -> None:

@@ -6,14 +6,21 @@ process's descriptors and everyone is refused. Here a request head (request line
 must arrive within `HEAD_TIMEOUT_S` of the connection opening or of the previous response, and
 be at most `MAX_HEAD_BYTES`; a slower or larger one gets 408 or 431 and the connection closes.
 The body's own deadline is the edge's (`asgi.read_body`).
+
+Each request also gets a `ConnectionWatch` in its scope, closed when the connection is lost
+before its response completed: the app learns of a hang-up without a task of its own waiting
+on `receive()` (`edge/hangup.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from turnout.edge.hangup import CONNECTION_WATCH, ConnectionWatch
 
 #: Generous for any real client: agents send a few KB of headers at most.
 MAX_HEAD_BYTES = 64 * 1024
@@ -41,6 +48,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._in_head = True  # waiting for (the rest of) a request head
         self._head_timer: asyncio.TimerHandle | None = None
+        #: The watches of the requests whose responses are not complete, oldest first.
+        self._watches: deque[ConnectionWatch] = deque()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -48,7 +57,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_clock()
+        watches, self._watches = self._watches, deque()
         super().connection_lost(exc)
+        for watch in watches:
+            watch.close()
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
@@ -66,8 +78,16 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._stop_head_clock()
         super().on_headers_complete()
+        cycle = getattr(self, "cycle", None)
+        if cycle is not None and cycle.scope is self.scope:  # a request, not an upgrade
+            watch = ConnectionWatch()
+            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+            extensions[CONNECTION_WATCH] = watch
+            self._watches.append(watch)
 
     def on_response_complete(self) -> None:
+        if self._watches:
+            self._watches.popleft()  # responses complete in the order requests came
         super().on_response_complete()
         if not self.transport.is_closing() and not self.pipeline:
             self._in_head = True  # a kept-alive connection waits for the next head
