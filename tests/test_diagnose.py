@@ -304,6 +304,25 @@ def test_a_bad_rule_table_is_refused_with_its_id() -> None:
         load_rules('[[rule]]\nid = "x.y"\ncode = "unknown"\nphrase = ["a"]\n')
 
 
+RULES_WITH_TABLES = '[[rule]]\nid = "t.early"\ntables = "early"\n'
+
+
+def test_a_code_table_must_name_its_document_and_its_providers() -> None:
+    """A documented code is only as good as the document: a table without its https address,
+    or a bare status without the one provider that documents it, is refused at load."""
+    table = '[[table]]\nid = "p"\ncodes = {{ x = "rate_limited" }}\n{extra}'
+    load_rules(RULES_WITH_TABLES, table.format(extra='source = "https://example.com/errors"\n'))
+    with pytest.raises(ValueError, match="code table p: source must be the document's https"):
+        load_rules(RULES_WITH_TABLES, table.format(extra='source = "http://example.com/e"\n'))
+    with pytest.raises(ValueError, match="statuses need strict providers"):
+        load_rules(
+            RULES_WITH_TABLES,
+            table.format(
+                extra='source = "https://e.com/x"\nstatuses = { 402 = "quota_exceeded" }\n'
+            ),
+        )
+
+
 def test_to_dict_has_the_stable_fields() -> None:
     data = diagnose(status=400, body=EXTRA_USAGE).to_dict()
     for field in (

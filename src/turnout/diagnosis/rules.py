@@ -255,7 +255,6 @@ class RuleBook:
     #: Status (exact, then class such as 5) -> code.
     status_fallback: dict[int, str]
     class_fallback: dict[int, str]
-    tables: tuple[CodeTable, ...] = ()
     #: Provider family -> {status: (table id, code)}, from the tables' documented statuses.
     provider_statuses: dict[str, dict[int, tuple[str, str]]] = field(default_factory=dict)
 
@@ -320,4 +319,4 @@ def load_rules(text: str | None = None, codes_text: str | None = None) -> RuleBo
             slot = provider_statuses.setdefault(provider, {})
             for status, code in by_status.items():
                 slot.setdefault(status, (table.id, code))
-    return RuleBook(rules, exact, classes, tables, provider_statuses)
+    return RuleBook(rules, exact, classes, provider_statuses)

@@ -78,8 +78,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._stop_head_clock()
         super().on_headers_complete()
-        cycle = getattr(self, "cycle", None)
-        if cycle is not None and cycle.scope is self.scope:  # a request, not an upgrade
+        if self.cycle is not None and self.cycle.scope is self.scope:  # a request, no upgrade
             watch = ConnectionWatch()
             extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
             extensions[CONNECTION_WATCH] = watch
