@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -18,8 +19,12 @@ from tests.fakes import Reply, RunningUpstream
 from tests.gateway import request, running_gateway
 from tests.waiting import wait_until
 from turnout.catalog import price_of
-from turnout.ledger.keys import KeyStore
+from turnout.ledger.keys import GatewayKey, KeyStore
+from turnout.ledger.ledger import Ledger
 from turnout.ledger.store import migrate, open_database
+from turnout.runtime.configs import load_config_text
+from turnout.runtime.gateway import Gateway, Shared
+from turnout.runtime.keysync import KeySync
 
 
 def gateway_config(
@@ -228,3 +233,31 @@ def test_a_path_with_a_spent_budget_is_skipped_and_says_so(
             assert second.parse().choices[0].message.content == "spare answer"
             assert second.headers["x-turnout-attempts"] == "paid:skipped(quota) -> spare:ok"
             assert len(paid.requests) == 1
+
+
+def test_a_new_key_is_accepted_only_once_its_budget_is_in_force(tmp_path: Path) -> None:
+    """Reading a new key's spend waits on the database; a key accepted meanwhile was served
+    with no budget at all (replicas under load overspent by a request)."""
+    ledger_path = tmp_path / "ledger.sqlite3"
+    make_key(ledger_path, "capped", budget_usd=1.0, budget_period="day")
+    config = load_config_text(
+        f"ledger: {ledger_path}\nproviders:\n  p: {{kind: mock}}\nroutes:\n  m: [p/x]\n"
+    )
+    ledger = Ledger(str(ledger_path), "keys-test")
+    gateway = Gateway.build(config, Shared.over(None, ledger))
+    seen_while_reading: list[bool] = []
+
+    class Watching(KeySync):
+        @staticmethod
+        async def _spent_by_key(gateway: Gateway, key: GatewayKey) -> float:
+            seen_while_reading.append(gateway.shared.keyring.find(key.id) is not None)
+            return 0.0
+
+    try:
+        asyncio.run(Watching(lambda: gateway).sync())
+    finally:
+        ledger.store.db.close()
+        ledger.journal.close()
+    assert seen_while_reading == [False]  # not accepted while its budget was being read
+    assert bool(gateway.shared.keyring)  # and accepted once it was
+    assert len(gateway.shared.budgets.keys) == 1

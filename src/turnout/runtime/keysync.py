@@ -44,10 +44,12 @@ class KeySync:
             return
         keys = await asyncio.to_thread(KeyStore(ledger.store.db).all)
         shared = gateway.shared
-        shared.keyring.replace(keys)
+        # A new key's budget first, then the key: reading its spend waits on the database, and
+        # a key accepted meanwhile would be served with no budget at all.
         for key in keys:
             if key.revoked is None and key.id not in shared.budgets.keys:
                 shared.budgets.configure_key(key, await self._spent_by_key(gateway, key))
+        shared.keyring.replace(keys)
         for name, provider in gateway.config.providers.items():
             if provider.budget is not None and name not in shared.budgets.providers:
                 limit, period = provider.budget
